@@ -1,0 +1,265 @@
+import pg from 'pg';
+import type { DesiredState } from '../policy/desired.ts';
+import { makePlan } from '../plan/make-plan.ts';
+import type { Plan, PlannedChange } from '../plan/plan.ts';
+import type { RegistryStep, SqlStep } from '../plan/step.ts';
+import { dropIndexSql, setLockTimeoutSql, setStatementTimeoutSql } from '../sql/ddl.ts';
+import { qualified } from '../sql/ident.ts';
+import { ensurePgwardenSchema, finishRecord, provenance, startRecord, type Provenance } from './history.ts';
+import { watchBuild, type BuildProgress } from './progress.ts';
+
+export interface ApplyOptions {
+  readonly databaseUrl: string;
+  readonly desired: DesiredState;
+  /** A plan saved by `plan --out`: applied only if the catalog still has its fingerprint. */
+  readonly savedPlan?: Plan;
+  readonly allowDrop: boolean;
+  /** Per try: the longest any writer can queue behind a pgwarden statement. */
+  readonly lockTimeoutMs: number;
+  /** For index builds, which legitimately take long; 0 = no limit. */
+  readonly buildTimeoutMs: number;
+  readonly retries: number;
+  readonly backoffMs: number;
+  readonly now: () => Date;
+  readonly onEvent?: (event: ApplyEvent) => void;
+  /** Asks for a plan review before anything runs (a TTY prompt); false aborts. */
+  readonly confirm?: (plan: Plan) => Promise<boolean>;
+  readonly signal?: AbortSignal;
+  readonly who?: Provenance;
+}
+
+export type ApplyEvent =
+  | { readonly type: 'plan'; readonly plan: Plan }
+  | { readonly type: 'change-start'; readonly change: PlannedChange; readonly index: number; readonly total: number }
+  | { readonly type: 'step'; readonly sql: string }
+  | { readonly type: 'retry'; readonly sql: string; readonly attempt: number; readonly waitMs: number; readonly reason: string }
+  | { readonly type: 'progress'; readonly progress: BuildProgress }
+  | { readonly type: 'cleanup'; readonly message: string }
+  | { readonly type: 'change-done'; readonly change: PlannedChange; readonly ms: number };
+
+export interface ApplyResult {
+  readonly plan: Plan;
+  readonly applied: number;
+  readonly historyId: number | null;
+  readonly ms: number;
+}
+
+/** A failure a user acts on: one sentence, plus the step's SQL when a statement failed. */
+export class ApplyError extends Error {
+  constructor(
+    message: string,
+    readonly sql?: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+// One apply per database: a session-level advisory lock, keyed by two constants ("pgwa", 1).
+const LOCK_KEY = [1886869345, 1] as const;
+
+async function connect(url: string, applicationName: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
+  // A server going away mid-apply must surface as a failed query, not an unhandled 'error' event.
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+async function holdApplyLock(client: pg.Client): Promise<void> {
+  const r = await client.query<{ ok: boolean }>('SELECT pg_catalog.pg_try_advisory_lock($1, $2) AS ok', [...LOCK_KEY]);
+  if (r.rows[0]?.ok) return;
+  const holder = await client.query<{ pid: number; application_name: string; usename: string; client_addr: string | null; since: Date | null }>(
+    `SELECT a.pid, a.application_name, a.usename, a.client_addr::text AS client_addr, a.backend_start AS since
+       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted AND l.database = (
+            SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`,
+    [...LOCK_KEY],
+  );
+  const h = holder.rows[0];
+  const who = h ? `pid ${h.pid}, "${h.application_name}" as ${h.usename}${h.client_addr ? ` from ${h.client_addr}` : ''}${h.since ? `, connected ${h.since.toISOString()}` : ''}` : 'a session that just finished';
+  throw new ApplyError(`another pgwarden apply is running on this database (${who})`, undefined, 'wait for it to finish; only one apply runs at a time');
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface PgError {
+  code?: string;
+  message: string;
+  detail?: string;
+}
+
+// lock_not_available (lock_timeout), deadlock_detected, and the serialization failure a concurrent
+// DDL can cause: another try later may well succeed.
+const RETRYABLE = new Set(['55P03', '40P01', '40001']);
+
+/** Runs a plan's steps under the safety rules of DESIGN.md. */
+export async function apply(options: ApplyOptions): Promise<ApplyResult> {
+  const started = Date.now();
+  const who = options.who ?? (await provenance());
+  const main = await connect(options.databaseUrl, `pgwarden apply (${who.actor})`.slice(0, 63));
+  let historyId: number | null = null;
+  let applied = 0;
+  try {
+    await holdApplyLock(main);
+    // The plan is made (or the saved one checked) under the lock, so nobody changes it underneath us.
+    const outcome = await makePlan(main, options.desired, options.now());
+    if (!outcome.ok) throw new ApplyError(`the policies do not match the database: ${outcome.errors[0]?.message ?? ''}`);
+    let plan = outcome.plan;
+    if (options.savedPlan) {
+      if (options.savedPlan.fingerprint !== plan.fingerprint) {
+        throw new ApplyError(
+          'the saved plan is stale: the catalog changed since it was made (its fingerprint no longer matches)',
+          undefined,
+          'run `pgwarden plan` again and review the new plan',
+        );
+      }
+      plan = options.savedPlan;
+    }
+    options.onEvent?.({ type: 'plan', plan });
+    const destructive = plan.changes.filter((c) => c.destructive);
+    if (destructive.length > 0 && !options.allowDrop) {
+      throw new ApplyError(
+        `the plan drops ${destructive.length} index(es) (${destructive.map((c) => c.change.address).join(', ')}); nothing was applied`,
+        undefined,
+        're-run with --allow-drop to allow it',
+      );
+    }
+    if (plan.changes.length > 0 && options.confirm && !(await options.confirm(plan))) {
+      throw new ApplyError('apply cancelled; nothing was changed');
+    }
+    await ensurePgwardenSchema(main);
+    historyId = await startRecord(main, 'apply', plan, who);
+    const monitor = plan.changes.some((c) => c.steps.some((s) => s.kind === 'sql' && s.build)) ? await connect(options.databaseUrl, 'pgwarden monitor') : null;
+    try {
+      for (const [i, change] of plan.changes.entries()) {
+        if (options.signal?.aborted) throw new ApplyError('interrupted; the current change was finished or rolled back, later ones were not started');
+        const t0 = Date.now();
+        options.onEvent?.({ type: 'change-start', change, index: i, total: plan.changes.length });
+        for (const step of change.steps) {
+          if (step.kind === 'registry') await runRegistryStep(main, step);
+          else await runSqlStep(main, monitor, step, options);
+        }
+        applied += 1;
+        options.onEvent?.({ type: 'change-done', change, ms: Date.now() - t0 });
+      }
+    } finally {
+      await monitor?.end().catch(() => undefined);
+    }
+    await main.query('RESET lock_timeout; RESET statement_timeout');
+    await finishRecord(main, historyId, 'succeeded', null);
+    return { plan, applied, historyId, ms: Date.now() - started };
+  } catch (error) {
+    if (historyId !== null) {
+      const outcome = options.signal?.aborted ? 'interrupted' : 'failed';
+      await main.query('RESET statement_timeout').catch(() => undefined);
+      await finishRecord(main, historyId, outcome, (error as Error).message).catch(() => undefined);
+    }
+    throw error;
+  } finally {
+    await main.end().catch(() => undefined);
+  }
+}
+
+async function runRegistryStep(client: pg.Client, step: RegistryStep): Promise<void> {
+  if (step.action === 'record') {
+    await client.query(
+      `INSERT INTO pgwarden.managed_index (schema_name, index_name, table_name, policy_file, spec_hash, signature)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (schema_name, index_name) DO UPDATE
+         SET table_name = EXCLUDED.table_name, policy_file = EXCLUDED.policy_file,
+             spec_hash = EXCLUDED.spec_hash, signature = EXCLUDED.signature, recorded_at = now()`,
+      [step.schema, step.name, step.table, step.policyFile ?? null, step.specHash ?? null, step.signature ?? null],
+    );
+  } else {
+    await client.query('DELETE FROM pgwarden.managed_index WHERE schema_name = $1 AND index_name = $2', [step.schema, step.name]);
+  }
+}
+
+async function invalidLeftover(client: pg.Client, schema: string, name: string): Promise<boolean> {
+  const r = await client.query<{ valid: boolean }>(
+    `SELECT x.indisvalid AS valid FROM pg_catalog.pg_index x WHERE x.indexrelid = pg_catalog.to_regclass($1)`,
+    [qualified(schema, name)],
+  );
+  return r.rows[0]?.valid === false;
+}
+
+/**
+ * A failed CONCURRENTLY build leaves an INVALID index behind; drop it so nothing half-done remains.
+ * DROP INDEX CONCURRENTLY waits for old transactions just like the build did, so when that wait is what
+ * failed (or the user interrupted), one short try is made and the leftover is otherwise reported: the
+ * next plan shows it as INVALID and rebuilds it.
+ */
+async function dropLeftover(client: pg.Client, step: SqlStep, options: ApplyOptions): Promise<string | null> {
+  if (!step.creates || !(await invalidLeftover(client, step.creates.schema, step.creates.name))) return null;
+  const name = `${step.creates.schema}.${step.creates.name}`;
+  const sql = dropIndexSql(step.creates.schema, step.creates.name, { concurrently: !step.transactional });
+  options.onEvent?.({ type: 'cleanup', message: `dropping the INVALID leftover ${name}` });
+  try {
+    await client.query(`${setLockTimeoutSql(Math.min(options.lockTimeoutMs, 2000))}; ${setStatementTimeoutSql(0)}`);
+    await client.query(sql);
+    return null;
+  } catch (error) {
+    const note = `the INVALID leftover ${name} could not be dropped now (${(error as Error).message}); the next plan rebuilds it`;
+    options.onEvent?.({ type: 'cleanup', message: note });
+    return note;
+  }
+}
+
+async function withRetries(
+  sql: string,
+  options: ApplyOptions,
+  run: () => Promise<void>,
+  onFailedTry: () => Promise<string | null>,
+): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await run();
+      return;
+    } catch (error) {
+      const e = error as PgError;
+      const note = await onFailedTry().catch((cleanupError: Error) => `cleanup failed: ${cleanupError.message}`);
+      if (!RETRYABLE.has(e.code ?? '') || attempt > options.retries || options.signal?.aborted) {
+        const why = e.code === '55P03' ? `could not take its lock within lock_timeout (${options.lockTimeoutMs} ms) after ${attempt} tries: ${e.message}` : e.message;
+        throw new ApplyError(`${why}${e.detail ? ` — ${e.detail}` : ''}${note ? `; ${note}` : ''}`, sql);
+      }
+      const waitMs = Math.min(options.backoffMs * 2 ** (attempt - 1), 30_000);
+      options.onEvent?.({ type: 'retry', sql, attempt, waitMs, reason: e.message });
+      await sleep(waitMs);
+    }
+  }
+}
+
+async function backendPid(client: pg.Client): Promise<number> {
+  const r = await client.query<{ pid: number }>('SELECT pg_catalog.pg_backend_pid() AS pid');
+  return r.rows[0]?.pid ?? 0;
+}
+
+async function runSqlStep(client: pg.Client, monitor: pg.Client | null, step: SqlStep, options: ApplyOptions): Promise<void> {
+  options.onEvent?.({ type: 'step', sql: step.sql });
+  const statementTimeout = step.build ? options.buildTimeoutMs : Math.max(options.lockTimeoutMs * 4, 60_000);
+  const pid = await backendPid(client);
+  await withRetries(
+    step.sql,
+    options,
+    async () => {
+      await client.query(`${setLockTimeoutSql(options.lockTimeoutMs)}; ${setStatementTimeoutSql(statementTimeout)}`);
+      const watcher = step.build && monitor ? watchBuild(monitor, pid, (progress) => options.onEvent?.({ type: 'progress', progress })) : null;
+      const onAbort = (): void => {
+        void monitor?.query('SELECT pg_catalog.pg_cancel_backend($1)', [pid]).catch(() => undefined);
+      };
+      options.signal?.addEventListener('abort', onAbort);
+      try {
+        await client.query(step.sql);
+      } finally {
+        options.signal?.removeEventListener('abort', onAbort);
+        await watcher?.stop();
+      }
+      // pgroll's rule: a build that "succeeded" is checked, and an INVALID result is dropped and redone.
+      if (step.creates && (await invalidLeftover(client, step.creates.schema, step.creates.name))) {
+        throw Object.assign(new Error(`the build of ${step.creates.name} finished INVALID`), { code: '55P03' });
+      }
+    },
+    () => (step.creates ? dropLeftover(client, step, options) : Promise.resolve(null)),
+  );
+}

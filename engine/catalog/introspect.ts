@@ -1,0 +1,153 @@
+import type pg from 'pg';
+import type { ActualIndex, ActualTable, Catalog, IndexSignature, ManagedIndexRecord } from './catalog.ts';
+import { INDEXES_SQL, MANAGED_INDEXES_SQL, RELATION_NAMES_SQL, SERVER_INFO_SQL, TABLES_SQL } from './queries.ts';
+
+/** A table named by a policy: it gets exact sizes and index definitions. */
+export interface TableName {
+  readonly schema: string;
+  readonly name: string;
+}
+
+/** Counts round trips, so the benchmark and tests can hold introspection to a constant number. */
+export interface CatalogSession {
+  readonly client: pg.ClientBase;
+  roundTrips: number;
+}
+
+export function catalogSession(client: pg.ClientBase): CatalogSession {
+  return { client, roundTrips: 0 };
+}
+
+export async function query<R extends pg.QueryResultRow>(session: CatalogSession, text: string, values: unknown[] = []): Promise<R[]> {
+  session.roundTrips += 1;
+  const result = await session.client.query<R>({ text, values });
+  return result.rows;
+}
+
+interface TableRow {
+  oid: string;
+  schema: string;
+  name: string;
+  relkind: string;
+  parent_oid: string | null;
+  partition_bound: string | null;
+  partition_key: string | null;
+  row_estimate: number;
+  bytes: string;
+  reloptions: string[];
+}
+
+export interface SignatureRow {
+  method: string;
+  is_unique: boolean;
+  nulls_not_distinct: boolean;
+  key_count: number;
+  columns: (string | null)[];
+  expressions: (string | null)[] | null;
+  opclasses: string[];
+  collations: string[];
+  options: number[];
+  predicate: string | null;
+}
+
+interface IndexRow extends SignatureRow {
+  oid: string;
+  schema: string;
+  name: string;
+  table_oid: string;
+  is_valid: boolean;
+  is_primary: boolean;
+  constraint_type: 'p' | 'u' | 'x' | null;
+  parent_index_oid: string | null;
+  definition: string | null;
+  bytes: string;
+  scans: string;
+}
+
+export function parseSignature(row: SignatureRow): IndexSignature {
+  const keys = row.columns.slice(0, row.key_count).map((column, i) => ({
+    column,
+    expression: column === null ? (row.expressions?.[i] ?? null) : null,
+    opclass: Number(row.opclasses[i]),
+    collation: Number(row.collations[i]),
+    option: row.options[i] ?? 0,
+  }));
+  const include = row.columns.slice(row.key_count).map((c) => c ?? '');
+  return {
+    method: row.method,
+    unique: row.is_unique,
+    nullsNotDistinct: row.nulls_not_distinct,
+    keys,
+    include,
+    predicate: row.predicate,
+  };
+}
+
+function parseTable(row: TableRow): ActualTable {
+  return {
+    oid: Number(row.oid),
+    schema: row.schema,
+    name: row.name,
+    kind: row.relkind === 'p' ? 'partitioned' : 'table',
+    parentOid: row.parent_oid === null ? null : Number(row.parent_oid),
+    partitionBound: row.partition_bound,
+    partitionKey: row.partition_key,
+    rowEstimate: Math.max(0, row.row_estimate),
+    bytes: Number(row.bytes),
+    reloptions: row.reloptions,
+  };
+}
+
+function parseIndex(row: IndexRow): ActualIndex {
+  return {
+    oid: Number(row.oid),
+    schema: row.schema,
+    name: row.name,
+    tableOid: Number(row.table_oid),
+    valid: row.is_valid,
+    primary: row.is_primary,
+    constraintType: row.constraint_type,
+    parentIndexOid: row.parent_index_oid === null ? null : Number(row.parent_index_oid),
+    signature: parseSignature(row),
+    definition: row.definition,
+    bytes: Number(row.bytes),
+    scans: Number(row.scans),
+  };
+}
+
+/**
+ * Reads the catalog in a fixed number of round trips whatever the database size: never one query per
+ * table. Runs in a read-only transaction with an empty search_path (see queries.ts).
+ */
+export async function introspect(session: CatalogSession, named: readonly TableName[]): Promise<Catalog> {
+  const schemas = named.map((t) => t.schema);
+  const names = named.map((t) => t.name);
+  await query(session, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = ''`);
+  try {
+    const [info] = await query<{ database: string; server_version: number; has_registry: boolean }>(session, SERVER_INFO_SQL);
+    if (!info) throw new Error('the server returned no version information');
+    const tables = (await query<TableRow>(session, TABLES_SQL, [schemas, names])).map(parseTable);
+    const indexes = (await query<IndexRow>(session, INDEXES_SQL, [schemas, names])).map(parseIndex);
+    const relationRows = await query<{ schema: string; names: string[] }>(session, RELATION_NAMES_SQL, [[...new Set(schemas)]]);
+    const managed = info.has_registry
+      ? (
+          await query<{ schema: string; name: string; table: string; policy_file: string | null; spec_hash: string | null; signature: string | null }>(
+            session,
+            MANAGED_INDEXES_SQL,
+          )
+        ).map(
+          (r): ManagedIndexRecord => ({ schema: r.schema, name: r.name, table: r.table, policyFile: r.policy_file, specHash: r.spec_hash, signature: r.signature }),
+        )
+      : [];
+    return {
+      database: info.database,
+      serverVersion: info.server_version,
+      tables,
+      indexes,
+      managed,
+      relationNames: new Map(relationRows.map((r) => [r.schema, new Set(r.names)])),
+    };
+  } finally {
+    await query(session, 'COMMIT');
+  }
+}

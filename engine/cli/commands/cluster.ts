@@ -1,0 +1,69 @@
+import { clusterDown, clusterStatus, clusterUp, ClusterError, defaultBaseDir, type ClusterStatus } from '../../cluster/embedded-cluster.ts';
+import { CliError, parse, type Io } from '../context.ts';
+
+function portOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CliError(`--${name} must be a port number (1-65535), got "${value}"`);
+  return port;
+}
+
+function asCliError(error: unknown): never {
+  if (error instanceof ClusterError) throw new CliError(error.message, error.hint);
+  throw error;
+}
+
+export async function upCommand(args: readonly string[], io: Io): Promise<number> {
+  const { values } = parse(args, { port: { type: 'string' }, 'standby-port': { type: 'string' } });
+  const urls = await clusterUp({
+    baseDir: io.env['PGWARDEN_HOME'] ?? defaultBaseDir(),
+    primaryPort: portOption(values.port, 'port'),
+    standbyPort: portOption(values['standby-port'], 'standby-port'),
+    log: (line) => io.stderr(`${line}\n`),
+  }).catch(asCliError);
+  if (values.json) {
+    io.stdout(`${JSON.stringify(urls, null, 2)}\n`);
+    return 0;
+  }
+  io.stdout(
+    [
+      'PostgreSQL 16 primary and streaming hot standby are up.',
+      `  primary: ${urls.primaryUrl}`,
+      `  standby: ${urls.standbyUrl}`,
+      '',
+      `export DATABASE_URL=${urls.primaryUrl}`,
+      `export REPLICA_URL=${urls.standbyUrl}`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+export async function downCommand(args: readonly string[], io: Io): Promise<number> {
+  const { values } = parse(args, { destroy: { type: 'boolean' } });
+  await clusterDown({ baseDir: io.env['PGWARDEN_HOME'] ?? defaultBaseDir(), destroy: values.destroy ?? false }).catch(asCliError);
+  io.stdout(values.destroy ? 'Stopped the embedded cluster and deleted its data.\n' : 'Stopped the embedded cluster (data kept; `pgwarden up` restarts it).\n');
+  return 0;
+}
+
+function describe(status: ClusterStatus): string {
+  if (!status.initialised) return 'No embedded cluster here yet: `pgwarden up` creates one.\n';
+  const node = (n: ClusterStatus['primary']): string => {
+    const state = n.accepting ? (n.inRecovery ? 'running, in recovery (hot standby)' : 'running, accepting writes') : n.running ? `running, not answering${n.error ? `: ${n.error}` : ''}` : 'DOWN';
+    return `  ${n.role.padEnd(8)} ${n.url}  ${state}`;
+  };
+  const r = status.replication;
+  const lag = r
+    ? `  replication: ${r.state}, replay lag ${r.replayLagMs === null ? '0 ms (caught up)' : `${r.replayLagMs.toFixed(1)} ms`}, ${r.lagBytes ?? 0} bytes behind`
+    : status.primary.accepting
+      ? '  replication: no standby connected'
+      : '  replication: unknown (primary down)';
+  return `${[node(status.primary), node(status.standby), lag].join('\n')}\n`;
+}
+
+export async function statusCommand(args: readonly string[], io: Io): Promise<number> {
+  const { values } = parse(args, {});
+  const status = await clusterStatus({ baseDir: io.env['PGWARDEN_HOME'] ?? defaultBaseDir() }).catch(asCliError);
+  io.stdout(values.json ? `${JSON.stringify(status, null, 2)}\n` : describe(status));
+  return 0;
+}

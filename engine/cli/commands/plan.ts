@@ -1,0 +1,59 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import type { DesiredState } from '../../policy/desired.ts';
+import { loadPolicies } from '../../policy/load.ts';
+import { makePlan } from '../../plan/make-plan.ts';
+import type { Plan } from '../../plan/plan.ts';
+import { renderPlanMarkdown } from '../../render/render-markdown.ts';
+import { renderPlanText, renderPolicyErrors } from '../../render/render-text.ts';
+import { CliError, databaseUrl, parse, type Io } from '../context.ts';
+
+export async function loadOrFail(policiesDir: string | undefined, io: Io): Promise<DesiredState> {
+  const given = policiesDir ?? 'policies';
+  const { desired, errors } = await loadPolicies(path.resolve(io.cwd, given), { displayDir: given });
+  if (errors.length > 0) {
+    io.stderr(renderPolicyErrors(errors));
+    throw new CliError('invalid policies', undefined, 1, true);
+  }
+  return desired;
+}
+
+export async function withClient<T>(url: string | undefined, io: Io, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new CliError(`cannot connect to the database: ${(error as Error).message}`, 'check DATABASE_URL; `pgwarden status` shows the embedded cluster');
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export async function planCommand(args: readonly string[], io: Io): Promise<number> {
+  const { values } = parse(args, {
+    out: { type: 'string' },
+    format: { type: 'string' },
+    template: { type: 'string' },
+    'detailed-exitcode': { type: 'boolean' },
+  });
+  const format = values.json ? 'json' : (values.format ?? 'text');
+  if (!['text', 'json', 'markdown'].includes(format)) throw new CliError(`--format must be text, json or markdown, got "${format}"`);
+  const desired = await loadOrFail(values.policies, io);
+  const url = databaseUrl(values['database-url'], io.env);
+  const outcome = await withClient(url, io, (client) => makePlan(client, desired, new Date()));
+  if (!outcome.ok) {
+    io.stderr(renderPolicyErrors(outcome.errors, 'planning'));
+    throw new CliError('policies do not match the database', undefined, 1, true);
+  }
+  const plan: Plan = outcome.plan;
+  if (values.out) await writeFile(path.resolve(io.cwd, values.out), `${JSON.stringify(plan, null, 2)}\n`);
+  if (format === 'json') io.stdout(`${JSON.stringify(plan, null, 2)}\n`);
+  else if (format === 'markdown') io.stdout(await renderPlanMarkdown(plan, values.template ? path.resolve(io.cwd, values.template) : undefined));
+  else io.stdout(renderPlanText(plan, { color: io.color }));
+  return values['detailed-exitcode'] && plan.changes.length > 0 ? 2 : 0;
+}

@@ -1,0 +1,11 @@
+import { parse, type Io } from '../context.ts';
+import { loadOrFail } from './plan.ts';
+
+export async function validateCommand(args: readonly string[], io: Io): Promise<number> {
+  const { values } = parse(args, {});
+  const desired = await loadOrFail(values.policies, io);
+  const indexes = desired.tables.reduce((n, t) => n + t.indexes.length, 0);
+  if (values.json) io.stdout(`${JSON.stringify({ valid: true, files: desired.files, tables: desired.tables.length, indexes }, null, 2)}\n`);
+  else io.stdout(`${desired.files.length} policy file(s) valid: ${desired.tables.length} table(s), ${indexes} index(es).\n`);
+  return 0;
+}

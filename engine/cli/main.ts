@@ -1,0 +1,69 @@
+import { applyCommand } from './commands/apply.ts';
+import { downCommand, statusCommand, upCommand } from './commands/cluster.ts';
+import { planCommand } from './commands/plan.ts';
+import { validateCommand } from './commands/validate.ts';
+import { CliError, redact, type Io } from './context.ts';
+
+type Command = (args: readonly string[], io: Io) => Promise<number>;
+
+const COMMANDS: Record<string, { run?: Command; summary: string }> = {
+  up: { run: upCommand, summary: 'start the embedded PostgreSQL 16 primary and hot standby; prints their URLs' },
+  down: { run: downCommand, summary: 'stop the embedded cluster (--destroy deletes its data)' },
+  status: { run: statusCommand, summary: 'show both servers, the standby state and its replay lag' },
+  validate: { run: validateCommand, summary: 'check the policy files (no database needed)' },
+  plan: { run: planCommand, summary: 'show what would change and why (--out, --format text|json|markdown, --detailed-exitcode)' },
+  apply: { run: applyCommand, summary: 'plan and apply online (--auto-approve, --plan FILE, --allow-drop, --lock-timeout 5s)' },
+  analyze: { summary: 'slow queries and EXPLAIN findings' },
+  advise: { summary: 'index advice for the current workload' },
+  maintain: { summary: 'VACUUM / ANALYZE what the vacuum policies say is due' },
+  health: { summary: 'one health snapshot' },
+  serve: { summary: 'the report site and live page' },
+  report: { summary: 'build the static report site' },
+  demo: { summary: 'the guided tour on the embedded cluster' },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}${c.run ? '' : ' (not available yet)'}`);
+  return [
+    'Usage: pgwarden <command> [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Options: --database-url URL (or DATABASE_URL, PG* variables), --policies DIR (default ./policies), --json, --debug',
+    '',
+  ].join('\n');
+}
+
+/** Runs one CLI invocation and returns its exit code: 0 success, 1 error, 2 changes present (plan --detailed-exitcode). */
+export async function run(argv: readonly string[], io: Io, commands: Record<string, { run?: Command; summary: string }> = COMMANDS): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(usage());
+    return name ? 0 : 1;
+  }
+  const command = commands[name];
+  if (!command) {
+    io.stderr(`pgwarden: unknown command "${name}"; run \`pgwarden --help\` for the list\n`);
+    return 1;
+  }
+  if (!command.run) {
+    io.stderr(`pgwarden: \`${name}\` is not available in this version yet\n`);
+    return 1;
+  }
+  try {
+    return await command.run(args, io);
+  } catch (error) {
+    if (error instanceof CliError) {
+      if (!error.reported) io.stderr(`pgwarden: ${redact(error.message)}${error.hint ? `\n  hint: ${error.hint}` : ''}\n`);
+      return error.exitCode;
+    }
+    const message = redact(error instanceof Error ? error.message : String(error));
+    io.stderr(`pgwarden: ${name} failed: ${message}\n`);
+    if (args.includes('--debug') && error instanceof Error && error.stack) io.stderr(`${redact(error.stack)}\n`);
+    return 1;
+  }
+}
+
+export { COMMANDS };

@@ -1,0 +1,109 @@
+import type { IndexSignature } from '../catalog/catalog.ts';
+import type { DesiredIndex, SourcePos } from '../policy/desired.ts';
+
+/** The table a change touches, as it was when the plan was made (display and estimates only). */
+export interface TableRef {
+  readonly schema: string;
+  readonly name: string;
+  readonly partitioned: boolean;
+  readonly bytes: number;
+  readonly rowEstimate: number;
+  /** Partitions of a partitioned table, each needing its own concurrent build. */
+  readonly partitions: readonly PartitionRef[];
+}
+
+export interface PartitionRef {
+  readonly schema: string;
+  readonly name: string;
+  readonly partitioned: boolean;
+}
+
+/** A live index a change acts on. */
+export interface IndexRef {
+  readonly schema: string;
+  readonly name: string;
+  readonly valid: boolean;
+  readonly definition: string | null;
+  readonly bytes: number;
+  /** For a partitioned index: partitions that still lack an attached index of their own. */
+  readonly missingPartitions?: readonly PartitionRef[];
+}
+
+/** A change that makes a declared index exist: carries what PostgreSQL made of the declaration. */
+interface DeclaredIndex {
+  readonly index: DesiredIndex;
+  readonly signature: IndexSignature;
+}
+
+interface ChangeBase {
+  /** `index:schema.table.name`: stable across runs, for humans and for matching. */
+  readonly address: string;
+  readonly table: TableRef;
+  readonly reason: string;
+  readonly source?: SourcePos;
+}
+
+/** The index is declared and missing. */
+export interface CreateIndex extends ChangeBase, DeclaredIndex {
+  readonly kind: 'create-index';
+}
+
+/** An INVALID index (a failed or interrupted concurrent build) stands under the declared name. */
+export interface RebuildIndex extends ChangeBase, DeclaredIndex {
+  readonly kind: 'rebuild-index';
+  readonly actual: IndexRef;
+  /** The INVALID index has the declared definition (a partitioned one can then be finished, not redone). */
+  readonly definitionMatches: boolean;
+}
+
+/** The declared name exists with another definition: build the new one first, then drop the old. */
+export interface ReplaceIndex extends ChangeBase, DeclaredIndex {
+  readonly kind: 'replace-index';
+  readonly actual: IndexRef;
+}
+
+/** An equivalent index exists under another name. */
+export interface RenameIndex extends ChangeBase, DeclaredIndex {
+  readonly kind: 'rename-index';
+  readonly actual: IndexRef;
+}
+
+/** An equivalent index exists under the declared name but pgwarden did not create it: record it as managed. */
+export interface AdoptIndex extends ChangeBase, DeclaredIndex {
+  readonly kind: 'adopt-index';
+  readonly actual: IndexRef;
+}
+
+/** An index no policy declares that pgwarden may remove (it manages it, or the table is fully managed). */
+export interface DropIndex extends ChangeBase {
+  readonly kind: 'drop-index';
+  readonly actual: IndexRef;
+  /** False for pgwarden's own leftovers (an interrupted replace); true otherwise: needs --allow-drop. */
+  readonly destructive: boolean;
+}
+
+export type Change = CreateIndex | RebuildIndex | ReplaceIndex | RenameIndex | AdoptIndex | DropIndex;
+export type ChangeKind = Change['kind'];
+
+/** Something the plan reports but will not act on. */
+export interface Warning {
+  readonly address: string;
+  readonly message: string;
+  readonly source?: SourcePos;
+}
+
+export function indexAddress(schema: string, table: string, name: string): string {
+  return `index:${schema}.${table}.${name}`;
+}
+
+/** Name of the index a replace builds before swapping it in; recognised as pgwarden's own leftover. */
+export function replacementName(name: string): string {
+  const suffix = '_pgwarden_new';
+  const bytes = Buffer.from(name, 'utf8');
+  const room = 63 - suffix.length;
+  // Cut on a character boundary: a truncated multi-byte character would make an invalid name.
+  const base = bytes.length <= room ? name : Buffer.from(bytes.subarray(0, room)).toString('utf8').replace(/\uFFFD+$/, '');
+  return `${base}${suffix}`;
+}
+
+export const REPLACEMENT_SUFFIX = '_pgwarden_new';

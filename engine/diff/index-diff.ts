@@ -1,0 +1,207 @@
+import type { ActualIndex, ActualTable, Catalog, IndexSignature } from '../catalog/catalog.ts';
+import { sameSignature } from '../catalog/catalog.ts';
+import type { Canonical } from '../catalog/canonicalise.ts';
+import type { DesiredIndex, DesiredState, DesiredTable, PolicyError } from '../policy/desired.ts';
+import {
+  indexAddress,
+  REPLACEMENT_SUFFIX,
+  type Change,
+  type IndexRef,
+  type PartitionRef,
+  type TableRef,
+  type Warning,
+} from './change.ts';
+
+export interface IndexDiff {
+  readonly changes: readonly Change[];
+  readonly warnings: readonly Warning[];
+  /** Policy mistakes only the live catalog reveals (a missing table or column); reported with locations. */
+  readonly errors: readonly PolicyError[];
+}
+
+/** Canonical signatures of the desired indexes, keyed by `desiredKey()`. */
+export type CanonicalIndexes = ReadonlyMap<string, Canonical>;
+
+export function desiredKey(index: Pick<DesiredIndex, 'schema' | 'name'>): string {
+  return `${index.schema}\u0000${index.name}`;
+}
+
+interface CatalogView {
+  readonly tableByName: ReadonlyMap<string, ActualTable>;
+  readonly partitionsOf: ReadonlyMap<number, readonly ActualTable[]>;
+  readonly indexesOf: ReadonlyMap<number, readonly ActualIndex[]>;
+  readonly childIndexesOf: ReadonlyMap<number, readonly ActualIndex[]>;
+  readonly managed: ReadonlySet<string>;
+}
+
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K | null): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    if (k === null) continue;
+    groups.set(k, [...(groups.get(k) ?? []), item]);
+  }
+  return groups;
+}
+
+function view(catalog: Catalog): CatalogView {
+  return {
+    tableByName: new Map(catalog.tables.map((t) => [`${t.schema}\u0000${t.name}`, t])),
+    partitionsOf: groupBy(catalog.tables, (t) => t.parentOid),
+    indexesOf: groupBy(catalog.indexes, (i) => i.tableOid),
+    childIndexesOf: groupBy(catalog.indexes, (i) => i.parentIndexOid),
+    managed: new Set(catalog.managed.map((m) => `${m.schema}\u0000${m.name}`)),
+  };
+}
+
+function tableRef(table: ActualTable, v: CatalogView): TableRef {
+  const partitions = (v.partitionsOf.get(table.oid) ?? []).map(
+    (p): PartitionRef => ({ schema: p.schema, name: p.name, partitioned: p.kind === 'partitioned' }),
+  );
+  return {
+    schema: table.schema,
+    name: table.name,
+    partitioned: table.kind === 'partitioned',
+    bytes: table.bytes + (v.partitionsOf.get(table.oid) ?? []).reduce((sum, p) => sum + p.bytes, 0),
+    rowEstimate: table.rowEstimate + (v.partitionsOf.get(table.oid) ?? []).reduce((sum, p) => sum + p.rowEstimate, 0),
+    partitions,
+  };
+}
+
+function indexRef(index: ActualIndex, table: ActualTable, v: CatalogView): IndexRef {
+  const base = { schema: index.schema, name: index.name, valid: index.valid, definition: index.definition, bytes: index.bytes };
+  if (table.kind !== 'partitioned') return base;
+  const attachedTo = new Set((v.childIndexesOf.get(index.oid) ?? []).map((c) => c.tableOid));
+  const missingPartitions = (v.partitionsOf.get(table.oid) ?? [])
+    .filter((p) => !attachedTo.has(p.oid))
+    .map((p): PartitionRef => ({ schema: p.schema, name: p.name, partitioned: p.kind === 'partitioned' }));
+  return { ...base, missingPartitions };
+}
+
+/**
+ * From (desired, actual) to the changes that make the catalog match the policies. Pure: the catalog and
+ * the canonical signatures were read before; nothing here touches the database.
+ */
+export function diffIndexes(desired: DesiredState, catalog: Catalog, canonical: CanonicalIndexes): IndexDiff {
+  const v = view(catalog);
+  const changes: Change[] = [];
+  const warnings: Warning[] = [];
+  const errors: PolicyError[] = [];
+  for (const table of desired.tables) {
+    const actual = v.tableByName.get(`${table.schema}\u0000${table.name}`);
+    if (!actual) {
+      errors.push({
+        ...table.source,
+        message: `table ${table.schema}.${table.name} does not exist in database ${catalog.database}`,
+        hint: 'create it with your migrations first; pgwarden manages performance settings, not tables',
+      });
+      continue;
+    }
+    const result = diffTable(table, actual, catalog, canonical, v);
+    changes.push(...result.changes);
+    warnings.push(...result.warnings);
+    errors.push(...result.errors);
+  }
+  return { changes, warnings, errors };
+}
+
+function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, canonical: CanonicalIndexes, v: CatalogView): IndexDiff {
+  const changes: Change[] = [];
+  const warnings: Warning[] = [];
+  const errors: PolicyError[] = [];
+  const ref = tableRef(actual, v);
+  // A partition's own index attached to a partitioned index belongs to the parent's definition.
+  const live = (v.indexesOf.get(actual.oid) ?? []).filter((i) => i.parentIndexOid === null);
+  const byName = new Map(live.map((i) => [i.name, i]));
+  const declaredNames = new Set(table.indexes.map((i) => i.name));
+  const claimed = new Set<string>();
+  const pending: { index: DesiredIndex; signature: IndexSignature }[] = [];
+
+  for (const index of table.indexes) {
+    const address = indexAddress(table.schema, table.name, index.name);
+    const canon = canonical.get(desiredKey(index));
+    if (!canon || !canon.ok) {
+      errors.push({ ...index.source, message: `index ${index.name}: ${canon ? canon.error : 'was not checked against the database'}` });
+      continue;
+    }
+    const same = byName.get(index.name);
+    if (!same) {
+      const taken = catalog.relationNames.get(index.schema)?.has(index.name) ?? false;
+      if (taken) {
+        errors.push({
+          ...index.source,
+          message: `index name ${index.name} is already used by another relation in schema ${index.schema}`,
+          hint: 'index names are unique per schema in PostgreSQL; pick another name',
+        });
+        continue;
+      }
+      pending.push({ index, signature: canon.signature });
+      continue;
+    }
+    claimed.add(same.name);
+    const base = { address, table: ref, source: index.source, index, signature: canon.signature, actual: indexRef(same, actual, v) };
+    const matches = sameSignature(same.signature, canon.signature);
+    if (!same.valid) {
+      changes.push({
+        ...base,
+        kind: 'rebuild-index',
+        definitionMatches: matches,
+        reason: matches
+          ? 'the index is INVALID (a concurrent build failed or was interrupted); PostgreSQL maintains it but never uses it'
+          : 'the index is INVALID and its definition differs from the policy',
+      });
+    } else if (!matches) {
+      changes.push({ ...base, kind: 'replace-index', reason: 'the definition in the policy differs from the live index' });
+    } else if (!v.managed.has(desiredKey(index))) {
+      changes.push({ ...base, kind: 'adopt-index', reason: 'an identical index already exists; pgwarden records it as managed' });
+    }
+  }
+
+  // Only now look for renames, so a name the policy claims is never taken as someone's old name.
+  for (const { index, signature } of pending) {
+    const twin = live.find((i) => i.valid && !claimed.has(i.name) && !declaredNames.has(i.name) && i.constraintType === null && sameSignature(i.signature, signature));
+    const address = indexAddress(table.schema, table.name, index.name);
+    if (twin) {
+      claimed.add(twin.name);
+      changes.push({
+        kind: 'rename-index',
+        address,
+        table: ref,
+        source: index.source,
+        index,
+        signature,
+        actual: indexRef(twin, actual, v),
+        reason: `an equivalent index exists as ${twin.name}; renaming it avoids a rebuild`,
+      });
+      continue;
+    }
+    changes.push({ kind: 'create-index', address, table: ref, source: index.source, index, signature, reason: 'declared in the policy and missing' });
+  }
+
+  for (const index of live) {
+    if (claimed.has(index.name) || declaredNames.has(index.name) || index.constraintType !== null) continue;
+    const address = indexAddress(table.schema, table.name, index.name);
+    const actualRef = indexRef(index, actual, v);
+    const ours = v.managed.has(`${index.schema}\u0000${index.name}`);
+    if (ours && index.name.endsWith(REPLACEMENT_SUFFIX)) {
+      changes.push({ kind: 'drop-index', address, table: ref, actual: actualRef, destructive: false, reason: 'left over from an interrupted replace by pgwarden' });
+    } else if (ours || table.managed === 'full') {
+      changes.push({
+        kind: 'drop-index',
+        address,
+        table: ref,
+        actual: actualRef,
+        destructive: true,
+        reason: ours ? 'created by pgwarden and no longer declared' : 'not declared, and the table is fully managed',
+        source: table.source,
+      });
+    } else {
+      warnings.push({
+        address,
+        source: table.source,
+        message: `index ${index.name} is not declared in any policy; pgwarden leaves it alone (declare it, or set managed: full to let --allow-drop remove it)`,
+      });
+    }
+  }
+  return { changes, warnings, errors };
+}

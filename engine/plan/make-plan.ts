@@ -1,0 +1,34 @@
+import type pg from 'pg';
+import { canonicaliseIndexes, knownSignatures, type Canonical } from '../catalog/canonicalise.ts';
+import type { Catalog } from '../catalog/catalog.ts';
+import { catalogSession, introspect, query } from '../catalog/introspect.ts';
+import { desiredKey, diffIndexes } from '../diff/index-diff.ts';
+import type { DesiredState, PolicyError } from '../policy/desired.ts';
+import { buildPlan, type Plan } from './plan.ts';
+
+export type PlanOutcome =
+  | { readonly ok: true; readonly plan: Plan; readonly catalog: Catalog; readonly roundTrips: number }
+  | { readonly ok: false; readonly errors: readonly PolicyError[]; readonly roundTrips: number };
+
+/** The plan pipeline: introspect -> canonicalise the desired indexes -> diff -> Plan. */
+export async function makePlan(client: pg.ClientBase, desired: DesiredState, now: Date): Promise<PlanOutcome> {
+  const session = catalogSession(client);
+  const [recovery] = await query<{ r: boolean }>(session, 'SELECT pg_catalog.pg_is_in_recovery() AS r');
+  if (recovery?.r) throw new Error('this server is a standby (in recovery); plan and apply need the primary');
+  const named = desired.tables.map((t) => ({ schema: t.schema, name: t.name }));
+  const catalog = await introspect(session, named);
+  const existing = new Set(catalog.tables.map((t) => `${t.schema}\u0000${t.name}`));
+  const indexes = desired.tables.filter((t) => existing.has(`${t.schema}\u0000${t.name}`)).flatMap((t) => t.indexes);
+  const known = knownSignatures(catalog, indexes);
+  const unknown = indexes.filter((_, i) => known[i] === undefined);
+  const fresh = unknown.length > 0 ? await canonicaliseIndexes(session, unknown) : [];
+  const canonical = new Map<string, Canonical>(unknown.map((index, i) => [desiredKey(index), fresh[i]!]));
+  indexes.forEach((index, i) => {
+    const signature = known[i];
+    if (signature) canonical.set(desiredKey(index), { ok: true, signature });
+  });
+  const diff = diffIndexes(desired, catalog, canonical);
+  if (diff.errors.length > 0) return { ok: false, errors: diff.errors, roundTrips: session.roundTrips };
+  const plan = buildPlan({ changes: diff.changes, warnings: diff.warnings, catalog, desired, now });
+  return { ok: true, plan, catalog, roundTrips: session.roundTrips };
+}

@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import type { Catalog } from '../catalog/catalog.ts';
+import { signatureKey } from '../catalog/catalog.ts';
+import type { Change, ChangeKind, Warning } from '../diff/change.ts';
+import type { DesiredState } from '../policy/desired.ts';
+import { stepsFor, type LockInfo, type Step } from './step.ts';
+
+export const PLAN_FORMAT_VERSION = 1;
+
+export type Glyph = '+' | '~' | '±' | '-';
+
+export interface PlannedChange {
+  readonly change: Change;
+  readonly glyph: Glyph;
+  /** The strongest lock any step takes. */
+  readonly lock: LockInfo;
+  readonly online: boolean;
+  /** Removes something users may rely on: applied only with --allow-drop. */
+  readonly destructive: boolean;
+  readonly steps: readonly Step[];
+}
+
+/**
+ * A plan is a value: computed once, printed, saved, applied later. It carries the fingerprint of the
+ * catalog it was computed from; `apply --plan` refuses it when the catalog has moved since.
+ * `change.table` (sizes, row estimates) is display-only and never steers apply.
+ */
+export interface Plan {
+  readonly formatVersion: typeof PLAN_FORMAT_VERSION;
+  readonly createdAt: string;
+  readonly database: string;
+  readonly serverVersion: number;
+  readonly fingerprint: string;
+  readonly policyFiles: readonly string[];
+  readonly changes: readonly PlannedChange[];
+  readonly warnings: readonly Warning[];
+  readonly summary: { readonly add: number; readonly change: number; readonly destroy: number };
+}
+
+const GLYPHS: Record<ChangeKind, Glyph> = {
+  'create-index': '+',
+  'rename-index': '~',
+  'adopt-index': '~',
+  'rebuild-index': '±',
+  'replace-index': '±',
+  'drop-index': '-',
+};
+
+const LOCK_RANK: Record<LockInfo['mode'], number> = { 'SHARE UPDATE EXCLUSIVE': 1, SHARE: 2, 'ACCESS EXCLUSIVE': 3 };
+
+function strongestLock(steps: readonly Step[], fallback: string): LockInfo {
+  const locks = steps.flatMap((s) => (s.kind === 'sql' ? [s.lock] : []));
+  const none: LockInfo = { mode: 'SHARE UPDATE EXCLUSIVE', on: fallback, online: true };
+  return locks.reduce((worst, l) => (LOCK_RANK[l.mode] > LOCK_RANK[worst.mode] ? l : worst), locks[0] ?? none);
+}
+
+export function planChange(change: Change): PlannedChange {
+  const steps = stepsFor(change);
+  const lock = strongestLock(steps, `${change.table.schema}.${change.table.name}`);
+  return {
+    change,
+    glyph: GLYPHS[change.kind],
+    lock,
+    online: steps.every((s) => s.kind !== 'sql' || s.lock.online),
+    destructive: change.kind === 'drop-index' && change.destructive,
+    steps,
+  };
+}
+
+/**
+ * What the plan depends on: for each table a policy names, its identity, partitions and indexes
+ * (name, validity, signature) and pgwarden's registry entries. Unrelated tables moving does not stale a plan.
+ */
+export function catalogFingerprint(catalog: Catalog, desired: DesiredState): string {
+  const named = new Set(desired.tables.map((t) => `${t.schema}\u0000${t.name}`));
+  const tables = catalog.tables.filter((t) => named.has(`${t.schema}\u0000${t.name}`));
+  const oids = new Set(tables.map((t) => t.oid));
+  for (const t of catalog.tables) if (t.parentOid !== null && oids.has(t.parentOid)) oids.add(t.oid);
+  const state = {
+    tables: catalog.tables
+      .filter((t) => oids.has(t.oid))
+      .map((t) => [t.oid, t.schema, t.name, t.kind, t.parentOid])
+      .sort(),
+    indexes: catalog.indexes
+      .filter((i) => oids.has(i.tableOid))
+      .map((i) => [i.tableOid, i.schema, i.name, i.valid, i.parentIndexOid, signatureKey(i.signature)])
+      .sort(),
+    managed: catalog.managed
+      .filter((m) => tables.some((t) => t.schema === m.schema && t.name === m.table))
+      .map((m) => [m.schema, m.name, m.table])
+      .sort(),
+  };
+  return createHash('sha256').update(JSON.stringify(state)).digest('hex');
+}
+
+export function buildPlan(input: {
+  readonly changes: readonly Change[];
+  readonly warnings: readonly Warning[];
+  readonly catalog: Catalog;
+  readonly desired: DesiredState;
+  readonly now: Date;
+}): Plan {
+  const changes = input.changes.map(planChange);
+  return {
+    formatVersion: PLAN_FORMAT_VERSION,
+    createdAt: input.now.toISOString(),
+    database: input.catalog.database,
+    serverVersion: input.catalog.serverVersion,
+    fingerprint: catalogFingerprint(input.catalog, input.desired),
+    policyFiles: input.desired.files,
+    changes,
+    warnings: input.warnings,
+    summary: {
+      add: changes.filter((c) => c.glyph === '+').length,
+      change: changes.filter((c) => c.glyph === '~' || c.glyph === '±').length,
+      destroy: changes.filter((c) => c.glyph === '-').length,
+    },
+  };
+}

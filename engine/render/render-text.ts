@@ -1,0 +1,48 @@
+import type { Plan, PlannedChange } from '../plan/plan.ts';
+import { formatPolicyError, type PolicyError } from '../policy/desired.ts';
+import { describeChange, formatBytes } from './describe.ts';
+
+export interface TextStyle {
+  readonly color: boolean;
+}
+
+const CODES = { green: 32, yellow: 33, red: 31, cyan: 36, dim: 2, bold: 1 } as const;
+type Color = keyof typeof CODES;
+
+function paint(style: TextStyle, color: Color, text: string): string {
+  return style.color ? `\u001b[${CODES[color]}m${text}\u001b[0m` : text;
+}
+
+const GLYPH_COLOR: Record<PlannedChange['glyph'], Color> = { '+': 'green', '~': 'yellow', '±': 'yellow', '-': 'red' };
+
+/** The plan for a terminal, in the manner of `terraform plan`. */
+export function renderPlanText(plan: Plan, style: TextStyle): string {
+  const out: string[] = [];
+  for (const w of plan.warnings) out.push(paint(style, 'yellow', `warning: ${w.source ? `${w.source.file}:${w.source.line}:${w.source.col}: ` : ''}${w.message}`));
+  if (plan.warnings.length > 0) out.push('');
+  if (plan.changes.length === 0) {
+    out.push(paint(style, 'green', `No changes. Database ${plan.database} matches the policies.`));
+    return `${out.join('\n')}\n`;
+  }
+  out.push(`pgwarden will make these changes to database ${plan.database}:`, '');
+  for (const c of plan.changes) {
+    const color = GLYPH_COLOR[c.glyph];
+    out.push(`  ${paint(style, color, `${c.glyph} ${describeChange(c)}`)}`);
+    out.push(paint(style, 'dim', `      why:   ${c.change.reason}`));
+    out.push(paint(style, 'dim', `      lock:  ${c.lock.mode} on ${c.lock.on} — ${c.online ? 'online, reads and writes continue' : 'blocks writes briefly (under lock_timeout)'}`));
+    out.push(paint(style, 'dim', `      table: ${formatBytes(c.change.table.bytes)}, ~${Math.round(c.change.table.rowEstimate).toLocaleString('en-US')} rows`));
+    if (c.change.source) out.push(paint(style, 'dim', `      from:  ${c.change.source.file}:${c.change.source.line}`));
+    for (const step of c.steps) if (step.kind === 'sql') out.push(`      ${paint(style, 'cyan', step.sql)}`);
+    if (c.destructive) out.push(paint(style, 'red', '      destructive: needs --allow-drop'));
+    out.push('');
+  }
+  const s = plan.summary;
+  out.push(paint(style, 'bold', `Plan: ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy.`));
+  return `${out.join('\n')}\n`;
+}
+
+/** `found`: 'loading' (nothing reached the database) or 'planning' (the catalog was read, nothing changed). */
+export function renderPolicyErrors(errors: readonly PolicyError[], found: 'loading' | 'planning' = 'loading'): string {
+  const outcome = found === 'loading' ? 'nothing was sent to the database' : 'nothing was changed';
+  return `${errors.map(formatPolicyError).join('\n')}\n${errors.length} error${errors.length === 1 ? '' : 's'} in the policies; ${outcome}.\n`;
+}

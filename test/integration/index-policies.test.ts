@@ -1,0 +1,177 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { projectWith, runCli, writePolicy } from '../support/cli.ts';
+import { useTestDatabase, type TestDatabase } from '../support/database.ts';
+
+let db: TestDatabase;
+const env = (): NodeJS.ProcessEnv => ({ DATABASE_URL: db.url });
+
+async function sql(text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
+  return (await db.pool.query(text, values)).rows;
+}
+
+async function plan(project: string, ...args: string[]) {
+  return runCli(['plan', '--detailed-exitcode', ...args], { cwd: project, env: env() });
+}
+
+async function applyAndConverge(project: string, ...args: string[]): Promise<string> {
+  const applied = await runCli(['apply', '--auto-approve', ...args], { cwd: project, env: env() });
+  expect(applied.stderr).toBe('');
+  expect(applied.code).toBe(0);
+  const again = await plan(project);
+  expect(again.stdout).toContain('No changes.');
+  expect(again.code).toBe(0);
+  return applied.stdout;
+}
+
+async function indexNames(table: string): Promise<string[]> {
+  const rows = await sql(`SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = $1::regclass ORDER BY 1`, [table]);
+  return rows.map((r) => String(r['name']));
+}
+
+beforeAll(async () => {
+  db = await useTestDatabase();
+});
+afterAll(async () => {
+  await db.close();
+});
+
+beforeEach(async () => {
+  await sql(`DROP SCHEMA IF EXISTS app CASCADE; DROP SCHEMA IF EXISTS pgwarden CASCADE; CREATE SCHEMA app`);
+  await sql(`CREATE TABLE app.events (id bigint PRIMARY KEY, tenant_id int NOT NULL, created_at timestamptz NOT NULL, kind text, status text, email text)`);
+  await sql(`INSERT INTO app.events SELECT g, g % 50, now() - g * interval '1 minute', 'k' || (g % 7), CASE WHEN g % 10 = 0 THEN 'archived' ELSE 'open' END, 'u' || g || '@x'
+               FROM generate_series(1, 20000) g`);
+  await sql(`ANALYZE app.events`);
+});
+
+const EVENTS = `
+table: app.events
+indexes:
+  - name: events_tenant_created_idx
+    columns: [tenant_id, created_at desc]
+    include: [kind]
+    where: "status <> 'archived'"
+  - name: events_lower_email_idx
+    columns:
+      - expression: lower(email)
+`;
+
+describe('index policies, planned and applied online', () => {
+  it('creates missing indexes concurrently and then plans no changes', async () => {
+    const project = await projectWith({ 'events.yaml': EVENTS });
+    const first = await plan(project);
+    expect(first.code).toBe(2);
+    expect(first.stdout).toContain('+ create index events_tenant_created_idx on app.events');
+    expect(first.stdout).toContain('CREATE INDEX CONCURRENTLY "events_tenant_created_idx" ON "app"."events"');
+    expect(first.stdout).toContain('Plan: 2 to add, 0 to change, 0 to destroy.');
+    await applyAndConverge(project);
+    expect(await indexNames('app.events')).toEqual(['app.events_lower_email_idx', 'app.events_pkey', 'app.events_tenant_created_idx']);
+    const valid = await sql(`SELECT bool_and(indisvalid) AS ok FROM pg_index WHERE indrelid = 'app.events'::regclass`);
+    expect(valid[0]?.['ok']).toBe(true);
+  });
+
+  it('treats an equivalent index under another name as a rename, not a rebuild', async () => {
+    // Written differently from the policy (explicit ASC, NULLS LAST spelled out): PostgreSQL decides equality.
+    await sql(`CREATE INDEX legacy_idx ON app.events (tenant_id ASC NULLS LAST, created_at DESC NULLS FIRST) INCLUDE (kind) WHERE status <> 'archived'::text`);
+    const project = await projectWith({ 'events.yaml': EVENTS });
+    const first = await plan(project);
+    expect(first.stdout).toContain('~ rename index legacy_idx to events_tenant_created_idx');
+    expect(first.stdout).not.toContain('CREATE INDEX CONCURRENTLY "events_tenant_created_idx"');
+    await applyAndConverge(project);
+    expect(await indexNames('app.events')).toContain('app.events_tenant_created_idx');
+    expect(await indexNames('app.events')).not.toContain('app.legacy_idx');
+  });
+
+  it('builds the new definition before dropping the old one when a definition changes', async () => {
+    const project = await projectWith({ 'events.yaml': EVENTS });
+    await applyAndConverge(project);
+    await writePolicy(project, 'events.yaml', EVENTS.replace('include: [kind]', 'include: [kind, status]'));
+    const changed = await plan(project);
+    expect(changed.code).toBe(2);
+    expect(changed.stdout).toContain('± replace index events_tenant_created_idx');
+    const order = changed.stdout.indexOf('CREATE INDEX CONCURRENTLY "events_tenant_created_idx_pgwarden_new"');
+    expect(order).toBeGreaterThan(0);
+    expect(changed.stdout.indexOf('DROP INDEX CONCURRENTLY IF EXISTS "app"."events_tenant_created_idx"')).toBeGreaterThan(order);
+    await applyAndConverge(project);
+    const def = await sql(`SELECT pg_get_indexdef('app.events_tenant_created_idx'::regclass) AS d`);
+    expect(String(def[0]?.['d'])).toContain('INCLUDE (kind, status)');
+  });
+
+  it('adopts an identical index it did not create, and reports indexes nobody declared without dropping them', async () => {
+    await sql(`CREATE INDEX events_lower_email_idx ON app.events (lower(email))`);
+    await sql(`CREATE INDEX someone_elses_idx ON app.events (kind)`);
+    const project = await projectWith({ 'events.yaml': EVENTS });
+    const first = await plan(project);
+    expect(first.stdout).toContain('~ manage existing index events_lower_email_idx');
+    expect(first.stdout).toMatch(/warning: .*index someone_elses_idx is not declared in any policy/);
+    await applyAndConverge(project);
+    expect(await indexNames('app.events')).toContain('app.someone_elses_idx');
+  });
+
+  it('drops an index it manages once the policy removes it, only with --allow-drop', async () => {
+    const project = await projectWith({ 'events.yaml': EVENTS });
+    await applyAndConverge(project);
+    await writePolicy(project, 'events.yaml', EVENTS.split('  - name: events_lower_email_idx')[0] ?? '');
+    const p = await plan(project);
+    expect(p.stdout).toContain('- drop index events_lower_email_idx on app.events');
+    const refused = await runCli(['apply', '--auto-approve'], { cwd: project, env: env() });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('--allow-drop');
+    expect(await indexNames('app.events')).toContain('app.events_lower_email_idx');
+    await applyAndConverge(project, '--allow-drop');
+    expect(await indexNames('app.events')).not.toContain('app.events_lower_email_idx');
+  });
+
+  it('drops undeclared indexes of a fully managed table only with --allow-drop, never constraint indexes', async () => {
+    await sql(`CREATE INDEX someone_elses_idx ON app.events (kind)`);
+    const project = await projectWith({ 'events.yaml': EVENTS.replace('table: app.events', 'table: app.events\nmanaged: full') });
+    const p = await plan(project);
+    expect(p.stdout).toContain('- drop index someone_elses_idx');
+    expect(p.stdout).not.toContain('drop index events_pkey');
+    await applyAndConverge(project, '--allow-drop');
+    expect(await indexNames('app.events')).toEqual(['app.events_lower_email_idx', 'app.events_pkey', 'app.events_tenant_created_idx']);
+  });
+
+  it('detects an INVALID index left by a failed concurrent build and rebuilds it', async () => {
+    await sql(`INSERT INTO app.events VALUES (100001, 1, now(), 'k', 'open', 'dup@x'), (100002, 1, now(), 'k', 'open', 'dup@x')`);
+    await sql(`CREATE UNIQUE INDEX CONCURRENTLY events_email_key ON app.events (email)`).catch(() => undefined);
+    const invalid = await sql(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'app.events_email_key'::regclass`);
+    expect(invalid[0]?.['indisvalid']).toBe(false);
+    await sql(`DELETE FROM app.events WHERE id = 100002`);
+    const project = await projectWith({
+      'events.yaml': `table: app.events\nindexes:\n  - name: events_email_key\n    columns: [email]\n    unique: true\n`,
+    });
+    const p = await plan(project);
+    expect(p.stdout).toContain('± rebuild INVALID index events_email_key');
+    await applyAndConverge(project);
+    const valid = await sql(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'app.events_email_key'::regclass`);
+    expect(valid[0]?.['indisvalid']).toBe(true);
+  });
+
+  it('builds an index on a partitioned table ON ONLY the parent, concurrently per partition, then attaches', async () => {
+    await sql(`CREATE TABLE app.metrics (id bigint, at timestamptz NOT NULL, host text) PARTITION BY RANGE (at)`);
+    await sql(`CREATE TABLE app.metrics_2026_10 PARTITION OF app.metrics FOR VALUES FROM ('2026-10-01') TO ('2026-11-01')`);
+    await sql(`CREATE TABLE app.metrics_2026_11 PARTITION OF app.metrics FOR VALUES FROM ('2026-11-01') TO ('2026-12-01')`);
+    await sql(`INSERT INTO app.metrics SELECT g, '2026-10-15'::timestamptz + (g % 40) * interval '1 day', 'h' || (g % 9) FROM generate_series(1, 5000) g`);
+    const project = await projectWith({ 'metrics.yaml': `table: app.metrics\nindexes:\n  - name: metrics_host_at_idx\n    columns: [host, at]\n` });
+    const p = await plan(project);
+    expect(p.stdout).toContain('CREATE INDEX IF NOT EXISTS "metrics_host_at_idx" ON ONLY "app"."metrics"');
+    expect(p.stdout).toContain('CREATE INDEX CONCURRENTLY "metrics_2026_10_metrics_host_at_idx" ON "app"."metrics_2026_10"');
+    expect(p.stdout).toContain('ALTER INDEX "app"."metrics_host_at_idx" ATTACH PARTITION "app"."metrics_2026_11_metrics_host_at_idx"');
+    await applyAndConverge(project);
+    const parent = await sql(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'app.metrics_host_at_idx'::regclass`);
+    expect(parent[0]?.['indisvalid']).toBe(true);
+  });
+
+  it('writes a history record for every apply', async () => {
+    const project = await projectWith({ 'events.yaml': EVENTS });
+    await applyAndConverge(project);
+    await runCli(['apply', '--auto-approve'], { cwd: project, env: env() });
+    const rows = await sql(`SELECT kind, outcome, duration_ms, (summary->>'add')::int AS added, actor FROM pgwarden.history ORDER BY id`);
+    expect(rows.map((r) => [r['kind'], r['outcome'], r['added']])).toEqual([
+      ['apply', 'succeeded', 2],
+      ['apply', 'succeeded', 0],
+    ]);
+    expect(Number(rows[0]?.['duration_ms'])).toBeGreaterThanOrEqual(0);
+    expect(String(rows[0]?.['actor'])).not.toBe('');
+  });
+});

@@ -1,0 +1,58 @@
+import { mkdtemp, chmod, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { clusterDown, clusterUp } from '../../engine/cluster/embedded-cluster.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    primaryUrl: string;
+    standbyUrl: string;
+    clusterDir: string;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * One embedded primary + streaming standby for the whole run, on free ports, in a throwaway
+ * directory; or the server named by PGWARDEN_TEST_DATABASE_URL (then there is no standby of ours).
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const external = process.env['PGWARDEN_TEST_DATABASE_URL'];
+  if (external) {
+    project.provide('primaryUrl', external);
+    project.provide('standbyUrl', process.env['PGWARDEN_TEST_STANDBY_URL'] ?? '');
+    project.provide('clusterDir', '');
+    return async () => undefined;
+  }
+  const baseDir = await mkdtemp(path.join(tmpdir(), 'pgwarden-test-'));
+  // mkdtemp makes the directory 0700; the postgres OS user (when tests run as root) must reach it.
+  await chmod(baseDir, 0o755);
+  const [primaryPort, standbyPort] = [await freePort(), await freePort()];
+  const urls = await clusterUp({
+    baseDir,
+    primaryPort,
+    standbyPort,
+    // Durability buys nothing in a throwaway test cluster and costs CI minutes.
+    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+  });
+  project.provide('primaryUrl', urls.primaryUrl);
+  project.provide('standbyUrl', urls.standbyUrl);
+  project.provide('clusterDir', baseDir);
+  return async () => {
+    await clusterDown({ baseDir });
+    await rm(baseDir, { recursive: true, force: true });
+  };
+}
