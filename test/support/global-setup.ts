@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { clusterDown, clusterUp } from '../../engine/cluster/embedded-cluster.ts';
+import { dockerAvailable, startDockerPostgres } from './docker-cluster.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -36,6 +37,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('standbyUrl', process.env['PGWARDEN_TEST_STANDBY_URL'] ?? '');
     project.provide('clusterDir', '');
     return async () => undefined;
+  }
+  // PGWARDEN_TEST_DOCKER=1 with a Docker engine: PostgreSQL 16 in a container (no standby of ours).
+  if (await dockerAvailable()) {
+    const docker = await startDockerPostgres();
+    project.provide('primaryUrl', docker.url);
+    project.provide('standbyUrl', '');
+    project.provide('clusterDir', '');
+    return () => docker.stop();
   }
   const baseDir = await mkdtemp(path.join(tmpdir(), 'pgwarden-test-'));
   // mkdtemp makes the directory 0700; the postgres OS user (when tests run as root) must reach it.
