@@ -6,6 +6,11 @@ import { describeChange, formatBytes } from './describe.ts';
 
 export const DEFAULT_PLAN_TEMPLATE = fileURLToPath(new URL('./templates/plan.md.hbs', import.meta.url));
 
+/** Table cells cannot hold a bare `|` or a line break; names are the user's and may contain both. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
 function risk(planned: Plan['changes'][number]): string {
   if (planned.destructive) return 'destructive';
   if (!planned.online) return 'brief write block';
@@ -16,12 +21,12 @@ function risk(planned: Plan['changes'][number]): string {
 export function planView(plan: Plan): Record<string, unknown> {
   const changes = plan.changes.map((c) => ({
     glyph: c.glyph,
-    summary: describeChange(c),
+    summary: cell(describeChange(c)),
     reason: c.change.reason,
     lock: `${c.lock.mode}${c.online ? '' : ' (blocks writes)'}`,
     risk: risk(c),
     size: formatBytes(c.change.table.bytes),
-    where: c.change.source ? `${c.change.source.file}:${c.change.source.line}` : '',
+    where: c.change.source ? cell(`${c.change.source.file}:${c.change.source.line}`) : '',
     sql: c.steps.flatMap((s) => (s.kind === 'sql' ? [s.sql] : [])),
   }));
   return {
