@@ -1,5 +1,6 @@
 import { applyCommand } from './commands/apply.ts';
 import { downCommand, statusCommand, upCommand } from './commands/cluster.ts';
+import { demoCommand } from './commands/demo.ts';
 import { planCommand } from './commands/plan.ts';
 import { validateCommand } from './commands/validate.ts';
 import { CliError, redact, type Io } from './context.ts';
@@ -19,7 +20,7 @@ const COMMANDS: Record<string, { run?: Command; summary: string }> = {
   health: { summary: 'one health snapshot' },
   serve: { summary: 'the report site and live page' },
   report: { summary: 'build the static report site' },
-  demo: { summary: 'the guided tour on the embedded cluster' },
+  demo: { run: demoCommand, summary: 'the guided tour on the embedded cluster and the example data (--yes skips pauses)' },
 };
 
 function usage(): string {

@@ -131,7 +131,8 @@ describe('apply under faults', () => {
     const applying = runCli(['apply', '--auto-approve', '--lock-timeout', '20s'], { cwd: project, env: env(), signal: controller.signal });
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      const building = await sql(`SELECT count(*)::int AS n FROM pg_stat_progress_create_index`);
+      // The view is cluster-wide and other test files build indexes too: only this database's build counts.
+      const building = await sql(`SELECT count(*)::int AS n FROM pg_stat_progress_create_index WHERE datname = current_database()`);
       if (Number(building[0]?.['n']) > 0) break;
       await new Promise((r) => setTimeout(r, 50));
     }

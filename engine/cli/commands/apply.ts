@@ -30,7 +30,7 @@ async function readPlan(file: string): Promise<Plan> {
 }
 
 /** Progress for people: a live bar on a terminal, plain lines in CI logs. */
-function progressPrinter(io: Io): (event: ApplyEvent) => void {
+export function progressPrinter(io: Io): (event: ApplyEvent) => void {
   let lastLine = '';
   let lastAt = 0;
   const line = (text: string): void => {

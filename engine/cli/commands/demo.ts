@@ -1,0 +1,209 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadExample, type ExampleSummary } from '../../../examples/load.ts';
+import { runWorkload } from '../../../examples/workload.ts';
+import { formatWorkloadReport, type WorkloadReport } from '../../../examples/workload-report.ts';
+import { apply } from '../../apply/apply.ts';
+import { clusterUp, ClusterError, defaultBaseDir } from '../../cluster/embedded-cluster.ts';
+import { makePlan } from '../../plan/make-plan.ts';
+import { loadPolicies } from '../../policy/load.ts';
+import { renderPlanText, renderPolicyErrors } from '../../render/render-text.ts';
+import { ident } from '../../sql/ident.ts';
+import { CliError, parse, type Io } from '../context.ts';
+import { parseDuration, progressPrinter } from './apply.ts';
+
+/** The repository's own example policies: the demo runs them wherever it is started from. */
+const EXAMPLE_POLICIES = fileURLToPath(new URL('../../../policies', import.meta.url));
+const DEMO_DATABASE = 'pgwarden_demo';
+
+interface Demo {
+  readonly io: Io;
+  readonly pause: boolean;
+  step: number;
+}
+
+async function heading(demo: Demo, title: string): Promise<void> {
+  if (demo.io.signal?.aborted) throw new CliError('demo stopped; run `npm start` again to resume where it left off');
+  demo.step += 1;
+  demo.io.stdout(`\n== ${demo.step}. ${title} ${'='.repeat(Math.max(0, 70 - title.length))}\n\n`);
+}
+
+async function pauseHere(demo: Demo): Promise<void> {
+  if (!demo.pause || !demo.io.prompt) return;
+  await demo.io.prompt('\n[Enter] to continue, Ctrl-C to stop (re-running resumes) ');
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  return u.toString();
+}
+
+async function ensureDatabase(adminUrl: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [DEMO_DATABASE]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${ident(DEMO_DATABASE)}`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** The example counts as loaded when its events table holds rows (the loader commits all or nothing). */
+async function exampleLoaded(client: pg.Client): Promise<boolean> {
+  const r = await client.query<{ loaded: boolean }>(
+    `SELECT pg_catalog.to_regclass('public.events') IS NOT NULL
+            AND EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = 'public.events'::regclass AND reltuples > 0) AS loaded`,
+  ).catch(() => ({ rows: [{ loaded: false }] }));
+  return r.rows[0]?.loaded ?? false;
+}
+
+interface SlowStatement {
+  query: string;
+  calls: string;
+  mean_ms: number;
+  share: number;
+}
+
+async function slowestStatements(client: pg.Client): Promise<SlowStatement[]> {
+  const r = await client.query<SlowStatement>(
+    `SELECT pg_catalog.regexp_replace(s.query, '\\s+', ' ', 'g') AS query, s.calls::text AS calls,
+            s.mean_exec_time::float8 AS mean_ms,
+            (100 * s.total_exec_time / NULLIF(SUM(s.total_exec_time) OVER (), 0))::float8 AS share
+       FROM public.pg_stat_statements s
+      WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+        AND s.query ~* '^\\s*(select|insert|update|with)' AND s.query !~ 'pg_catalog'
+      ORDER BY s.total_exec_time DESC LIMIT 5`,
+  );
+  return r.rows;
+}
+
+function formatSlow(rows: readonly SlowStatement[]): string {
+  const lines = rows.map((r) => `  ${r.share.toFixed(0).padStart(3)}%  ${r.mean_ms.toFixed(1).padStart(9)} ms  ${r.calls.padStart(6)}x  ${r.query.slice(0, 90)}`);
+  return `  share   mean time   calls  statement\n${lines.join('\n')}\n`;
+}
+
+function formatSpeedup(before: WorkloadReport, after: WorkloadReport): string {
+  const rows = before.queries
+    .filter((q) => q.access === 'read')
+    .map((q) => {
+      const a = after.queries.find((x) => x.name === q.name);
+      const b50 = q.p50Ms;
+      const a50 = a?.p50Ms ?? null;
+      const ratio = b50 !== null && a50 !== null && a50 > 0 ? b50 / a50 : null;
+      const speedup = ratio === null ? 'n/a' : ratio >= 1.5 ? `${ratio.toFixed(ratio < 10 ? 1 : 0)}x faster` : 'about the same (already fast)';
+      const fmt = (v: number | null): string => (v === null ? '-' : `${v.toFixed(1)} ms`);
+      return `  ${q.name.padEnd(30)} ${fmt(b50).padStart(11)} -> ${fmt(a50).padStart(9)}   ${speedup}`;
+    });
+  return `  query (p50)                         before       after\n${rows.join('\n')}\n`;
+}
+
+export async function demoCommand(args: readonly string[], io: Io): Promise<number> {
+  const { values } = parse(args, {
+    yes: { type: 'boolean', short: 'y' },
+    scale: { type: 'string' },
+    duration: { type: 'string' },
+    reset: { type: 'boolean' },
+    port: { type: 'string' },
+    'standby-port': { type: 'string' },
+  });
+  const scale = values.scale ?? 'demo';
+  if (scale !== 'demo' && scale !== 'small') throw new CliError(`--scale must be demo or small, got "${scale}"`);
+  const durationMs = values.duration ? parseDuration(values.duration, 'duration') : 10_000;
+  const demo: Demo = { io, pause: !values.yes && io.isTTY, step: 0 };
+
+  io.stdout('pgwarden demo: an infrastructure platform on PostgreSQL 16, tuned by policies in git.\n');
+  await heading(demo, 'Start PostgreSQL 16: a primary and a streaming hot standby (embedded, no Docker)');
+  const urls = await clusterUp({
+    baseDir: io.env['PGWARDEN_HOME'] ?? defaultBaseDir(),
+    primaryPort: values.port ? Number(values.port) : undefined,
+    standbyPort: values['standby-port'] ? Number(values['standby-port']) : undefined,
+    log: (line) => io.stdout(`  ${line}\n`),
+  }).catch((error: unknown) => {
+    if (error instanceof ClusterError) throw new CliError(error.message, error.hint);
+    throw error;
+  });
+  io.stdout(`  primary ${urls.primaryUrl}\n  standby ${urls.standbyUrl}\n`);
+  await ensureDatabase(urls.primaryUrl);
+  const url = withDatabase(urls.primaryUrl, DEMO_DATABASE);
+  const pool = new pg.Pool({ connectionString: url, max: 6, application_name: 'pgwarden demo workload' });
+  pool.on('error', () => undefined);
+  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden demo' });
+  await client.connect();
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+
+    await heading(demo, `Load the example platform (${scale} scale): tenants, servers, deployments, incidents, events`);
+    if (values.reset || !(await exampleLoaded(client))) {
+      const summary: ExampleSummary = await loadExample(client, { scale, onProgress: (m) => io.stdout(`  ${m}\n`) });
+      io.stdout(`  ${Object.entries(summary.rows).map(([t, n]) => `${t}: ${n.toLocaleString('en-US')}`).join(', ')}\n`);
+    } else {
+      io.stdout('  already loaded by an earlier run (`--reset` reloads it)\n');
+    }
+    await pauseHere(demo);
+
+    await heading(demo, `The API's workload for ${durationMs / 1000} s, before any tuning`);
+    await client.query('SELECT public.pg_stat_statements_reset()');
+    const before = await runWorkload(pool, { durationMs, ratePerSecond: 20, concurrency: 4 });
+    io.stdout(formatWorkloadReport(before));
+    io.stdout('\n  Where the time went (pg_stat_statements):\n');
+    io.stdout(formatSlow(await slowestStatements(client)));
+    await pauseHere(demo);
+
+    await heading(demo, 'The plan for the policies in policies/ (what `pgwarden plan` prints in a pull request)');
+    const policyDir = path.relative(io.cwd, EXAMPLE_POLICIES) || '.';
+    const { desired, errors } = await loadPolicies(EXAMPLE_POLICIES, { displayDir: policyDir });
+    if (errors.length > 0) {
+      io.stderr(renderPolicyErrors(errors));
+      throw new CliError('the example policies are invalid', undefined, 1, true);
+    }
+    const outcome = await makePlan(client, desired, new Date());
+    if (!outcome.ok) {
+      io.stderr(renderPolicyErrors(outcome.errors, 'planning'));
+      throw new CliError('the example policies do not match the example database', undefined, 1, true);
+    }
+    io.stdout(renderPlanText(outcome.plan, { color: io.color }));
+    await pauseHere(demo);
+
+    await heading(demo, 'Apply online: CREATE INDEX CONCURRENTLY under a 5 s lock_timeout, writes keep flowing');
+    const result = await apply({
+      databaseUrl: url,
+      desired,
+      allowDrop: false,
+      lockTimeoutMs: 5000,
+      buildTimeoutMs: 0,
+      retries: 5,
+      backoffMs: 500,
+      now: () => new Date(),
+      signal: io.signal,
+      onEvent: progressPrinter(io),
+    });
+    io.stdout(result.plan.changes.length === 0 ? '  nothing to do: the policies were applied by an earlier run\n' : `  applied ${result.applied} change(s) in ${(result.ms / 1000).toFixed(1)} s\n`);
+    const again = await makePlan(client, desired, new Date());
+    io.stdout(`  plan again: ${again.ok && again.plan.changes.length === 0 ? 'No changes.' : 'changes remain (unexpected)'}\n`);
+    await pauseHere(demo);
+
+    await heading(demo, 'The same workload again, on the indexes the policies declared');
+    const after = await runWorkload(pool, { durationMs, ratePerSecond: 20, concurrency: 4 });
+    io.stdout(formatWorkloadReport(after));
+    io.stdout(`\n${formatSpeedup(before, after)}`);
+
+    io.stdout(
+      [
+        '',
+        'Next:',
+        `  export DATABASE_URL=${url}`,
+        '  npx pgwarden plan          # edit policies/*.yaml, then see the plan',
+        '  npx pgwarden status        # both servers and the standby replay lag',
+        '  npx pgwarden down          # stop the cluster (data kept in .pgwarden/)',
+        '',
+      ].join('\n'),
+    );
+    return 0;
+  } finally {
+    await client.end().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+  }
+}
