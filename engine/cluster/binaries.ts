@@ -1,4 +1,4 @@
-import { access, constants, cp, mkdir, stat } from 'node:fs/promises';
+import { access, constants, cp, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { arch, platform } from 'node:os';
 import { execa } from 'execa';
@@ -34,13 +34,18 @@ export async function binariesFor(osUser: string | undefined): Promise<PostgresB
   if (!osUser) return bins;
   if (await canExecuteAs(osUser, bins.pgCtl)) return bins;
   const nativeDir = path.dirname(path.dirname(bins.pgCtl));
-  const version = path.basename(path.dirname(path.dirname(nativeDir))) + '-' + (await stat(bins.postgres)).size;
-  const cacheDir = path.join('/var/tmp', `pgwarden-postgres-${version}`);
+  const pkg = JSON.parse(await readFile(path.join(nativeDir, '..', 'package.json'), 'utf8')) as { name: string; version: string };
+  const cacheDir = path.join('/var/tmp', `pgwarden-${pkg.name.replace(/[^a-z0-9.-]+/gi, '-')}-${pkg.version}`);
   const cached = path.join(cacheDir, 'bin', 'pg_ctl');
   if (!(await canExecuteAs(osUser, cached))) {
-    await mkdir(cacheDir, { recursive: true, mode: 0o755 });
-    await cp(nativeDir, cacheDir, { recursive: true, verbatimSymlinks: true });
-    await execa('chmod', ['-R', 'a+rX', cacheDir]);
+    // Copied aside and renamed into place, so a concurrent run never sees half a tree.
+    const staging = `${cacheDir}.${process.pid}.tmp`;
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(staging, { recursive: true, mode: 0o755 });
+    await cp(nativeDir, staging, { recursive: true, verbatimSymlinks: true });
+    await execa('chmod', ['-R', 'a+rX', staging]);
+    await rm(cacheDir, { recursive: true, force: true });
+    await rename(staging, cacheDir).catch(async () => rm(staging, { recursive: true, force: true }));
   }
   return {
     initdb: path.join(cacheDir, 'bin', 'initdb'),
