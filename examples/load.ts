@@ -18,6 +18,7 @@ import {
   insertSteps,
   UNIT_FUNCTION_SQL,
 } from './data-steps.ts';
+import { eventPartitionsSql } from './event-partitions.ts';
 import { EXAMPLE_SCHEMA, EXAMPLE_TABLES, type ExampleTable, readExampleSchema } from './example-schema.ts';
 import { type ExampleScale, isExampleScale, SCALE_SIZES } from './scale.ts';
 
@@ -59,6 +60,7 @@ export async function loadExample(client: pg.ClientBase, options: LoadExampleOpt
     // One transaction for schema and data: a failed load leaves the previous example in place.
     await inTransaction(client, async () => {
       await client.query(schema.tables);
+      for (const sql of eventPartitionsSql(endAt)) await client.query(sql);
       for (const step of insertSteps(context)) await runStep(client, step, report);
       await timed('primary and foreign keys', report, () => client.query(schema.keys));
       await advanceSequences(client);

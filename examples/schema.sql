@@ -62,7 +62,9 @@ CREATE TABLE public.incidents (
   resolved_at     timestamptz
 );
 
--- The high-volume table; it will be range-partitioned by created_at, hence:
+-- The high-volume table, range-partitioned by month on created_at (policies/events.yaml keeps the
+-- partitions: three months ahead, twelve behind, a default partition; the loader creates the months
+-- its data covers, see event-partitions.ts). Hence:
 --  * the key includes created_at (a partitioned table's unique keys must contain the partition key);
 --  * a plain sequence (bigserial) rather than an identity column, which partitioning handles only
 --    from PostgreSQL 17 on;
@@ -76,7 +78,7 @@ CREATE TABLE public.events (
   status     text        NOT NULL CHECK (status IN ('pending', 'processed', 'failed', 'archived')),
   created_at timestamptz NOT NULL DEFAULT now(),
   payload    jsonb       NOT NULL DEFAULT '{}'
-);
+) PARTITION BY RANGE (created_at);
 
 -- pgwarden-example: after bulk load
 

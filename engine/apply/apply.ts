@@ -5,7 +5,11 @@ import type { Plan, PlannedChange } from '../plan/plan.ts';
 import type { RegistryStep, SqlStep } from '../plan/step.ts';
 import { dropIndexSql, setLockTimeoutSql, setStatementTimeoutSql } from '../sql/ddl.ts';
 import { qualified } from '../sql/ident.ts';
+import { runSettingRegistryStep } from './setting-registry.ts';
+import { replicaStepRunner, restartRefusal } from './replica-steps.ts';
+import type { Environment } from '../routing/router-options.ts';
 import { ensurePgwardenSchema, finishRecord, provenance, startRecord, type Provenance } from './history.ts';
+import { startApplyDetails, type ApplyDetails } from '../health/apply-details.ts';
 import { watchBuild, type BuildProgress } from './progress.ts';
 
 export interface ApplyOptions {
@@ -26,6 +30,10 @@ export interface ApplyOptions {
   readonly confirm?: (plan: Plan) => Promise<boolean>;
   readonly signal?: AbortSignal;
   readonly who?: Provenance;
+  /** Where replica URLs are read from (the routing policy names the variables). */
+  readonly env?: Environment;
+  /** Write standby settings that only take effect at a restart (the user restarts the standby). */
+  readonly allowRestart?: boolean;
 }
 
 export type ApplyEvent =
@@ -35,6 +43,7 @@ export type ApplyEvent =
   | { readonly type: 'retry'; readonly sql: string; readonly attempt: number; readonly waitMs: number; readonly reason: string }
   | { readonly type: 'progress'; readonly progress: BuildProgress }
   | { readonly type: 'cleanup'; readonly message: string }
+  | { readonly type: 'notice'; readonly message: string }
   | { readonly type: 'change-done'; readonly change: PlannedChange; readonly ms: number };
 
 export interface ApplyResult {
@@ -99,11 +108,13 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
   const who = options.who ?? (await provenance());
   const main = await connect(options.databaseUrl, `pgwarden apply (${who.actor})`.slice(0, 63));
   let historyId: number | null = null;
+  let details: ApplyDetails | null = null;
+  let current: string | null = null;
   let applied = 0;
   try {
     await holdApplyLock(main);
     // The plan is made (or the saved one checked) under the lock, so nobody changes it underneath us.
-    const outcome = await makePlan(main, options.desired, options.now());
+    const outcome = await makePlan(main, options.desired, options.now(), { env: options.env ?? {} });
     if (!outcome.ok) throw new ApplyError(`the policies do not match the database: ${outcome.errors[0]?.message ?? ''}`);
     let plan = outcome.plan;
     if (options.savedPlan) {
@@ -120,40 +131,52 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
     const destructive = plan.changes.filter((c) => c.destructive);
     if (destructive.length > 0 && !options.allowDrop) {
       throw new ApplyError(
-        `the plan drops ${destructive.length} index(es) (${destructive.map((c) => c.change.address).join(', ')}); nothing was applied`,
+        `the plan drops or detaches ${destructive.length} object(s) (${destructive.map((c) => c.change.address).join(', ')}); nothing was applied`,
         undefined,
         're-run with --allow-drop to allow it',
       );
     }
+    const refusal = restartRefusal(plan, options.allowRestart ?? false);
+    if (refusal !== null) throw new ApplyError(refusal.message, undefined, refusal.hint);
     if (plan.changes.length > 0 && options.confirm && !(await options.confirm(plan))) {
       throw new ApplyError('apply cancelled; nothing was changed');
     }
     await ensurePgwardenSchema(main);
     historyId = await startRecord(main, 'apply', plan, who);
+    details = await startApplyDetails(main, plan);
     const monitor = plan.changes.some((c) => c.steps.some((s) => s.kind === 'sql' && s.build)) ? await connect(options.databaseUrl, 'pgwarden monitor') : null;
+    // Replica steps run on each replica's own connection, opened on first use.
+    const replicas = replicaStepRunner(main, options.env ?? {});
     try {
       for (const [i, change] of plan.changes.entries()) {
         if (options.signal?.aborted) throw new ApplyError('interrupted; the current change was finished or rolled back, later ones were not started');
         const t0 = Date.now();
         options.onEvent?.({ type: 'change-start', change, index: i, total: plan.changes.length });
+        current = change.change.address;
         for (const step of change.steps) {
           if (step.kind === 'registry') await runRegistryStep(main, step);
+          else if (step.kind === 'setting-registry') await runSettingRegistryStep(main, step);
+          else if (step.kind === 'replica') await replicas.run(step, (sql) => options.onEvent?.({ type: 'step', sql }), (message) => options.onEvent?.({ type: 'notice', message }));
           else await runSqlStep(main, monitor, step, options);
         }
         applied += 1;
         options.onEvent?.({ type: 'change-done', change, ms: Date.now() - t0 });
+        details.changeDone(change.change.address, Date.now() - t0);
       }
     } finally {
       await monitor?.end().catch(() => undefined);
+      await replicas.close();
     }
     await main.query('RESET lock_timeout; RESET statement_timeout');
     await finishRecord(main, historyId, 'succeeded', null);
+    await details.save(main, historyId, null);
     return { plan, applied, historyId, ms: Date.now() - started };
   } catch (error) {
     if (historyId !== null) {
       const outcome = options.signal?.aborted ? 'interrupted' : 'failed';
       await main.query('RESET statement_timeout').catch(() => undefined);
       await finishRecord(main, historyId, outcome, (error as Error).message).catch(() => undefined);
+      await details?.save(main, historyId, current);
     }
     throw error;
   } finally {

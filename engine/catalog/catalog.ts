@@ -44,6 +44,8 @@ export interface ActualTable {
   /** Heap bytes: exact for tables a policy names, relpages-based elsewhere. */
   readonly bytes: number;
   readonly reloptions: readonly string[];
+  /** The TOAST table's reloptions (`toast.*` settings land there); null when the table has no TOAST table. */
+  readonly toastReloptions: readonly string[] | null;
 }
 
 export interface ActualIndex {
@@ -59,8 +61,6 @@ export interface ActualIndex {
   /** The partitioned index this one is attached to, when it is a partition's index. */
   readonly parentIndexOid: number | null;
   readonly signature: IndexSignature;
-  /** pg_get_indexdef, for display only; filled for the tables a policy names. */
-  readonly definition: string | null;
   readonly bytes: number;
   readonly scans: number;
 }
@@ -76,6 +76,13 @@ export interface ManagedIndexRecord {
   readonly signature: string | null;
 }
 
+/** A storage parameter pgwarden set on a table (for a partitioned table: on its partitions). */
+export interface ManagedSettingRecord {
+  readonly schema: string;
+  readonly table: string;
+  readonly parameter: string;
+}
+
 export interface Catalog {
   readonly database: string;
   readonly serverVersion: number;
@@ -85,6 +92,8 @@ export interface Catalog {
   readonly managed: readonly ManagedIndexRecord[];
   /** Names of every relation, by schema, so a new index name can be checked against all of them. */
   readonly relationNames: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Storage parameters pgwarden set (`pgwarden.managed_setting`); absent or empty before it ever set one. */
+  readonly managedSettings?: readonly ManagedSettingRecord[];
 }
 
 export function sameSignature(a: IndexSignature, b: IndexSignature): boolean {

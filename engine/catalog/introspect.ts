@@ -1,8 +1,9 @@
 import type pg from 'pg';
-import type { ActualIndex, ActualTable, Catalog, IndexSignature, ManagedIndexRecord } from './catalog.ts';
+import type { ActualIndex, ActualTable, Catalog, IndexSignature, ManagedIndexRecord, ManagedSettingRecord } from './catalog.ts';
+import { MANAGED_SETTINGS_SQL } from './vacuum-queries.ts';
 import { INDEXES_SQL, MANAGED_INDEXES_SQL, RELATION_NAMES_SQL, SERVER_INFO_SQL, TABLES_SQL } from './queries.ts';
 
-/** A table named by a policy: it gets exact sizes and index definitions. */
+/** A table named by a policy: it gets exact sizes. */
 export interface TableName {
   readonly schema: string;
   readonly name: string;
@@ -35,6 +36,7 @@ interface TableRow {
   row_estimate: number;
   bytes: string;
   reloptions: string[];
+  toast_reloptions: string[] | null;
 }
 
 export interface SignatureRow {
@@ -59,7 +61,6 @@ interface IndexRow extends SignatureRow {
   is_primary: boolean;
   constraint_type: 'p' | 'u' | 'x' | null;
   parent_index_oid: string | null;
-  definition: string | null;
   bytes: string;
   scans: string;
 }
@@ -95,6 +96,7 @@ function parseTable(row: TableRow): ActualTable {
     rowEstimate: Math.max(0, row.row_estimate),
     bytes: Number(row.bytes),
     reloptions: row.reloptions,
+    toastReloptions: row.toast_reloptions,
   };
 }
 
@@ -109,7 +111,6 @@ function parseIndex(row: IndexRow): ActualIndex {
     constraintType: row.constraint_type,
     parentIndexOid: row.parent_index_oid === null ? null : Number(row.parent_index_oid),
     signature: parseSignature(row),
-    definition: row.definition,
     bytes: Number(row.bytes),
     scans: Number(row.scans),
   };
@@ -124,10 +125,10 @@ export async function introspect(session: CatalogSession, named: readonly TableN
   const names = named.map((t) => t.name);
   await query(session, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = ''`);
   try {
-    const [info] = await query<{ database: string; server_version: number; has_registry: boolean }>(session, SERVER_INFO_SQL);
+    const [info] = await query<{ database: string; server_version: number; has_registry: boolean; has_setting_registry: boolean }>(session, SERVER_INFO_SQL);
     if (!info) throw new Error('the server returned no version information');
     const tables = (await query<TableRow>(session, TABLES_SQL, [schemas, names])).map(parseTable);
-    const indexes = (await query<IndexRow>(session, INDEXES_SQL, [schemas, names])).map(parseIndex);
+    const indexes = (await query<IndexRow>(session, INDEXES_SQL)).map(parseIndex);
     const relationRows = await query<{ schema: string; names: string[] }>(session, RELATION_NAMES_SQL, [[...new Set(schemas)]]);
     const managed = info.has_registry
       ? (
@@ -146,6 +147,8 @@ export async function introspect(session: CatalogSession, named: readonly TableN
       indexes,
       managed,
       relationNames: new Map(relationRows.map((r) => [r.schema, new Set(r.names)])),
+      // Only once pgwarden has applied a storage parameter does the registry exist (and cost a round trip).
+      managedSettings: info.has_setting_registry ? await query<ManagedSettingRecord>(session, MANAGED_SETTINGS_SQL) : [],
     };
   } finally {
     await query(session, 'COMMIT');

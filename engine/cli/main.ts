@@ -1,7 +1,13 @@
+import { analyzeCommand } from './commands/analyze.ts';
+import { adviseCommand } from './commands/advise.ts';
 import { applyCommand } from './commands/apply.ts';
 import { downCommand, statusCommand, upCommand } from './commands/cluster.ts';
 import { demoCommand } from './commands/demo.ts';
+import { healthCommand } from './commands/health.ts';
+import { maintainCommand } from './commands/maintain.ts';
 import { planCommand } from './commands/plan.ts';
+import { reportCommand } from './commands/report.ts';
+import { serveCommand } from './commands/serve.ts';
 import { validateCommand } from './commands/validate.ts';
 import { CliError, redact, type Io } from './context.ts';
 
@@ -13,13 +19,13 @@ const COMMANDS: Record<string, { run?: Command; summary: string }> = {
   status: { run: statusCommand, summary: 'show both servers, the standby state and its replay lag' },
   validate: { run: validateCommand, summary: 'check the policy files (no database needed)' },
   plan: { run: planCommand, summary: 'show what would change and why (--out, --format text|json|markdown, --detailed-exitcode)' },
-  apply: { run: applyCommand, summary: 'plan and apply online (--auto-approve, --plan FILE, --allow-drop, --lock-timeout 5s)' },
-  analyze: { summary: 'slow queries and EXPLAIN findings' },
-  advise: { summary: 'index advice for the current workload' },
-  maintain: { summary: 'VACUUM / ANALYZE what the vacuum policies say is due' },
-  health: { summary: 'one health snapshot' },
-  serve: { summary: 'the report site and live page' },
-  report: { summary: 'build the static report site' },
+  apply: { run: applyCommand, summary: 'plan and apply online (--auto-approve, --plan FILE, --allow-drop, --allow-restart, --lock-timeout 5s)' },
+  analyze: { run: analyzeCommand, summary: 'slow queries (pg_stat_statements) and plan findings; --query SQL [--param V] explains one (--analyze, --since 5m)' },
+  advise: { run: adviseCommand, summary: 'index advice for the workload, with evidence; --write adds it to the policy files (--since 5m, --max-indexes N)' },
+  maintain: { run: maintainCommand, summary: 'VACUUM (ANALYZE) what the vacuum policies say is due, worst first (--dry-run, --parallel N, --budget 10m, --every 5m)' },
+  health: { run: healthCommand, summary: 'every table\'s health score and bloat, worst first, against its floor (--json, --all)' },
+  serve: { run: serveCommand, summary: 'the report site, live page and JSON API on one port (--port 3000, --host 127.0.0.1, --standby NAME=URL)' },
+  report: { run: reportCommand, summary: 'build the static report site into a folder (--out DIR, --plans FILE, --live-url URL, --base /path/)' },
   demo: { run: demoCommand, summary: 'the guided tour on the embedded cluster and the example data (--yes skips pauses)' },
 };
 

@@ -1,5 +1,8 @@
 import type { IndexSignature } from '../catalog/catalog.ts';
 import type { DesiredIndex, SourcePos } from '../policy/desired.ts';
+import type { PartitionChange } from './partition-change.ts';
+import type { RoutingChange } from './routing-change.ts';
+import type { SetStorageParameters } from './set-storage-parameters.ts';
 
 /** The table a change touches, as it was when the plan was made (display and estimates only). */
 export interface TableRef {
@@ -82,7 +85,7 @@ export interface DropIndex extends ChangeBase {
   readonly destructive: boolean;
 }
 
-export type Change = CreateIndex | RebuildIndex | ReplaceIndex | RenameIndex | AdoptIndex | DropIndex;
+export type Change = CreateIndex | RebuildIndex | ReplaceIndex | RenameIndex | AdoptIndex | DropIndex | PartitionChange | SetStorageParameters | RoutingChange;
 export type ChangeKind = Change['kind'];
 
 /** Something the plan reports but will not act on. */

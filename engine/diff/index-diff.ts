@@ -63,13 +63,15 @@ function tableRef(table: ActualTable, v: CatalogView): TableRef {
     name: table.name,
     partitioned: table.kind === 'partitioned',
     bytes: table.bytes + (v.partitionsOf.get(table.oid) ?? []).reduce((sum, p) => sum + p.bytes, 0),
-    rowEstimate: table.rowEstimate + (v.partitionsOf.get(table.oid) ?? []).reduce((sum, p) => sum + p.rowEstimate, 0),
+    // PostgreSQL 14+ ANALYZE gives a partitioned table reltuples of its own: the sum over its partitions.
+    rowEstimate: (table.kind === 'partitioned' ? 0 : table.rowEstimate) + (v.partitionsOf.get(table.oid) ?? []).reduce((sum, p) => sum + p.rowEstimate, 0),
     partitions,
   };
 }
 
 function indexRef(index: ActualIndex, table: ActualTable, v: CatalogView): IndexRef {
-  const base = { schema: index.schema, name: index.name, valid: index.valid, definition: index.definition, bytes: index.bytes };
+  // The definition is display-only and filled in by the planner for the few indexes a plan touches.
+  const base = { schema: index.schema, name: index.name, valid: index.valid, definition: null, bytes: index.bytes };
   if (table.kind !== 'partitioned') return base;
   const attachedTo = new Set((v.childIndexesOf.get(index.oid) ?? []).map((c) => c.tableOid));
   const missingPartitions = (v.partitionsOf.get(table.oid) ?? [])

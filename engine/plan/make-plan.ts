@@ -4,14 +4,21 @@ import type { Catalog } from '../catalog/catalog.ts';
 import { catalogSession, introspect, query } from '../catalog/introspect.ts';
 import { desiredKey, diffIndexes } from '../diff/index-diff.ts';
 import type { DesiredState, PolicyError } from '../policy/desired.ts';
+import { storageParametersFor } from '../diff/vacuum-settings.ts';
+import { planPartitions } from './partition-plan.ts';
+import { planStorage } from './storage-plan.ts';
 import { buildPlan, type Plan } from './plan.ts';
+import { withIndexDefinitions } from './index-definitions.ts';
+import { planRouting } from './routing-plan.ts';
+import type { Environment } from '../routing/router-options.ts';
 
 export type PlanOutcome =
   | { readonly ok: true; readonly plan: Plan; readonly catalog: Catalog; readonly roundTrips: number }
   | { readonly ok: false; readonly errors: readonly PolicyError[]; readonly roundTrips: number };
 
 /** The plan pipeline: introspect -> canonicalise the desired indexes -> diff -> Plan. */
-export async function makePlan(client: pg.ClientBase, desired: DesiredState, now: Date): Promise<PlanOutcome> {
+/** `env`: where the routing policy's replica URLs are read from (the CLI passes its own environment). */
+export async function makePlan(client: pg.ClientBase, desired: DesiredState, now: Date, options: { readonly env?: Environment } = {}): Promise<PlanOutcome> {
   const session = catalogSession(client);
   const [recovery] = await query<{ r: boolean }>(session, 'SELECT pg_catalog.pg_is_in_recovery() AS r');
   if (recovery?.r) throw new Error('this server is a standby (in recovery); plan and apply need the primary');
@@ -28,7 +35,15 @@ export async function makePlan(client: pg.ClientBase, desired: DesiredState, now
     if (signature) canonical.set(desiredKey(index), { ok: true, signature });
   });
   const diff = diffIndexes(desired, catalog, canonical);
-  if (diff.errors.length > 0) return { ok: false, errors: diff.errors, roundTrips: session.roundTrips };
-  const plan = buildPlan({ changes: diff.changes, warnings: diff.warnings, catalog, desired, now });
+  const partitions = await planPartitions(session, desired, now, storageParametersFor);
+  const routing = await planRouting(session, desired, options.env ?? {});
+  const errors = [...diff.errors, ...partitions.errors, ...routing.errors];
+  if (errors.length > 0) return { ok: false, errors, roundTrips: session.roundTrips };
+  // Interrupted detaches finish first; new partitions come after the index changes, so ATTACH gives
+  // them every index the parent has by then.
+  const storage = await planStorage(session, desired, catalog);
+  const changes = await withIndexDefinitions(session, [...partitions.before, ...diff.changes, ...storage.changes, ...partitions.after, ...routing.changes]);
+  const built = buildPlan({ changes, warnings: [...diff.warnings, ...partitions.warnings, ...storage.warnings, ...routing.warnings], catalog, desired, now });
+  const plan = routing.report === undefined ? built : { ...built, routing: routing.report };
   return { ok: true, plan, catalog, roundTrips: session.roundTrips };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog/catalog.ts';
 import { signatureKey } from '../catalog/catalog.ts';
 import type { Change, ChangeKind, Warning } from '../diff/change.ts';
+import type { RoutingReport } from '../diff/routing-change.ts';
 import type { DesiredState } from '../policy/desired.ts';
 import { stepsFor, type LockInfo, type Step } from './step.ts';
 
@@ -35,6 +36,8 @@ export interface Plan {
   readonly changes: readonly PlannedChange[];
   readonly warnings: readonly Warning[];
   readonly summary: { readonly add: number; readonly change: number; readonly destroy: number };
+  /** What plan found on each replica of the routing policy (display only). */
+  readonly routing?: RoutingReport;
 }
 
 const GLYPHS: Record<ChangeKind, Glyph> = {
@@ -44,6 +47,13 @@ const GLYPHS: Record<ChangeKind, Glyph> = {
   'rebuild-index': '±',
   'replace-index': '±',
   'drop-index': '-',
+  'create-partition': '+',
+  'detach-partition': '-',
+  'finalize-detach': '-',
+  'set-storage-parameters': '~',
+  'create-heartbeat': '+',
+  'set-replica-setting': '~',
+  'reset-replica-setting': '-',
 };
 
 const LOCK_RANK: Record<LockInfo['mode'], number> = { 'SHARE UPDATE EXCLUSIVE': 1, SHARE: 2, 'ACCESS EXCLUSIVE': 3 };
@@ -56,13 +66,13 @@ function strongestLock(steps: readonly Step[], fallback: string): LockInfo {
 
 export function planChange(change: Change): PlannedChange {
   const steps = stepsFor(change);
-  const lock = strongestLock(steps, `${change.table.schema}.${change.table.name}`);
+  const lock = strongestLock(steps, 'table' in change ? `${change.table.schema}.${change.table.name}` : change.address);
   return {
     change,
     glyph: GLYPHS[change.kind],
     lock,
     online: steps.every((s) => s.kind !== 'sql' || s.lock.online),
-    destructive: change.kind === 'drop-index' && change.destructive,
+    destructive: 'destructive' in change && change.destructive,
     steps,
   };
 }
@@ -76,19 +86,16 @@ export function catalogFingerprint(catalog: Catalog, desired: DesiredState): str
   const tables = catalog.tables.filter((t) => named.has(`${t.schema}\u0000${t.name}`));
   const oids = new Set(tables.map((t) => t.oid));
   for (const t of catalog.tables) if (t.parentOid !== null && oids.has(t.parentOid)) oids.add(t.oid);
+  // Rows become strings once and sort as strings: the default sort of arrays stringifies on every comparison.
+  const rows = (items: readonly unknown[][]): string[] => items.map((row) => JSON.stringify(row)).sort();
   const state = {
-    tables: catalog.tables
-      .filter((t) => oids.has(t.oid))
-      .map((t) => [t.oid, t.schema, t.name, t.kind, t.parentOid])
-      .sort(),
-    indexes: catalog.indexes
-      .filter((i) => oids.has(i.tableOid))
-      .map((i) => [i.tableOid, i.schema, i.name, i.valid, i.parentIndexOid, signatureKey(i.signature)])
-      .sort(),
-    managed: catalog.managed
-      .filter((m) => tables.some((t) => t.schema === m.schema && t.name === m.table))
-      .map((m) => [m.schema, m.name, m.table])
-      .sort(),
+    tables: rows(catalog.tables.filter((t) => oids.has(t.oid)).map((t) => [t.oid, t.schema, t.name, t.kind, t.parentOid])),
+    indexes: rows(
+      catalog.indexes
+        .filter((i) => oids.has(i.tableOid))
+        .map((i) => [i.tableOid, i.schema, i.name, i.valid, i.parentIndexOid, signatureKey(i.signature)]),
+    ),
+    managed: rows(catalog.managed.filter((m) => named.has(`${m.schema}\u0000${m.table}`)).map((m) => [m.schema, m.name, m.table])),
   };
   return createHash('sha256').update(JSON.stringify(state)).digest('hex');
 }

@@ -1,8 +1,12 @@
-import { replacementName, type Change } from '../diff/change.ts';
+import { replacementName, type Change, type TableRef } from '../diff/change.ts';
 import { signatureKey, type IndexSignature } from '../catalog/catalog.ts';
 import { specHash } from '../catalog/canonicalise.ts';
 import type { DesiredIndex } from '../policy/desired.ts';
 import { attachIndexSql, createIndexSql, dropIndexSql, renameIndexSql } from '../sql/ddl.ts';
+import { partitionSteps } from './partition-steps.ts';
+import { storageSteps, type SettingRegistryStep } from './storage-steps.ts';
+import { isRoutingChange } from '../diff/routing-change.ts';
+import { routingSteps, type ReplicaStep } from './routing-steps.ts';
 
 /** The lock a statement takes, as PostgreSQL names it, and on what. */
 export interface LockInfo {
@@ -36,11 +40,11 @@ export interface RegistryStep {
   readonly signature?: string;
 }
 
-export type Step = SqlStep | RegistryStep;
+export type Step = SqlStep | RegistryStep | SettingRegistryStep | ReplicaStep;
 
 const onTable = (schema: string, table: string): string => `${schema}.${table}`;
 
-function buildSteps(index: DesiredIndex, name: string, partitions: Change['table']['partitions'], partitioned: boolean): Step[] {
+function buildSteps(index: DesiredIndex, name: string, partitions: TableRef['partitions'], partitioned: boolean): Step[] {
   if (!partitioned) {
     return [
       {
@@ -106,7 +110,7 @@ export function partitionIndexName(partition: string, index: string): string {
   return base + suffix;
 }
 
-function dropStep(schema: string, name: string, table: Change['table']): SqlStep {
+function dropStep(schema: string, name: string, table: TableRef): SqlStep {
   // DROP INDEX CONCURRENTLY is refused on partitioned indexes (PostgreSQL <= 17): a short ACCESS EXCLUSIVE.
   const concurrently = !table.partitioned;
   return {
@@ -146,6 +150,7 @@ function record(change: { index: DesiredIndex; signature: IndexSignature }, name
 
 /** The statements that carry out one change, in order. */
 export function stepsFor(change: Change): Step[] {
+  if (isRoutingChange(change)) return routingSteps(change);
   const { table } = change;
   switch (change.kind) {
     case 'create-index':
@@ -183,5 +188,11 @@ export function stepsFor(change: Change): Step[] {
         dropStep(change.actual.schema, change.actual.name, table),
         { kind: 'registry', action: 'forget', schema: change.actual.schema, name: change.actual.name, table: table.name },
       ];
+    case 'create-partition':
+    case 'detach-partition':
+    case 'finalize-detach':
+      return partitionSteps(change);
+    case 'set-storage-parameters':
+      return storageSteps(change);
   }
 }

@@ -1,3 +1,7 @@
+import type { DesiredPartitioning } from './partitioning-policy.ts';
+import type { DesiredRouting } from './desired-routing.ts';
+import type { DesiredVacuum } from './vacuum-policy.ts';
+
 /** Where a policy value came from, for every message that points back at a file. */
 export interface SourcePos {
   readonly file: string;
@@ -47,6 +51,10 @@ export interface DesiredTable {
   readonly name: string;
   readonly managed: ManagedMode;
   readonly indexes: readonly DesiredIndex[];
+  /** Range partitioning by time that pgwarden keeps true (engine/policy/partitioning-policy.ts). */
+  readonly partitioning?: DesiredPartitioning;
+  /** Autovacuum settings and maintain thresholds, the `defaults:` document's merged in (engine/policy/vacuum-policy.ts). */
+  readonly vacuum?: DesiredVacuum;
   readonly source: SourcePos;
 }
 
@@ -54,6 +62,10 @@ export interface DesiredState {
   readonly tables: readonly DesiredTable[];
   /** Policy files read, relative to the policies directory, sorted. */
   readonly files: readonly string[];
+  /** The `routing:` document, when there is one (engine/policy/routing-document.ts). */
+  readonly routing?: DesiredRouting;
+  /** The `defaults:` document's vacuum policy: every table no policy gives its own (engine/policy/vacuum-policy.ts). */
+  readonly vacuumDefaults?: DesiredVacuum;
 }
 
 /** A mistake in a policy file: collected, never thrown one at a time. */

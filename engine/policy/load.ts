@@ -6,6 +6,9 @@ import type { DesiredIndex, DesiredState, DesiredTable, PolicyError } from './de
 import { isMapping, positionAt, type DocumentSource } from './document-source.ts';
 import { documentKinds, type DocumentKey } from './schema.ts';
 import { readTableDocument, type TableDocument, type TableIdentity } from './table-document.ts';
+import { readRoutingDocument, singleRouting } from './routing-document.ts';
+import type { DesiredRouting } from './desired-routing.ts';
+import { readDefaultsDocument, singleDefaults, withVacuumDefaults, type DefaultsDocument } from './vacuum-policy.ts';
 
 export interface LoadedPolicies {
   /** Only meaningful when `errors` is empty: documents with mistakes contribute nothing to it. */
@@ -31,6 +34,8 @@ export async function loadPolicies(dir: string, options: { readonly displayDir?:
 
   const errors: PolicyError[] = [];
   const documents: TableDocument[] = [];
+  const routings: DesiredRouting[] = [];
+  const defaultsDocuments: DefaultsDocument[] = [];
   for (const file of listing.files) {
     // `displayDir`: how the user wrote the directory, when `dir` had to be made absolute to be read.
     const shown = path.join(options.displayDir ?? dir, file);
@@ -42,12 +47,19 @@ export async function loadPolicies(dir: string, options: { readonly displayDir?:
     for (const result of readFileDocuments(shown, text)) {
       errors.push(...result.errors);
       documents.push(...(result.document === undefined ? [] : [result.document]));
+      if (result.routing !== undefined) routings.push(result.routing);
+      if (result.defaults !== undefined) defaultsDocuments.push(result.defaults);
     }
   }
   errors.push(...crossDocumentErrors(documents));
 
-  const tables = documents.flatMap(({ table }): DesiredTable[] => (table === undefined ? [] : [table]));
-  return { desired: { tables, files: listing.files }, errors: sortErrors(errors) };
+  const defaults = singleDefaults(defaultsDocuments);
+  errors.push(...defaults.errors);
+  const tables = withVacuumDefaults(documents.flatMap(({ table }): DesiredTable[] => (table === undefined ? [] : [table])), defaults.vacuum);
+  const { routing, errors: routingErrors } = singleRouting(routings);
+  errors.push(...routingErrors);
+  const vacuumDefaults = defaults.vacuum === undefined ? {} : { vacuumDefaults: defaults.vacuum };
+  return { desired: { tables, files: listing.files, ...(routing === undefined ? {} : { routing }), ...vacuumDefaults }, errors: sortErrors(errors) };
 }
 
 type Listing = { readonly ok: true; readonly files: string[] } | { readonly ok: false; readonly error: PolicyError };
@@ -88,6 +100,8 @@ function fsReason(error: unknown): string {
 interface DocumentResult {
   readonly errors: readonly PolicyError[];
   readonly document?: TableDocument;
+  readonly routing?: DesiredRouting;
+  readonly defaults?: DefaultsDocument;
 }
 
 function readFileDocuments(file: string, text: string): DocumentResult[] {
@@ -122,6 +136,14 @@ function readDocument(source: DocumentSource, text: string): DocumentResult {
       const table = readTableDocument(data, source);
       return { errors: table.errors, document: table };
     }
+    case 'routing': {
+      const routing = readRoutingDocument(data, source);
+      return { errors: routing.errors, ...(routing.routing === undefined ? {} : { routing: routing.routing }) };
+    }
+    case 'defaults': {
+      const defaults = readDefaultsDocument(data, source);
+      return { errors: defaults.errors, defaults };
+    }
   }
 }
 
@@ -132,8 +154,9 @@ function documentKey(data: Readonly<Record<string, unknown>>): DocumentKey | und
 
 function expectedDocument(data: unknown): { message: string; hint: string } {
   const kinds = Object.entries(documentKinds);
-  const expected = kinds.map(([, kind]) => kind.noun).join(' or ');
-  const keys = kinds.map(([key]) => `\`${key}:\``).join(' or ');
+  const or = (items: readonly string[]): string => (items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items.at(-1) ?? ''}`);
+  const expected = or(kinds.map(([, kind]) => kind.noun));
+  const keys = or(kinds.map(([key]) => `\`${key}:\``));
   const hint = 'a policy document is a mapping that starts with `table: <schema.table>`';
   if (typeof data !== 'object' || data === null) return { message: `expected a ${expected}, got ${shape(data)}`, hint };
   if (Array.isArray(data)) return { message: `expected a ${expected}, got a list`, hint };

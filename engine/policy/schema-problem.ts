@@ -86,6 +86,11 @@ function translate(error: DefinedError): Finding {
     }
     case 'anyOf':
       return at(`${target} must be ${alternativeTypes(error.schema)}, got ${describeValue(error.data)}`);
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return at(`${target} must be ${boundWords(error.keyword, error.params.limit)}, got ${describeValue(error.data)}`, rangeHint(error.parentSchema));
     default:
       return at(`${target} ${error.message ?? 'is not valid'}`);
   }
@@ -233,6 +238,25 @@ function exclusiveKeys(branches: unknown): string[] | undefined {
     return typeof key === 'string' ? key : undefined;
   });
   return keys.every((key): key is string => key !== undefined) ? keys : undefined;
+}
+
+function boundWords(keyword: string, limit: number): string {
+  const words: Readonly<Record<string, string>> = {
+    minimum: 'at least',
+    maximum: 'at most',
+    exclusiveMinimum: 'greater than',
+    exclusiveMaximum: 'less than',
+  };
+  return `${words[keyword] ?? 'within'} ${limit}`;
+}
+
+/** "autovacuum_vacuum_scale_factor accepts 0 to 100": a numeric schema's `title` names what has the range. */
+function rangeHint(schema: unknown): string | undefined {
+  const min = field(schema, 'minimum');
+  const max = field(schema, 'maximum');
+  if (typeof min !== 'number' || typeof max !== 'number') return undefined;
+  const title = stringField(schema, 'title');
+  return title === undefined ? undefined : `${title} accepts ${min} to ${max}`;
 }
 
 function titleOf(schema: unknown): string {

@@ -1,5 +1,8 @@
 import { Type, type Static, type TString, type TUnsafe } from '@sinclair/typebox';
 import type { IndexMethod, ManagedMode, NullsOrder, SortOrder } from './desired.ts';
+import { PartitioningPolicy } from './partitioning-policy.ts';
+import { RoutingPolicy } from './routing-schema.ts';
+import { DefaultsPolicy, VacuumPolicy } from './vacuum-schema.ts';
 
 /**
  * The policy format, written once: TypeBox gives both the TypeScript types (`Static<>`) and the JSON
@@ -116,6 +119,8 @@ export const TablePolicy = Type.Object(
       }),
     ),
     indexes: Type.Optional(Type.Array(IndexPolicy, { description: 'Indexes the table should have.' })),
+    partitioning: Type.Optional(PartitioningPolicy),
+    vacuum: Type.Optional(VacuumPolicy),
   },
   {
     title: 'table policy',
@@ -136,6 +141,8 @@ export type TablePolicy = Static<typeof TablePolicy>;
  */
 export const documentKinds = {
   table: { noun: 'table policy', schema: TablePolicy },
+  routing: { noun: 'routing policy', schema: RoutingPolicy },
+  defaults: { noun: 'defaults document', schema: DefaultsPolicy },
 } as const;
 
 export type DocumentKey = keyof typeof documentKinds;

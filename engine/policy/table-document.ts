@@ -11,8 +11,10 @@ import type {
 } from './desired.ts';
 import { isMapping, positionOf, type DataPath, type DocumentSource } from './document-source.ts';
 import { indexColumnSyntax, parseIndexColumn } from './index-column.ts';
+import { readPartitioning } from './partitioning-policy.ts';
 import { IndexKey, IndexPolicy, TablePolicy } from './schema.ts';
 import { schemaProblems } from './schema-problem.ts';
+import { readVacuum } from './vacuum-policy.ts';
 
 /** The table a document is about, once its name can be read, with the position of its `table:` key. */
 export interface TableIdentity {
@@ -88,6 +90,10 @@ export function readTableDocument(data: Readonly<Record<string, unknown>>, sourc
   if (!valid || errors.length > 0 || identity === undefined) {
     return { errors, indexes, ...(identity === undefined ? {} : { identity }) };
   }
+  const partitioning = data.partitioning === undefined ? undefined : readPartitioning(data.partitioning, identity.name, source);
+  if (partitioning !== undefined && partitioning.errors.length > 0) return { errors: partitioning.errors, identity, indexes };
+  const vacuum = data.vacuum === undefined ? undefined : readVacuum(data.vacuum, ['vacuum'], source);
+  if (vacuum !== undefined && vacuum.errors.length > 0) return { errors: vacuum.errors, identity, indexes };
   return {
     errors,
     identity,
@@ -97,6 +103,8 @@ export function readTableDocument(data: Readonly<Record<string, unknown>>, sourc
       name: identity.name,
       managed: data.managed ?? 'partial',
       indexes,
+      ...(partitioning?.partitioning === undefined ? {} : { partitioning: partitioning.partitioning }),
+      ...(vacuum?.vacuum === undefined ? {} : { vacuum: vacuum.vacuum }),
       source: identity.source,
     },
   };

@@ -1,4 +1,8 @@
 import type { PlannedChange } from '../plan/plan.ts';
+import { describePartitionChange } from './describe-partition.ts';
+import { describeStorageChange } from './describe-storage.ts';
+import { describeRoutingChange } from './describe-routing.ts';
+import { isRoutingChange } from '../diff/routing-change.ts';
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
@@ -14,6 +18,7 @@ export function formatBytes(bytes: number): string {
 /** One line saying what a change does, shared by every renderer. */
 export function describeChange(planned: PlannedChange): string {
   const c = planned.change;
+  if (isRoutingChange(c)) return describeRoutingChange(c);
   const table = `${c.table.schema}.${c.table.name}`;
   switch (c.kind) {
     case 'create-index':
@@ -28,5 +33,11 @@ export function describeChange(planned: PlannedChange): string {
       return `manage existing index ${c.index.name} on ${table}`;
     case 'drop-index':
       return `drop index ${c.actual.name} on ${table}`;
+    case 'create-partition':
+    case 'detach-partition':
+    case 'finalize-detach':
+      return describePartitionChange(c);
+    case 'set-storage-parameters':
+      return describeStorageChange(c);
   }
 }

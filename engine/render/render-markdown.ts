@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import type { Plan } from '../plan/plan.ts';
 import { describeChange, formatBytes } from './describe.ts';
+import { replicaLockText, replicaStepSql } from './describe-routing.ts';
 
 export const DEFAULT_PLAN_TEMPLATE = fileURLToPath(new URL('./templates/plan.md.hbs', import.meta.url));
 
@@ -23,11 +24,11 @@ export function planView(plan: Plan): Record<string, unknown> {
     glyph: c.glyph,
     summary: cell(describeChange(c)),
     reason: c.change.reason,
-    lock: `${c.lock.mode}${c.online ? '' : ' (blocks writes)'}`,
+    lock: replicaLockText(c) ?? `${c.lock.mode}${c.online ? '' : ' (blocks writes)'}`,
     risk: risk(c),
-    size: formatBytes(c.change.table.bytes),
+    size: 'table' in c.change ? formatBytes(c.change.table.bytes) : '',
     where: c.change.source ? cell(`${c.change.source.file}:${c.change.source.line}`) : '',
-    sql: c.steps.flatMap((s) => (s.kind === 'sql' ? [s.sql] : [])),
+    sql: [...c.steps.flatMap((s) => (s.kind === 'sql' ? [s.sql] : [])), ...replicaStepSql(c)],
   }));
   return {
     plan,
@@ -37,6 +38,7 @@ export function planView(plan: Plan): Record<string, unknown> {
     warnings: plan.warnings.map((w) => ({ message: w.message, where: w.source ? `${w.source.file}:${w.source.line}` : '' })),
     statementCount: changes.reduce((n, c) => n + c.sql.length, 0),
     shortFingerprint: plan.fingerprint.slice(0, 12),
+    replicas: (plan.routing?.replicas ?? []).map((r) => ({ name: cell(r.name), status: r.status, detail: cell(r.detail) })),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Plan, PlannedChange } from '../plan/plan.ts';
 import { formatPolicyError, type PolicyError } from '../policy/desired.ts';
 import { describeChange, formatBytes } from './describe.ts';
+import { replicaStepLines, routingDetailLines, routingReportLines } from './describe-routing.ts';
 
 export interface TextStyle {
   readonly color: boolean;
@@ -20,6 +21,7 @@ export function renderPlanText(plan: Plan, style: TextStyle): string {
   const out: string[] = [];
   for (const w of plan.warnings) out.push(paint(style, 'yellow', `warning: ${w.source ? `${w.source.file}:${w.source.line}:${w.source.col}: ` : ''}${w.message}`));
   if (plan.warnings.length > 0) out.push('');
+  out.push(...routingReportLines(plan.routing));
   if (plan.changes.length === 0) {
     out.push(paint(style, 'green', `No changes. Database ${plan.database} matches the policies.`));
     return `${out.join('\n')}\n`;
@@ -29,10 +31,16 @@ export function renderPlanText(plan: Plan, style: TextStyle): string {
     const color = GLYPH_COLOR[c.glyph];
     out.push(`  ${paint(style, color, `${c.glyph} ${describeChange(c)}`)}`);
     out.push(paint(style, 'dim', `      why:   ${c.change.reason}`));
-    out.push(paint(style, 'dim', `      lock:  ${c.lock.mode} on ${c.lock.on} — ${c.online ? 'online, reads and writes continue' : 'blocks writes briefly (under lock_timeout)'}`));
-    out.push(paint(style, 'dim', `      table: ${formatBytes(c.change.table.bytes)}, ~${Math.round(c.change.table.rowEstimate).toLocaleString('en-US')} rows`));
+    if ('table' in c.change) {
+      out.push(paint(style, 'dim', `      lock:  ${c.lock.mode} on ${c.lock.on} — ${c.online ? 'online, reads and writes continue' : 'blocks writes briefly (under lock_timeout)'}`));
+      out.push(paint(style, 'dim', `      table: ${formatBytes(c.change.table.bytes)}, ~${Math.round(c.change.table.rowEstimate).toLocaleString('en-US')} rows`));
+    } else {
+      out.push(...routingDetailLines(c).map((line) => paint(style, 'dim', `      ${line}`)));
+    }
     if (c.change.source) out.push(paint(style, 'dim', `      from:  ${c.change.source.file}:${c.change.source.line}`));
-    for (const step of c.steps) if (step.kind === 'sql') out.push(`      ${paint(style, 'cyan', step.sql)}`);
+    // A multi-statement step (one transaction) keeps its statements aligned.
+    for (const step of c.steps) if (step.kind === 'sql') out.push(...step.sql.split('\n').map((line) => `      ${paint(style, 'cyan', line)}`));
+    out.push(...replicaStepLines(c).map((line) => `      ${paint(style, 'cyan', line)}`));
     if (c.destructive) out.push(paint(style, 'red', '      destructive: needs --allow-drop'));
     out.push('');
   }

@@ -84,3 +84,37 @@ export function setLockTimeoutSql(ms: number): string {
 export function setStatementTimeoutSql(ms: number): string {
   return `SET statement_timeout = ${literal(`${Math.max(0, Math.round(ms))}ms`)}`;
 }
+
+/**
+ * A storage parameter name with its namespace split off, each part quoted: `"toast"."autovacuum_enabled"`
+ * (a quoted `"toast.autovacuum_enabled"` would be one unknown name to PostgreSQL).
+ */
+export function storageParameterName(parameter: string): string {
+  const dot = parameter.indexOf('.');
+  return dot > 0 ? `${ident(parameter.slice(0, dot))}.${ident(parameter.slice(dot + 1))}` : ident(parameter);
+}
+
+/**
+ * The inside of `WITH (...)` / `SET (...)`: values are string literals, which PostgreSQL parses by the
+ * parameter's type (and stores as written).
+ *
+ * @example storageParameterListSql({ autovacuum_vacuum_scale_factor: '0.02', 'toast.autovacuum_enabled': 'false' })
+ * // "autovacuum_vacuum_scale_factor" = '0.02', "toast"."autovacuum_enabled" = 'false'
+ */
+export function storageParameterListSql(parameters: Readonly<Record<string, string>>): string {
+  return Object.entries(parameters)
+    .map(([name, value]) => `${storageParameterName(name)} = ${literal(value)}`)
+    .join(', ');
+}
+
+/**
+ * `ALTER TABLE IF EXISTS ... SET (...), RESET (...)`: one statement, so both halves land together.
+ * IF EXISTS: a table dropped since the plan was made is skipped with a notice, not an error.
+ */
+export function alterStorageParametersSql(schema: string, table: string, set: Readonly<Record<string, string>>, reset: readonly string[]): string {
+  const actions = [
+    Object.keys(set).length > 0 ? `SET (${storageParameterListSql(set)})` : '',
+    reset.length > 0 ? `RESET (${reset.map(storageParameterName).join(', ')})` : '',
+  ].filter((a) => a !== '');
+  return `ALTER TABLE IF EXISTS ${qualified(schema, table)} ${actions.join(', ')}`;
+}

@@ -44,14 +44,23 @@ describe('pgwarden demo', () => {
     expect(out).toMatch(/loaded small example \(seed 1\)/);
     expect(out).toContain('Where the time went (pg_stat_statements)');
     expect(out).toContain('+ create index events_tenant_created_idx on public.events');
-    expect(out).toContain('Plan: 8 to add, 0 to change, 0 to destroy.');
-    expect(out).toContain('applied 8 change(s)');
+    // 8 indexes, and events' partitions three months ahead (the loader made the months its data covers).
+    expect(out).toContain('+ create partition events_');
+    // ... and the autovacuum settings of deployments and servers.
+    expect(out).toContain('~ set autovacuum_vacuum_scale_factor (default) -> 0.02, autovacuum_analyze_scale_factor (default) -> 0.01 on public.deployments');
+    expect(out).toContain('Plan: 11 to add, 2 to change, 0 to destroy.');
+    expect(out).toContain('applied 13 change(s)');
     expect(out).toContain('plan again: No changes.');
+    // A month of events reads one monthly partition.
+    expect(out).toMatch(/-> 1 of 1[67] partitions scanned, 9[34]% pruned \(1[56] at plan time\)/);
     // The headline query reads a tenant's last 50 events: a scan of the whole table before, an index after.
     const line = out.split('\n').find((l) => l.trimStart().startsWith('tenant_recent_events') && l.includes('->'));
     const m = /([\d.]+) ms ->\s+([\d.]+) ms/.exec(line ?? '');
     expect(m, line).not.toBeNull();
     expect(Number(m![1]) / Number(m![2])).toBeGreaterThan(3);
+    // Churn takes deployments below its health floor; maintain brings it back (unless autovacuum beat it to it).
+    expect(out).toMatch(/\$ pgwarden health\n.*\n\n.*\n {4}0\.\d\d ! {2}0\.95 {3}public\.deployments /);
+    expect(out).toMatch(/ {4}public\.deployments +VACUUM \(ANALYZE\) +[\d,]+ -> 0 +0\.\d\d -> 1\.00 .* done|nothing is due \(autovacuum got there first\)/);
   });
 
   it('resumes cleanly when run again: data kept, nothing left to apply', async () => {

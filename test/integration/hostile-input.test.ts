@@ -68,6 +68,26 @@ describe('hostile identifiers and policy strings', () => {
     expect((await sql(`SELECT to_regclass('public.canary') IS NOT NULL AS present`))[0]?.['present']).toBe(true);
   });
 
+  it('reports only the broken one of several expression indexes on a table, and still plans the others', async () => {
+    const project = await projectWith({
+      'expr.yaml': [
+        'table: canary',
+        'indexes:',
+        '  - name: canary_bad_expr_idx',
+        '    columns: [{ expression: "no_such_function(ok)" }]',
+        '  - name: canary_good_expr_idx',
+        '    columns: [{ expression: "(NOT ok)" }]',
+        "    where: \"ok IS NOT NULL\"",
+        '',
+      ].join('\n'),
+    });
+    const plan = await runCli(['plan'], { cwd: project, env: env() });
+    expect(plan.code).toBe(1);
+    expect(plan.stderr).toMatch(/expr\.yaml:3:\d+: index canary_bad_expr_idx: function no_such_function\(boolean\) does not exist/);
+    expect(plan.stderr).not.toContain('canary_good_expr_idx');
+    expect(plan.stderr).toContain('1 error in the policies');
+  });
+
   it('reports a missing table and a missing column at plan time with the policy location', async () => {
     const project = await projectWith({
       'a.yaml': 'table: no_such_table\nindexes:\n  - name: nope_idx\n    columns: [id]\n',

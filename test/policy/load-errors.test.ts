@@ -106,7 +106,7 @@ describe('policy errors', () => {
   describe('about documents', () => {
     it('reject a document without `table:`', async () => {
       expect(await errorsOf({ 'a.yaml': yaml('table: t', '---', 'tabel: u') })).toEqual([
-        'a.yaml:3:1: expected a table policy: `table:` is missing',
+        'a.yaml:3:1: expected a table policy, routing policy or defaults document: `table:`, `routing:` or `defaults:` is missing',
       ]);
     });
 
@@ -141,12 +141,12 @@ describe('policy errors', () => {
     });
 
     it('reject a document that is not a mapping', async () => {
-      expect(await errorsOf({ 'a.yaml': yaml('- table: t') })).toEqual(['a.yaml:1:1: expected a table policy, got a list']);
+      expect(await errorsOf({ 'a.yaml': yaml('- table: t') })).toEqual(['a.yaml:1:1: expected a table policy, routing policy or defaults document, got a list']);
     });
 
     it('reject a table key this version does not know', async () => {
-      expect(await errorsOf({ 'a.yaml': yaml('table: t', 'partitioning: {}') })).toEqual([
-        'a.yaml:2:1: unknown key "partitioning" in table policy (expected one of: table, schema, managed, indexes)',
+      expect(await errorsOf({ 'a.yaml': yaml('table: t', 'sharding: {}') })).toEqual([
+        'a.yaml:2:1: unknown key "sharding" in table policy (expected one of: table, schema, managed, indexes, partitioning, vacuum)',
       ]);
     });
   });

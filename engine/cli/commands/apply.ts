@@ -44,11 +44,13 @@ export function progressPrinter(io: Io): (event: ApplyEvent) => void {
         line(`[${event.index + 1}/${event.total}] ${event.change.glyph} ${describeChange(event.change)}`);
         return;
       case 'step':
-        line(`      ${event.sql}`);
+        // A multi-statement step (one transaction) keeps its statements aligned.
+        line(event.sql.replace(/^/gmu, '      '));
         return;
       case 'retry':
         line(`      lock not available (${event.reason}); retry ${event.attempt} in ${event.waitMs} ms`);
         return;
+      case 'notice':
       case 'cleanup':
         line(`      ${event.message}`);
         return;
@@ -82,6 +84,7 @@ export async function applyCommand(args: readonly string[], io: Io): Promise<num
   const { values } = parse(args, {
     'auto-approve': { type: 'boolean' },
     'allow-drop': { type: 'boolean' },
+    'allow-restart': { type: 'boolean' },
     plan: { type: 'string' },
     'lock-timeout': { type: 'string' },
     retries: { type: 'string' },
@@ -101,6 +104,8 @@ export async function applyCommand(args: readonly string[], io: Io): Promise<num
       desired,
       savedPlan,
       allowDrop: values['allow-drop'] ?? false,
+      allowRestart: values['allow-restart'] ?? false,
+      env: io.env,
       lockTimeoutMs: values['lock-timeout'] ? parseDuration(values['lock-timeout'], 'lock-timeout') : 5000,
       buildTimeoutMs: 0,
       retries,

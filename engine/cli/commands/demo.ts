@@ -12,6 +12,11 @@ import { renderPlanText, renderPolicyErrors } from '../../render/render-text.ts'
 import { ident } from '../../sql/ident.ts';
 import { CliError, parse, type Io } from '../context.ts';
 import { parseDuration, progressPrinter } from './apply.ts';
+import { partitionDemo } from './demo-partitions.ts';
+import { vacuumDemo } from './demo-vacuum.ts';
+import { routingDemo } from './demo-routing.ts';
+import { liveDemo } from './demo-live.ts';
+import { adviseDemo } from './demo-advise.ts';
 
 /** The repository's own example policies: the demo runs them wherever it is started from. */
 const EXAMPLE_POLICIES = fileURLToPath(new URL('../../../policies', import.meta.url));
@@ -190,6 +195,21 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
     io.stdout(formatWorkloadReport(after));
     io.stdout(`\n${formatSpeedup(before, after)}`);
 
+    await heading(demo, 'Partitions: events by month, three ahead, a default one; a month query reads one partition');
+    io.stdout(await partitionDemo(client, new Date()));
+
+    await heading(demo, 'Table health: churn pushes deployments below its floor, `pgwarden maintain` restores it');
+    await vacuumDemo(client, url, desired, io);
+
+    await heading(demo, 'Read-replica routing: SELECTs to the standby within 250 ms of lag, writes to the primary');
+    await routingDemo(io, { primaryUrl: url, standbyUrl: withDatabase(urls.standbyUrl, DEMO_DATABASE), durationMs, desired });
+
+    await heading(demo, 'The live page: what `pgwarden serve` shows every 5 s (rates over the window, not since reset)');
+    await liveDemo(io, { primaryUrl: url, standbyUrl: withDatabase(urls.standbyUrl, DEMO_DATABASE), durationMs });
+
+    await heading(demo, 'Slow queries and index advice: `pgwarden analyze` finds them, `pgwarden advise` proposes the fix');
+    await adviseDemo(io, { url, pool, desired, policiesDir: EXAMPLE_POLICIES, displayDir: policyDir });
+
     io.stdout(
       [
         '',
@@ -197,6 +217,8 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
         `  export DATABASE_URL=${url}`,
         '  npx pgwarden plan          # edit policies/*.yaml, then see the plan',
         '  npx pgwarden status        # both servers and the standby replay lag',
+        '  npx pgwarden health        # every table\'s health and bloat, worst first',
+        '  npx pgwarden serve         # the live page and report site on http://127.0.0.1:3000',
         '  npx pgwarden down          # stop the cluster (data kept in .pgwarden/)',
         '',
       ].join('\n'),

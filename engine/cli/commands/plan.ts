@@ -45,7 +45,7 @@ export async function planCommand(args: readonly string[], io: Io): Promise<numb
   if (!['text', 'json', 'markdown'].includes(format)) throw new CliError(`--format must be text, json or markdown, got "${format}"`);
   const desired = await loadOrFail(values.policies, io);
   const url = databaseUrl(values['database-url'], io.env);
-  const outcome = await withClient(url, io, (client) => makePlan(client, desired, new Date()));
+  const outcome = await withClient(url, io, (client) => makePlan(client, desired, new Date(), { env: io.env }));
   if (!outcome.ok) {
     io.stderr(renderPolicyErrors(outcome.errors, 'planning'));
     throw new CliError('policies do not match the database', undefined, 1, true);

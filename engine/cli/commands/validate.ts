@@ -5,7 +5,8 @@ export async function validateCommand(args: readonly string[], io: Io): Promise<
   const { values } = parse(args, {});
   const desired = await loadOrFail(values.policies, io);
   const indexes = desired.tables.reduce((n, t) => n + t.indexes.length, 0);
-  if (values.json) io.stdout(`${JSON.stringify({ valid: true, files: desired.files, tables: desired.tables.length, indexes }, null, 2)}\n`);
-  else io.stdout(`${desired.files.length} policy file(s) valid: ${desired.tables.length} table(s), ${indexes} index(es).\n`);
+  const replicas = desired.routing?.replicas.length;
+  if (values.json) io.stdout(`${JSON.stringify({ valid: true, files: desired.files, tables: desired.tables.length, indexes, ...(replicas === undefined ? {} : { replicas }) }, null, 2)}\n`);
+  else io.stdout(`${desired.files.length} policy file(s) valid: ${desired.tables.length} table(s), ${indexes} index(es)${replicas === undefined ? '' : `, routing to ${replicas} replica(s)`}.\n`);
   return 0;
 }

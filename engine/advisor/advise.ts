@@ -1,0 +1,407 @@
+import type pg from 'pg';
+import { loadModule } from 'libpg-query';
+import { ExplainFailed, ExplainRefused, type ServerFacts } from '../analysis/explain-statement.ts';
+import {
+  cumulativeWindow,
+  readSnapshot,
+  requireStatements,
+  statementDelta,
+  type StatementWindow,
+} from '../analysis/statement-stats.ts';
+import { tableKey } from '../analysis/table-statistics.ts';
+import { FOREIGN_KEYS_SQL } from '../catalog/analysis-queries.ts';
+import type { ActualIndex, Catalog } from '../catalog/catalog.ts';
+import { catalogSession, introspect } from '../catalog/introspect.ts';
+import type { DesiredIndex, DesiredState } from '../policy/desired.ts';
+import { createIndexSql } from '../sql/ddl.ts';
+import type { Evaluator, StatementCost } from './evaluator.ts';
+import { hypopgEvaluator } from './hypopg-evaluator.ts';
+import { candidateId, candidateIndex, generateCandidates, type CandidateKey, type IndexCandidate } from './index-candidate.ts';
+import { indexName } from './index-name.ts';
+import { removalAdvice, type ForeignKey, type RemovalAdvice } from './index-removal.ts';
+import { selectIndexes } from './select-indexes.ts';
+import { statisticsEvaluator } from './statistics-evaluator.ts';
+import { tableWrites, writeCost, type WriteCost } from './write-cost.ts';
+import { buildWorkload, type SkippedStatement, type WorkloadStatement } from './workload.ts';
+
+/**
+ * `pgwarden advise`: from the workload (pg_stat_statements) to the few indexes that save the most
+ * time, each with its evidence, plus the indexes that could go.
+ */
+
+export type EvidenceMethod = 'hypopg' | 'statistics';
+
+export interface StatementEvidence {
+  readonly queryId: string;
+  readonly query: string;
+  readonly calls: number;
+  readonly meanMs: number;
+  readonly costBefore: number;
+  readonly costAfter: number;
+  /** meanMs scaled by the cost ratio: what the planner's numbers predict. */
+  readonly estimatedMeanMs: number;
+  /** Over the window: calls x (mean - estimated mean). */
+  readonly savedMs: number;
+  readonly accessBefore: string;
+  readonly accessAfter: string;
+}
+
+export interface IndexAdvice {
+  readonly name: string;
+  readonly schema: string;
+  readonly table: string;
+  readonly keys: readonly CandidateKey[];
+  readonly include: readonly string[];
+  readonly where?: string;
+  /** What `apply` will run for it. */
+  readonly sql: string;
+  readonly estimatedBytes: number;
+  readonly method: EvidenceMethod;
+  readonly savedMs: number;
+  readonly writeMs: number;
+  readonly netMs: number;
+  /** Updates that stop being HOT because the index covers a column they set. */
+  readonly hotLostRows: number;
+  readonly statements: readonly StatementEvidence[];
+}
+
+export interface NotAdvised {
+  readonly schema: string;
+  readonly table: string;
+  readonly keys: readonly CandidateKey[];
+  readonly include: readonly string[];
+  readonly where?: string;
+  readonly reason: 'write-cost' | 'limit';
+  readonly savedMs: number;
+  readonly writeMs: number;
+}
+
+export interface AdviceReport {
+  readonly database: string;
+  readonly serverVersion: number;
+  readonly method: EvidenceMethod;
+  readonly window: Omit<StatementWindow, 'statements'> & { readonly statementCount: number };
+  readonly indexes: readonly IndexAdvice[];
+  readonly notAdvised: readonly NotAdvised[];
+  readonly removals: readonly RemovalAdvice[];
+  /** Candidates generated, and how many an existing or declared index already covers. */
+  readonly candidates: number;
+  readonly covered: number;
+  readonly evaluations: number;
+  readonly skipped: readonly SkippedStatement[];
+  /** Utility statements and catalog-only reads: nothing to index for. */
+  readonly ignored: number;
+  readonly standbyChecked: boolean;
+  readonly statsReset: string | null;
+}
+
+export interface AdviseOptions {
+  readonly maxIndexes: number;
+  /** Net time an index must save over the window; default 0.1% of the workload's time, at least 1 ms. */
+  readonly minNetMs?: number;
+  readonly sinceMs?: number;
+  /** A window measured already (the demo shares one between analyze and advise). */
+  readonly window?: StatementWindow;
+  /** `statistics` forces the estimate even where hypopg is installed. */
+  readonly method?: 'auto' | 'statistics';
+  readonly desired?: DesiredState;
+  /** `schema.index` -> scans, read on the standby. */
+  readonly standbyScans?: ReadonlyMap<string, number>;
+  readonly now: () => Date;
+  readonly wait: (ms: number) => Promise<void>;
+  readonly onProgress?: (message: string) => void;
+}
+
+export async function advise(client: pg.ClientBase, facts: ServerFacts, options: AdviseOptions): Promise<AdviceReport> {
+  await loadModule();
+  const schema = requireStatements(facts);
+  let window: StatementWindow;
+  if (options.window !== undefined) {
+    window = options.window;
+  } else if (options.sinceMs !== undefined) {
+    const before = await readSnapshot(client, schema, options.now);
+    options.onProgress?.(`sampling pg_stat_statements for ${Math.round(options.sinceMs / 1000)} s`);
+    await options.wait(options.sinceMs);
+    window = statementDelta(before, await readSnapshot(client, schema, options.now));
+  } else {
+    window = cumulativeWindow(await readSnapshot(client, schema, options.now));
+  }
+
+  const workload = await buildWorkload(client, window.statements, facts.searchPath);
+  const named = [...workload.tables.values()].map((t) => ({ schema: t.schema, name: t.name }));
+  const catalog = await introspect(catalogSession(client), [...named, ...(options.desired?.tables ?? []).map((t) => ({ schema: t.schema, name: t.name }))]);
+  const declaredNotBuilt = notYetBuilt(options.desired, catalog);
+
+  const accesses = workload.statements.flatMap((s) => s.usage.accesses.map((access) => ({ statementKey: s.key, access })));
+  const generated = generateCandidates(accesses, workload.tables);
+  const existing = indexesByTable(catalog);
+  const declared = declaredByTable(options.desired);
+  const candidates = generated.filter((c) => !coveredBy(c, existing.get(tableKey(c.schema, c.table)) ?? [], declared.get(tableKey(c.schema, c.table)) ?? []));
+
+  const useHypopg = facts.hypopgSchema !== null && options.method !== 'statistics';
+  const evaluator: Evaluator = useHypopg
+    ? hypopgEvaluator(client, facts, facts.hypopgSchema as string, workload.tables, declaredNotBuilt)
+    : await statisticsEvaluator(client, facts, workload.tables, declaredNotBuilt.flatMap(asCandidate), existingCandidates(catalog));
+  try {
+    // Statements the server cannot plan (a type it cannot infer, a function gone) are set aside.
+    const skipped = [...workload.skipped];
+    const statements: WorkloadStatement[] = [];
+    for (const s of workload.statements) {
+      try {
+        await evaluator.cost(s, []);
+        statements.push(s);
+      } catch (error) {
+        if (!(error instanceof ExplainFailed || error instanceof ExplainRefused)) throw error;
+        const missing = /relation "([^"]+)" does not exist/.exec(error.message);
+        skipped.push({
+          key: s.key,
+          queryId: s.queryId,
+          query: s.query,
+          calls: s.calls,
+          totalMs: s.totalMs,
+          reason: missing ? 'missing-table' : 'unexplainable',
+          message: missing ? `table ${missing[1]} does not exist (any more)` : `the server cannot plan it: ${error.message}`,
+        });
+      }
+    }
+
+    const writes = tableWrites(workload, indexedColumns(catalog));
+    const writeCosts = new Map<string, WriteCost>(candidates.map((c) => [c.id, writeCost(c, writes.get(tableKey(c.schema, c.table)))]));
+    const workloadMs = statements.reduce((sum, s) => sum + s.totalMs, 0);
+    const selection = await selectIndexes({
+      statements,
+      candidates,
+      evaluator,
+      writeCosts,
+      maxIndexes: options.maxIndexes,
+      minNetMs: options.minNetMs ?? Math.max(1, workloadMs * 0.001),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    });
+
+    const taken = takenNames(catalog, options.desired);
+    const indexes: IndexAdvice[] = [];
+    for (const chosen of selection.selected) {
+      const c = chosen.candidate;
+      const name = indexName(c.table, c.keys.map((k) => k.column), c.where !== undefined, taken.get(c.schema) ?? new Set());
+      taken.set(c.schema, new Set([...(taken.get(c.schema) ?? []), name]));
+      const used = statements.filter((s) => selection.final.get(s.key)?.uses.includes(c.id));
+      const evidence = (used.length > 0 ? used : chosen.gains.map((g) => g.statement))
+        .map((s) => statementEvidence(s, selection.baseline.get(s.key), selection.final.get(s.key)))
+        .filter((e): e is StatementEvidence => e !== undefined)
+        .sort((a, b) => b.savedMs - a.savedMs);
+      indexes.push({
+        name,
+        schema: c.schema,
+        table: c.table,
+        keys: c.keys,
+        include: c.include,
+        ...(c.where === undefined ? {} : { where: c.where }),
+        sql: createIndexSql(candidateIndex(c, name), { schema: c.schema, table: c.table, name, concurrently: true }),
+        estimatedBytes: await evaluator.size(c),
+        method: evaluator.method,
+        savedMs: chosen.savedMs,
+        writeMs: chosen.write.ms,
+        netMs: chosen.netMs,
+        hotLostRows: chosen.write.hotLostRows,
+        statements: evidence,
+      });
+    }
+
+    const { statements: _all, ...rest } = window;
+    const considered = [...statements, ...skipped];
+    return {
+      database: facts.database,
+      serverVersion: facts.serverVersion,
+      method: evaluator.method,
+      // The workload as analysed: utility statements and catalog reads (pgwarden's own among them) left out.
+      window: {
+        ...rest,
+        statementCount: considered.length,
+        calls: considered.reduce((n, s) => n + s.calls, 0),
+        totalMs: considered.reduce((n, s) => n + s.totalMs, 0),
+      },
+      indexes,
+      notAdvised: selection.rejected.map((r) => ({
+        schema: r.candidate.schema,
+        table: r.candidate.table,
+        keys: r.candidate.keys,
+        include: r.candidate.include,
+        ...(r.candidate.where === undefined ? {} : { where: r.candidate.where }),
+        reason: r.reason,
+        savedMs: r.savedMs,
+        writeMs: r.write.ms,
+      })),
+      removals: removalAdvice({
+        catalog,
+        ...(options.desired === undefined ? {} : { desired: options.desired }),
+        ...(options.standbyScans === undefined ? {} : { standbyScans: options.standbyScans }),
+        windowStart: facts.statsReset,
+        foreignKeys: (await client.query<ForeignKey>(FOREIGN_KEYS_SQL)).rows,
+      }),
+      candidates: generated.length,
+      covered: generated.length - candidates.length,
+      evaluations: selection.evaluations,
+      skipped,
+      ignored: workload.ignored,
+      standbyChecked: options.standbyScans !== undefined,
+      statsReset: facts.statsReset,
+    };
+  } finally {
+    await evaluator.close();
+  }
+}
+
+function statementEvidence(s: WorkloadStatement, before: StatementCost | undefined, after: StatementCost | undefined): StatementEvidence | undefined {
+  if (before === undefined || after === undefined || before.cost <= 0) return undefined;
+  const ratio = Math.min(1, after.cost / before.cost);
+  return {
+    queryId: s.queryId,
+    query: s.query,
+    calls: s.calls,
+    meanMs: s.meanMs,
+    costBefore: before.cost,
+    costAfter: after.cost,
+    estimatedMeanMs: s.meanMs * ratio,
+    savedMs: s.calls * s.meanMs * (1 - ratio),
+    accessBefore: before.access,
+    accessAfter: after.access,
+  };
+}
+
+/** Declared in a policy, on a table that exists, but not (yet) in the catalog under its name. */
+function notYetBuilt(desired: DesiredState | undefined, catalog: Catalog): DesiredIndex[] {
+  if (desired === undefined) return [];
+  const tables = new Set(catalog.tables.map((t) => tableKey(t.schema, t.name)));
+  const indexes = new Set(catalog.indexes.map((i) => tableKey(i.schema, i.name)));
+  return desired.tables
+    .filter((t) => tables.has(tableKey(t.schema, t.name)))
+    .flatMap((t) => t.indexes)
+    .filter((i) => !indexes.has(tableKey(i.schema, i.name)));
+}
+
+function asCandidate(index: DesiredIndex): IndexCandidate[] {
+  if (index.method !== 'btree' || index.keys.some((k) => k.kind !== 'column')) return [];
+  const keys = index.keys.map((k) => ({ column: k.kind === 'column' ? k.column : '', order: k.order }));
+  const shape = { schema: index.schema, table: index.table, keys, include: index.include, ...(index.where === undefined ? {} : { where: index.where }) };
+  return [{ ...shape, id: candidateId(shape), sources: [] }];
+}
+
+/** Valid btree indexes on plain columns, as candidates: what the statistics-based estimate compares with. */
+function existingCandidates(catalog: Catalog): IndexCandidate[] {
+  const tables = new Map(catalog.tables.map((t) => [t.oid, t]));
+  return catalog.indexes.flatMap((i): IndexCandidate[] => {
+    const t = tables.get(i.tableOid);
+    const s = i.signature;
+    // A partial index's predicate is PostgreSQL's deparse, not comparable with a statement's text: left out.
+    if (t === undefined || !i.valid || s.method !== 'btree' || s.predicate !== null || s.keys.some((k) => k.column === null)) return [];
+    const shape = {
+      schema: t.schema,
+      table: t.name,
+      keys: s.keys.map((k): CandidateKey => ({ column: k.column as string, order: (k.option & 1) === 1 ? 'desc' : 'asc' })),
+      include: s.include,
+    };
+    return [{ ...shape, id: candidateId(shape), sources: [] }];
+  });
+}
+
+interface KeyShape {
+  readonly columns: readonly (string | null)[];
+  /** true: descending. */
+  readonly desc: readonly boolean[];
+  readonly include: readonly string[];
+  readonly predicate: string | null;
+}
+
+function indexesByTable(catalog: Catalog): Map<string, KeyShape[]> {
+  const tables = new Map(catalog.tables.map((t) => [t.oid, t]));
+  const out = new Map<string, KeyShape[]>();
+  for (const i of catalog.indexes) {
+    const t = tables.get(i.tableOid);
+    if (t === undefined || !i.valid || i.signature.method !== 'btree') continue;
+    const key = tableKey(t.schema, t.name);
+    out.set(key, [...(out.get(key) ?? []), actualShape(i)]);
+  }
+  return out;
+}
+
+function actualShape(i: ActualIndex): KeyShape {
+  return {
+    columns: i.signature.keys.map((k) => k.column),
+    desc: i.signature.keys.map((k) => (k.option & 1) === 1),
+    include: i.signature.include,
+    predicate: i.signature.predicate,
+  };
+}
+
+function declaredByTable(desired: DesiredState | undefined): Map<string, KeyShape[]> {
+  const out = new Map<string, KeyShape[]>();
+  for (const t of desired?.tables ?? []) {
+    for (const i of t.indexes) {
+      if (i.method !== 'btree') continue;
+      const key = tableKey(t.schema, t.name);
+      out.set(key, [
+        ...(out.get(key) ?? []),
+        {
+          columns: i.keys.map((k) => (k.kind === 'column' ? k.column : null)),
+          desc: i.keys.map((k) => k.order === 'desc'),
+          include: i.include,
+          predicate: i.where ?? null,
+        },
+      ]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The candidate's keys are the first keys of an index that is there or declared (in the same
+ * relative directions), its INCLUDE columns are in that index, and that index is not partial (or
+ * has the same predicate, compared loosely: PostgreSQL deparses `status <> 'x'` as
+ * `(status <> 'x'::text)`).
+ */
+export function coveredBy(candidate: IndexCandidate, existing: readonly KeyShape[], declared: readonly KeyShape[]): boolean {
+  return [...existing, ...declared].some((index) => {
+    if (candidate.keys.length > index.columns.length) return false;
+    const flip = (index.desc[0] ?? false) !== (candidate.keys[0]?.order === 'desc');
+    const keysMatch = candidate.keys.every((k, i) => index.columns[i] === k.column && ((index.desc[i] ?? false) !== (k.order === 'desc')) === flip);
+    if (!keysMatch) return false;
+    const stored = new Set([...index.columns, ...index.include]);
+    if (!candidate.include.every((c) => stored.has(c))) return false;
+    if (index.predicate === null) return true;
+    return candidate.where !== undefined && loose(candidate.where) === loose(index.predicate);
+  });
+}
+
+function loose(predicate: string): string {
+  return predicate.replace(/::[\w ]+/g, '').replace(/[()"\s]/g, '').toLowerCase();
+}
+
+function indexedColumns(catalog: Catalog): Map<string, Set<string>> {
+  const tables = new Map(catalog.tables.map((t) => [t.oid, t]));
+  const out = new Map<string, Set<string>>();
+  for (const i of catalog.indexes) {
+    const t = tables.get(i.tableOid);
+    if (t === undefined) continue;
+    const key = tableKey(t.schema, t.name);
+    const set = out.get(key) ?? new Set<string>();
+    for (const k of i.signature.keys) if (k.column !== null) set.add(k.column);
+    for (const c of i.signature.include) set.add(c);
+    out.set(key, set);
+  }
+  return out;
+}
+
+/** Every relation name of each schema, plus every index name the policies declare. */
+function takenNames(catalog: Catalog, desired: DesiredState | undefined): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const add = (schema: string, name: string): void => {
+    const set = out.get(schema) ?? new Set<string>();
+    set.add(name);
+    out.set(schema, set);
+  };
+  for (const t of catalog.tables) add(t.schema, t.name);
+  for (const i of catalog.indexes) add(i.schema, i.name);
+  for (const [schema, names] of catalog.relationNames) for (const n of names) add(schema, n);
+  for (const t of desired?.tables ?? []) for (const i of t.indexes) add(i.schema, i.name);
+  return out;
+}

@@ -1,0 +1,120 @@
+import type pg from 'pg';
+import { columnUsage, type ColumnUsage } from '../analysis/column-usage.ts';
+import { parseStatement, type ParsedStatement, type RelationName } from '../analysis/sql-statement.ts';
+import type { StatementStats } from '../analysis/statement-stats.ts';
+import { readTableStatistics, tableResolver, type TableStatistics } from '../analysis/table-statistics.ts';
+
+/**
+ * The workload the advisor optimises: the statements of a pg_stat_statements window, parsed by
+ * PostgreSQL's parser, with how each uses its tables. Statements the parser rejects, or that name
+ * a table that no longer exists, are kept aside with the reason — the rest go on.
+ */
+
+export interface WorkloadStatement {
+  readonly key: string;
+  readonly queryId: string;
+  /** As pg_stat_statements holds it (normalised). */
+  readonly query: string;
+  readonly calls: number;
+  readonly totalMs: number;
+  readonly meanMs: number;
+  readonly rowsPerCall: number;
+  readonly statement: ParsedStatement;
+  readonly usage: ColumnUsage;
+}
+
+export interface SkippedStatement {
+  readonly key: string;
+  readonly queryId: string;
+  readonly query: string;
+  readonly calls: number;
+  readonly totalMs: number;
+  readonly reason: 'unparseable' | 'missing-table' | 'unexplainable';
+  readonly message: string;
+}
+
+export interface Workload {
+  readonly statements: readonly WorkloadStatement[];
+  readonly skipped: readonly SkippedStatement[];
+  readonly tables: ReadonlyMap<string, TableStatistics>;
+  /** Utility statements and reads of system catalogs only: nothing to index for. */
+  readonly ignored: number;
+}
+
+const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pgwarden']);
+
+function userRelations(relations: readonly RelationName[]): RelationName[] {
+  return relations.filter((r) => !SYSTEM_SCHEMAS.has(r.schema ?? '') && !(r.schema === undefined && r.name.startsWith('pg_')));
+}
+
+export async function buildWorkload(
+  client: pg.ClientBase,
+  stats: readonly StatementStats[],
+  searchPath: readonly string[],
+): Promise<Workload> {
+  const parsed: { stats: StatementStats; statement: ParsedStatement }[] = [];
+  const skipped: SkippedStatement[] = [];
+  let ignored = 0;
+  for (const s of stats) {
+    if (s.query === '<insufficient privilege>') {
+      ignored += 1;
+      continue;
+    }
+    const p = await parseStatement(s.query);
+    if (!p.ok) {
+      const at = p.position === undefined ? '' : ` at character ${p.position + 1}`;
+      skipped.push({ ...skippedBase(s), reason: 'unparseable', message: `the parser rejects it: ${p.message}${at}` });
+      continue;
+    }
+    if (p.kind === 'utility' || userRelations(p.relations).length === 0) {
+      ignored += 1;
+      continue;
+    }
+    parsed.push({ stats: s, statement: p });
+  }
+  const relations = parsed.flatMap((p) => userRelations(p.statement.relations));
+  const unique = [...new Map(relations.map((r) => [`${r.schema ?? ''}.${r.name}`, r])).values()];
+  const tables = await readTableStatistics(client, unique);
+  const resolve = tableResolver(tables, searchPath);
+
+  const statements: WorkloadStatement[] = [];
+  for (const { stats: s, statement } of parsed) {
+    const usage = columnUsage(statement.tree, statement.text, resolve);
+    const missing = usage.unknownTables.filter((name) => !isSystemName(name));
+    if (missing.length > 0) {
+      const names = missing.join(', ');
+      skipped.push({ ...skippedBase(s), reason: 'missing-table', message: `table ${names} does not exist (any more)` });
+      continue;
+    }
+    // Only views, foreign tables and system catalogs (pgwarden's own queries, say): nothing to index.
+    if (!usage.accesses.some((a) => indexable(tables.get(`${a.table.schema}.${a.table.name}`)?.kind))) {
+      ignored += 1;
+      continue;
+    }
+    statements.push({
+      key: s.key,
+      queryId: s.queryId,
+      query: s.query,
+      calls: s.calls,
+      totalMs: s.totalMs,
+      meanMs: s.meanMs,
+      rowsPerCall: s.rowsPerCall,
+      statement,
+      usage,
+    });
+  }
+  return { statements, skipped, tables, ignored };
+}
+
+function isSystemName(name: string): boolean {
+  const [first] = name.split('.');
+  return name.startsWith('pg_') || SYSTEM_SCHEMAS.has(first ?? '');
+}
+
+function indexable(kind: TableStatistics['kind'] | undefined): boolean {
+  return kind === 'table' || kind === 'partitioned' || kind === 'matview';
+}
+
+function skippedBase(s: StatementStats): Pick<SkippedStatement, 'key' | 'queryId' | 'query' | 'calls' | 'totalMs'> {
+  return { key: s.key, queryId: s.queryId, query: s.query, calls: s.calls, totalMs: s.totalMs };
+}

@@ -1,0 +1,113 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { advise, type AdviceReport } from '../../advisor/advise.ts';
+import { changeDiff, planPolicyWrites, writePolicyChanges, type PolicyChange } from '../../advisor/policy-writer.ts';
+import { renderAdviceMarkdown, renderAdviceText } from '../../advisor/render-advice.ts';
+import { ExplainFailed, ExplainRefused, quietStatements, readServerFacts } from '../../analysis/explain-statement.ts';
+import { StatementsUnavailable } from '../../analysis/statement-stats.ts';
+import { INDEX_SCANS_SQL } from '../../catalog/analysis-queries.ts';
+import type { DesiredState } from '../../policy/desired.ts';
+import { CliError, databaseUrl, parse, redact, type Io } from '../context.ts';
+import { parseDuration } from './apply.ts';
+import { loadOrFail, withClient } from './plan.ts';
+
+/**
+ * `pgwarden advise`: index advice for the workload in pg_stat_statements, with evidence; `--write`
+ * adds it to the policy files (a minimal diff), refusing files it cannot edit safely.
+ */
+export async function adviseCommand(args: readonly string[], io: Io): Promise<number> {
+  const { values } = parse(args, {
+    'max-indexes': { type: 'string' },
+    since: { type: 'string' },
+    write: { type: 'boolean' },
+    format: { type: 'string' },
+    'standby-url': { type: 'string' },
+    method: { type: 'string' },
+  });
+  const format = values.json ? 'json' : (values.format ?? 'text');
+  if (!['text', 'json', 'markdown'].includes(format)) throw new CliError(`--format must be text, json or markdown, got "${format}"`);
+  const method = values.method ?? 'auto';
+  if (method !== 'auto' && method !== 'statistics') throw new CliError(`--method must be auto or statistics, got "${method}"`);
+  const maxIndexes = values['max-indexes'] === undefined ? 10 : Number(values['max-indexes']);
+  if (!Number.isInteger(maxIndexes) || maxIndexes < 1) throw new CliError(`--max-indexes must be a positive whole number, got "${values['max-indexes']}"`);
+  const sinceMs = values.since === undefined ? undefined : parseDuration(values.since, 'since');
+
+  const policiesGiven = values.policies ?? 'policies';
+  const policiesDir = path.resolve(io.cwd, policiesGiven);
+  const haveDir = await stat(policiesDir).then((s) => s.isDirectory(), () => false);
+  if (values.write && !haveDir) throw new CliError(`--write needs the policy directory ${policiesGiven}, which does not exist`, 'create it, or pass --policies DIR');
+  // Without --write the policies only say which indexes are declared already: optional.
+  const desired: DesiredState | undefined = haveDir ? await loadOrFail(values.policies, io) : undefined;
+
+  const url = databaseUrl(values['database-url'], io.env);
+  const standbyScans = values['standby-url'] === undefined ? undefined : await readStandbyScans(values['standby-url']);
+
+  let report: AdviceReport;
+  try {
+    report = await withClient(url, io, async (client) => {
+      await quietStatements(client);
+      const facts = await readServerFacts(client);
+      return advise(client, facts, {
+        maxIndexes,
+        ...(sinceMs === undefined ? {} : { sinceMs }),
+        method,
+        ...(desired === undefined ? {} : { desired }),
+        ...(standbyScans === undefined ? {} : { standbyScans }),
+        now: () => new Date(),
+        wait: (ms) => sleep(ms, undefined, { signal: io.signal }).catch(() => undefined),
+        // Progress is for people watching a terminal; logs and pipes get the report alone.
+        onProgress: (message) => {
+          if (format === 'text' && io.isTTY) io.stderr(`${message}\n`);
+        },
+      });
+    });
+  } catch (error) {
+    if (error instanceof StatementsUnavailable || error instanceof ExplainRefused) throw new CliError(error.message, error.hint);
+    if (error instanceof ExplainFailed) throw new CliError(error.message);
+    throw error;
+  }
+
+  let changes: PolicyChange[] = [];
+  if (values.write && report.indexes.length > 0 && desired !== undefined) {
+    const target = { dir: policiesDir, displayDir: policiesGiven };
+    changes = await writePolicyChanges(target, await planPolicyWrites(target, desired.files, report.indexes));
+  }
+
+  if (format === 'json') io.stdout(`${JSON.stringify(values.write ? { ...report, policyChanges: changes.map(({ ...c }) => ('before' in c ? { ...c, before: undefined } : c)) } : report, null, 2)}\n`);
+  else if (format === 'markdown') io.stdout(renderAdviceMarkdown(report));
+  else io.stdout(renderAdviceText(report, { color: io.color, writing: values.write === true }));
+
+  if (values.write) {
+    if (report.indexes.length === 0 && format !== 'json') io.stdout('Nothing to write.\n');
+    for (const c of changes) {
+      if (c.kind === 'refused') {
+        io.stderr(`pgwarden: not writing ${c.file}: ${c.reason}\n`);
+        if (format !== 'json') io.stdout(`\nPaste into ${c.file} yourself:\n${c.snippet}`);
+      } else if (format !== 'json') {
+        io.stdout(`\n${c.kind === 'create' ? 'Created' : 'Updated'} ${c.file}: ${c.indexes.join(', ')}\n${changeDiff(c)}`);
+      }
+    }
+    const refused = changes.filter((c) => c.kind === 'refused');
+    if (refused.length > 0) {
+      throw new CliError(`${refused.length} policy file(s) could not be updated safely; the entries to add are printed above`, undefined, 1, true);
+    }
+    if (changes.length > 0 && format !== 'json') io.stdout('\nNext: `pgwarden plan` shows the builds; `pgwarden apply` runs them online.\n');
+  }
+  return 0;
+}
+
+async function readStandbyScans(url: string): Promise<Map<string, number>> {
+  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const rows = (await client.query<{ schema: string; name: string; scans: string }>(INDEX_SCANS_SQL)).rows;
+    return new Map(rows.map((r) => [`${r.schema}.${r.name}`, Number(r.scans)]));
+  } catch (error) {
+    throw new CliError(`cannot read the standby's index statistics: ${redact((error as Error).message)}`, 'check --standby-url');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

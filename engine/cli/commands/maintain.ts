@@ -1,0 +1,137 @@
+import { MaintainError, MAX_PARALLEL, planMaintenance, runMaintenance, type MaintainResult, type MaintenancePlan } from '../../maintain/maintain.ts';
+import { maintainProgressPrinter, renderMaintainSummary, renderMaintenancePlan } from '../../maintain/render-maintain.ts';
+import type { DesiredState } from '../../policy/desired.ts';
+import { CliError, databaseUrl, parse, redact, type Io } from '../context.ts';
+import { parseDuration } from './apply.ts';
+import { loadOrFail, withClient } from './plan.ts';
+
+interface Settings {
+  readonly url: string | undefined;
+  readonly desired: DesiredState;
+  readonly parallel: number;
+  readonly lockTimeoutMs: number;
+  readonly budgetMs: number | undefined;
+  readonly json: boolean;
+}
+
+function parallelOf(text: string | undefined): number {
+  if (text === undefined) return 1;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PARALLEL) {
+    throw new CliError(`--parallel must be a whole number from 1 to ${MAX_PARALLEL}, got "${text}"`, 'each VACUUM may use maintenance_work_mem and competes for I/O');
+  }
+  return n;
+}
+
+async function plan(settings: Settings, io: Io): Promise<MaintenancePlan> {
+  return withClient(settings.url, io, (client) => planMaintenance(client, settings.desired, new Date()));
+}
+
+async function runOnce(settings: Settings, maintenancePlan: MaintenancePlan, io: Io): Promise<MaintainResult> {
+  return runMaintenance(maintenancePlan, {
+    databaseUrl: settings.url ?? '',
+    parallel: settings.parallel,
+    lockTimeoutMs: settings.lockTimeoutMs,
+    ...(settings.budgetMs === undefined ? {} : { budgetMs: settings.budgetMs }),
+    ...(io.signal === undefined ? {} : { signal: io.signal }),
+    ...(settings.json ? {} : { onEvent: maintainProgressPrinter(io) }),
+  });
+}
+
+function report(result: MaintainResult, settings: Settings, io: Io): void {
+  if (settings.json) io.stdout(`${JSON.stringify(result)}\n`);
+  else io.stdout(`\n${renderMaintainSummary(result)}`);
+}
+
+/** Waits `ms`, or less when the signal fires; true when it fired. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(true);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(false);
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * `pgwarden maintain`: VACUUM (ANALYZE) / ANALYZE the tables the vacuum policies say are due, worst
+ * first. Exit 0 when every due table was done (or dropped meanwhile), 1 when one was skipped for its
+ * lock, failed, or the run was interrupted. With `--every`, runs until SIGINT/SIGTERM and exits 0.
+ */
+export async function maintainCommand(args: readonly string[], io: Io): Promise<number> {
+  try {
+    return await maintain(args, io);
+  } catch (error) {
+    throw error instanceof MaintainError ? new CliError(error.message, error.hint) : error;
+  }
+}
+
+async function maintain(args: readonly string[], io: Io): Promise<number> {
+  const { values } = parse(args, {
+    'dry-run': { type: 'boolean' },
+    parallel: { type: 'string' },
+    budget: { type: 'string' },
+    every: { type: 'string' },
+    'lock-timeout': { type: 'string' },
+  });
+  const settings: Settings = {
+    url: databaseUrl(values['database-url'], io.env),
+    desired: await loadOrFail(values.policies, io),
+    parallel: parallelOf(values.parallel),
+    lockTimeoutMs: values['lock-timeout'] === undefined ? 5000 : parseDuration(values['lock-timeout'], 'lock-timeout'),
+    budgetMs: values.budget === undefined ? undefined : parseDuration(values.budget, 'budget'),
+    json: values.json ?? false,
+  };
+  const everyMs = values.every === undefined ? undefined : parseDuration(values.every, 'every');
+  if (everyMs !== undefined && everyMs < 1000) throw new CliError(`--every must be at least 1s, got "${values.every}"`);
+  if (everyMs !== undefined && values['dry-run']) throw new CliError('--dry-run runs once; leave out --every');
+
+  if (values['dry-run']) {
+    const maintenancePlan = await plan(settings, io);
+    io.stdout(settings.json ? `${JSON.stringify(maintenancePlan, null, 2)}\n` : renderMaintenancePlan(maintenancePlan));
+    return 0;
+  }
+  if (everyMs === undefined) {
+    const maintenancePlan = await plan(settings, io);
+    if (maintenancePlan.tasks.length === 0 && !settings.json) io.stdout(renderMaintenancePlan(maintenancePlan));
+    const result = await runOnce(settings, maintenancePlan, io);
+    if (maintenancePlan.tasks.length > 0 || settings.json) report(result, settings, io);
+    return result.outcome === 'succeeded' ? 0 : 1;
+  }
+  return keepMaintaining(settings, everyMs, io);
+}
+
+/**
+ * `--every`: the same rules every interval until SIGINT/SIGTERM. A signal during a VACUUM cancels it
+ * cleanly (recorded as interrupted); between runs it just stops. A failed run (the database restarting,
+ * another maintain holding the lock) is reported and the next one tries again; a standby or missing
+ * vacuum policies stop it at once.
+ */
+async function keepMaintaining(settings: Settings, everyMs: number, io: Io): Promise<number> {
+  if (!settings.json) io.stdout(`maintain: every ${everyMs / 1000} s until interrupted (Ctrl-C or SIGTERM stops it cleanly)\n`);
+  for (let run = 1; ; run += 1) {
+    if (io.signal?.aborted) break;
+    const at = new Date().toISOString().slice(0, 19).replace('T', ' ');
+    try {
+      const maintenancePlan = await plan(settings, io);
+      if (maintenancePlan.tasks.length === 0) {
+        if (!settings.json) io.stdout(`[${at}] run ${run}: nothing due (${maintenancePlan.governed} governed tables)\n`);
+      } else {
+        if (!settings.json) io.stdout(`[${at}] run ${run}: ${maintenancePlan.tasks.length} table(s) due\n`);
+        report(await runOnce(settings, maintenancePlan, io), settings, io);
+      }
+    } catch (error) {
+      if (error instanceof MaintainError && error.fatal) throw error;
+      io.stderr(`[${at}] run ${run} failed: ${redact(error instanceof Error ? error.message : String(error))}; trying again in ${everyMs / 1000} s\n`);
+    }
+    if (await pause(everyMs, io.signal)) break;
+  }
+  if (!settings.json) io.stdout('maintain: stopped.\n');
+  return 0;
+}

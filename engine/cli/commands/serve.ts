@@ -1,0 +1,137 @@
+import pg from 'pg';
+import { HISTORY_SIGNATURE_SQL } from '../../catalog/health-queries.ts';
+import { readExternalTableHealth } from '../../health/external-health.ts';
+import { createHealthCollector } from '../../health/health-collector.ts';
+import { startLagSampler } from '../../routing/lag-sampler.ts';
+import { defaultCacheDir } from '../../serve/site-build.ts';
+import { collectSiteData, readSiteSource, type SiteData } from '../../serve/site-data.ts';
+import { createSiteKeeper } from '../../serve/site-keeper.ts';
+import { startServeServer } from '../../serve/serve-server.ts';
+import { CliError, databaseUrl, parse, type Io } from '../context.ts';
+import { parseDuration } from './apply.ts';
+
+export const DEFAULT_SERVE_PORT = 3000;
+
+export interface StandbyTarget {
+  readonly name: string;
+  readonly url: string;
+}
+
+/** `--standby NAME=URL` (repeatable), or REPLICA_URL as `standby1` (what `pgwarden up` prints). */
+export function standbyTargets(flags: readonly string[] | undefined, env: NodeJS.ProcessEnv): StandbyTarget[] {
+  if (!flags || flags.length === 0) return env['REPLICA_URL'] ? [{ name: 'standby1', url: env['REPLICA_URL'] }] : [];
+  const seen = new Set<string>();
+  return flags.map((flag, i) => {
+    const m = /^([A-Za-z0-9_.-]{1,63})=(.+)$/.exec(flag);
+    const target = m ? { name: m[1] ?? '', url: m[2] ?? '' } : /^postgres(ql)?:\/\//.test(flag) ? { name: `standby${i + 1}`, url: flag } : null;
+    if (!target) throw new CliError(`--standby must be NAME=URL or a postgres:// URL (got "${flag.replace(/:[^:@/]*@/, ':***@').slice(0, 80)}")`);
+    if (seen.has(target.name)) throw new CliError(`--standby names must be unique ("${target.name}" given twice)`);
+    seen.add(target.name);
+    return target;
+  });
+}
+
+export function parsePort(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number from 0 to 65535, got "${value}"`);
+  return port;
+}
+
+async function withDatabase<T>(url: string | undefined, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden serve', connectionTimeoutMillis: 3000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query("SET statement_timeout = 30000; SET default_transaction_read_only = on; SET search_path = ''");
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export async function serveCommand(args: readonly string[], io: Io): Promise<number> {
+  const { values } = parse(args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    standby: { type: 'string', multiple: true },
+    interval: { type: 'string' },
+    'cache-dir': { type: 'string' },
+    'no-site': { type: 'boolean' },
+    'cors-origin': { type: 'string' },
+    'write-heartbeat': { type: 'boolean' },
+  });
+  const url = databaseUrl(values['database-url'], io.env);
+  const port = parsePort(values.port, DEFAULT_SERVE_PORT);
+  const host = values.host ?? '127.0.0.1';
+  const intervalMs = values.interval ? parseDuration(values.interval, 'interval') : 5000;
+  if (intervalMs < 1000 || intervalMs > 300_000) throw new CliError(`--interval must be between 1s and 5m, got "${values.interval}"`);
+  const corsOrigin = values['cors-origin'] ?? null;
+  if (corsOrigin !== null && !/^https?:\/\/[^/\s]+$/.test(corsOrigin)) throw new CliError(`--cors-origin must be an origin like https://docs.example.com (no path), got "${corsOrigin}"`);
+  const standbys = standbyTargets(values.standby, io.env);
+
+  // The routing module's lag sampler: heartbeat-based lag when the router (or --write-heartbeat) keeps
+  // the heartbeat row fresh, WAL positions and replay time otherwise. Serve itself stays read-only
+  // unless --write-heartbeat is given.
+  const sampler = standbys.length > 0 ? startLagSampler({ primary: url ?? {}, replicas: standbys.map((s) => ({ name: s.name, connection: s.url })), intervalMs: 1000, heartbeat: values['write-heartbeat'] === true }) : null;
+  const collector = createHealthCollector({
+    primaryUrl: url,
+    standbys,
+    intervalMs,
+    routerLag: sampler ? async () => new Map(sampler.latest().map((l) => [l.name, { lagMs: l.lagMs, source: l.lagSource }])) : undefined,
+    tableHealth: (client) => readExternalTableHealth(client),
+  });
+  const collect = async (): Promise<SiteData> =>
+    withDatabase(url, (client) => collectSiteData(client, { mode: 'serve', liveUrl: '', health: collector.latest() })).catch(() =>
+      collectSiteData(null, { mode: 'serve', liveUrl: '', health: collector.latest() }),
+    );
+  const site = values['no-site']
+    ? null
+    : createSiteKeeper({
+        cacheDir: values['cache-dir'] ?? defaultCacheDir(io.env),
+        historySignature: () =>
+          withDatabase(url, async (client) => {
+            if (!(await readSiteSource(client)).hasHistory) return 'none';
+            return (await client.query<{ signature: string }>(HISTORY_SIGNATURE_SQL)).rows[0]?.signature ?? 'none';
+          }),
+        collect,
+        log: (line) => io.stdout(`  ${line}\n`),
+      });
+
+  let server;
+  try {
+    server = await startServeServer({ databaseUrl: url, collector, site, host, port, corsOrigin });
+  } catch (error) {
+    await sampler?.stop();
+    const code = (error as { code?: string }).code;
+    if (code === 'EADDRINUSE') throw new CliError(`port ${port} on ${host} is already in use`, 'pass --port to choose another');
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new CliError(`cannot listen on --host ${host}: no such local address`);
+    if (code === 'EACCES') throw new CliError(`not allowed to listen on port ${port}`, 'ports below 1024 need privileges; pass --port');
+    throw error;
+  }
+  collector.start();
+  io.stdout(`pgwarden serve: ${server.url}/live/\n`);
+  io.stdout(`  history ${server.url}/ · API ${server.url}/api/health · stream ${server.url}/api/stream\n`);
+  io.stdout(`  polling every ${intervalMs / 1000} s${standbys.length > 0 ? `; standbys: ${standbys.map((s) => s.name).join(', ')}` : ''}; read-only${host === '127.0.0.1' || host === 'localhost' || host === '::1' ? '; this machine only (--host to change)' : ''}\n`);
+  const refresher = site ? setInterval(() => void site.refresh(), 60_000) : null;
+  refresher?.unref();
+  // Build (or reuse) the site now rather than on the first request.
+  void site?.ready().then(
+    () => undefined,
+    (error: unknown) => io.stderr(`pgwarden: the report site could not be built: ${(error as Error).message}; the API and stream still answer\n`),
+  );
+  try {
+    await new Promise<void>((resolve) => {
+      if (!io.signal) return;
+      if (io.signal.aborted) resolve();
+      io.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    if (refresher) clearInterval(refresher);
+    await server.close();
+    await collector.stop();
+    await sampler?.stop();
+  }
+  io.stdout('pgwarden serve: stopped\n');
+  return 0;
+}

@@ -1,0 +1,181 @@
+import { literal, qualified } from '../sql/ident.ts';
+import type { SessionInfo, SlowHealth, StandbyHealth, TableHealthRow } from './health-snapshot.ts';
+
+/**
+ * Something the health page points at, always with the exact SQL that fixes it (identifiers quoted by
+ * ident(), values as literals since this text is for a human to paste into psql).
+ */
+export interface Finding {
+  readonly kind:
+    | 'vacuum-due'
+    | 'autovacuum-disabled'
+    | 'freeze-due'
+    | 'stale-statistics'
+    | 'idle-in-transaction'
+    | 'long-transaction'
+    | 'inactive-slot'
+    | 'replay-paused'
+    | 'invalid-index'
+    | 'unused-index'
+    | 'duplicate-index';
+  readonly level: 'warn' | 'critical' | 'info';
+  /** What it is about: `public.events`, `pid 4242`, `slot old_slot`. */
+  readonly subject: string;
+  readonly message: string;
+  readonly fixSql: string;
+  /** Where to run the fix. */
+  readonly runOn: 'primary' | string;
+}
+
+export interface FindingInputs {
+  readonly tables: readonly TableHealthRow[];
+  readonly freezeMaxAge: number;
+  readonly sessions: readonly SessionInfo[];
+  readonly slots: readonly { readonly name: string; readonly active: boolean; readonly retainedBytes: number | null }[];
+  readonly standbys: readonly StandbyHealth[];
+  readonly slow: SlowHealth | null;
+}
+
+const MB = 1024 * 1024;
+
+function mb(bytes: number): string {
+  return bytes >= 1024 * MB ? `${(bytes / 1024 / MB).toFixed(1)} GB` : `${(bytes / MB).toFixed(1)} MB`;
+}
+
+function tableFindings(t: TableHealthRow, freezeMaxAge: number): Finding[] {
+  const name = qualified(t.schema, t.name);
+  const subject = `${t.schema}.${t.name}`;
+  const out: Finding[] = [];
+  if (t.deadRows > t.autovacuumTrigger && t.deadShare >= 0.1) {
+    out.push({
+      kind: 'vacuum-due',
+      level: t.deadShare >= 0.2 ? 'critical' : 'warn',
+      subject,
+      message: `${(t.deadShare * 100).toFixed(0)}% dead rows (${Math.round(t.deadRows).toLocaleString('en-US')}), past the autovacuum trigger of ${Math.round(t.autovacuumTrigger).toLocaleString('en-US')}`,
+      fixSql: `VACUUM (ANALYZE) ${name};`,
+      runOn: 'primary',
+    });
+  }
+  if (!t.autovacuumEnabled && t.deadRows > 0) {
+    out.push({
+      kind: 'autovacuum-disabled',
+      level: 'warn',
+      subject,
+      message: 'autovacuum is disabled on this table, and it has dead rows',
+      fixSql: `ALTER TABLE ${name} RESET (autovacuum_enabled);`,
+      runOn: 'primary',
+    });
+  }
+  if (t.xidAge > freezeMaxAge) {
+    out.push({
+      kind: 'freeze-due',
+      level: t.xidAge > 2 ** 31 / 2 ? 'critical' : 'warn',
+      subject,
+      message: `transaction-ID age ${Math.round(t.xidAge).toLocaleString('en-US')} is past autovacuum_freeze_max_age (${Math.round(freezeMaxAge).toLocaleString('en-US')})`,
+      fixSql: `VACUUM (FREEZE, ANALYZE) ${name};`,
+      runOn: 'primary',
+    });
+  }
+  // autovacuum analyzes at 50 + 10% of the rows by default; twice that is stale enough to mislead the planner.
+  if (t.modifiedSinceAnalyze > 1000 && t.modifiedSinceAnalyze > 0.2 * Math.max(t.rowEstimate, 0) + 100) {
+    out.push({
+      kind: 'stale-statistics',
+      level: 'info',
+      subject,
+      message: `${Math.round(t.modifiedSinceAnalyze).toLocaleString('en-US')} rows changed since the last ANALYZE (about ${Math.round(t.rowEstimate).toLocaleString('en-US')} rows)`,
+      fixSql: `ANALYZE ${name};`,
+      runOn: 'primary',
+    });
+  }
+  return out;
+}
+
+function sessionFindings(s: SessionInfo): Finding[] {
+  if (s.state.startsWith('idle in transaction') && s.stateMs > 60_000) {
+    return [
+      {
+        kind: 'idle-in-transaction',
+        level: s.stateMs > 600_000 ? 'critical' : 'warn',
+        subject: `pid ${s.pid}`,
+        message: `${s.user}${s.application ? ` (${s.application})` : ''} idle in a transaction for ${Math.round(s.stateMs / 1000)} s: it holds its locks and holds back vacuum`,
+        fixSql: `SELECT pg_catalog.pg_terminate_backend(${s.pid});`,
+        runOn: 'primary',
+      },
+    ];
+  }
+  if (s.state === 'active' && s.transactionMs > 600_000) {
+    return [
+      {
+        kind: 'long-transaction',
+        level: 'warn',
+        subject: `pid ${s.pid}`,
+        message: `${s.user}${s.application ? ` (${s.application})` : ''} has a transaction open for ${Math.round(s.transactionMs / 60_000)} min`,
+        fixSql: `SELECT pg_catalog.pg_cancel_backend(${s.pid});`,
+        runOn: 'primary',
+      },
+    ];
+  }
+  return [];
+}
+
+/** Every finding the snapshot supports, worst first. */
+export function findingsFor(input: FindingInputs): Finding[] {
+  const out: Finding[] = [];
+  for (const t of input.tables) out.push(...tableFindings(t, input.freezeMaxAge));
+  for (const s of input.sessions) out.push(...sessionFindings(s));
+  for (const slot of input.slots) {
+    if (slot.active || slot.retainedBytes === null || slot.retainedBytes < 64 * MB) continue;
+    out.push({
+      kind: 'inactive-slot',
+      level: slot.retainedBytes > 1024 * MB ? 'critical' : 'warn',
+      subject: `slot ${slot.name}`,
+      message: `inactive replication slot retains ${mb(slot.retainedBytes)} of WAL (it grows until the disk is full)`,
+      fixSql: `SELECT pg_catalog.pg_drop_replication_slot(${literal(slot.name)});`,
+      runOn: 'primary',
+    });
+  }
+  for (const s of input.standbys) {
+    if (s.state !== 'replay-paused') continue;
+    out.push({
+      kind: 'replay-paused',
+      level: 'warn',
+      subject: s.name,
+      message: 'WAL replay is paused on this standby: its reads grow staler every second',
+      fixSql: 'SELECT pg_catalog.pg_wal_replay_resume();',
+      runOn: s.name,
+    });
+  }
+  for (const i of input.slow?.invalidIndexes ?? []) {
+    out.push({
+      kind: 'invalid-index',
+      level: 'warn',
+      subject: `${i.schema}.${i.name}`,
+      message: `INVALID index on ${i.table} (a failed concurrent build): writes maintain it, no query can use it`,
+      fixSql: `REINDEX INDEX CONCURRENTLY ${qualified(i.schema, i.name)};`,
+      runOn: 'primary',
+    });
+  }
+  for (const i of input.slow?.duplicateIndexes ?? []) {
+    out.push({
+      kind: 'duplicate-index',
+      level: 'info',
+      subject: `${i.schema}.${i.name}`,
+      message: `same definition as ${i.duplicateOf} on ${i.table}: ${mb(i.bytes)} written on every change for nothing`,
+      fixSql: `DROP INDEX CONCURRENTLY ${qualified(i.schema, i.name)};`,
+      runOn: 'primary',
+    });
+  }
+  for (const i of input.slow?.unusedIndexes ?? []) {
+    if (i.bytes < MB) continue;
+    out.push({
+      kind: 'unused-index',
+      level: 'info',
+      subject: `${i.schema}.${i.name}`,
+      message: `never scanned since the statistics were reset (${mb(i.bytes)} on ${i.table}); check the standbys' usage before dropping`,
+      fixSql: `DROP INDEX CONCURRENTLY ${qualified(i.schema, i.name)};`,
+      runOn: 'primary',
+    });
+  }
+  const rank = { critical: 0, warn: 1, info: 2 } as const;
+  return out.sort((a, b) => rank[a.level] - rank[b.level]);
+}

@@ -1,0 +1,344 @@
+import pg from 'pg';
+import { HEALTH_MARKER } from '../catalog/health-queries.ts';
+import { computeSnapshot, type PollMemory, type RouterLag, type StandbyPoll } from './health-compute.ts';
+import {
+  readDatabase,
+  readRelations,
+  readReplication,
+  readSessions,
+  readSettings,
+  readSlow,
+  readStandby,
+  readStatements,
+  readStatementTexts,
+  type HealthSettings,
+  type StatementCounters,
+  type Timings,
+} from './health-readings.ts';
+import type { CollectorState, ExternalTableHealth, HealthSnapshot, SeriesPoint, SlowHealth } from './health-snapshot.ts';
+import { createRingBuffer } from './ring-buffer.ts';
+
+/**
+ * Polls the primary and each standby on a fixed interval, keeps the last hour of snapshots in a ring
+ * buffer, and tells subscribers about each new snapshot and each change of connection state. It never
+ * throws out of its loop: a database that goes away makes the state `disconnected` (with a one-line
+ * reason), and the next poll reconnects.
+ *
+ * @example
+ *   const collector = createHealthCollector({ primaryUrl, standbys: [{ name: 'standby1', url }] });
+ *   collector.subscribe((event) => console.log(event));
+ *   collector.start();
+ */
+export interface HealthCollectorOptions {
+  readonly primaryUrl: string | undefined;
+  readonly standbys?: readonly { readonly name: string; readonly url: string }[];
+  /** Default 5 s. */
+  readonly intervalMs?: number;
+  /** Sizes, index flags, table health and bloat: default once a minute. */
+  readonly slowIntervalMs?: number;
+  /** How much history the ring buffer keeps: default one hour. */
+  readonly retentionMs?: number;
+  /** Per statement of the 5-second loop: default 2 s. */
+  readonly statementTimeoutMs?: number;
+  /** For the slow cadence's queries and the table-health hook: default 15 s. */
+  readonly slowTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+  /** Lag per standby name from the routing module's sampler (heartbeat-based); pg_stat_replication is used otherwise. */
+  readonly routerLag?: () => Promise<ReadonlyMap<string, RouterLag>>;
+  /** Issue 5's per-table health and bloat, run on the slow cadence under slowTimeoutMs. */
+  readonly tableHealth?: (client: pg.ClientBase) => Promise<{ readonly tables: readonly ExternalTableHealth[]; readonly count: number }>;
+  readonly now?: () => Date;
+}
+
+export type CollectorEvent = { readonly type: 'snapshot'; readonly snapshot: HealthSnapshot } | { readonly type: 'state'; readonly state: CollectorState };
+
+export interface HealthCollector {
+  start(): void;
+  stop(): Promise<void>;
+  /** One poll now (the loop's polls never overlap with it: a poll already running is awaited). */
+  pollOnce(): Promise<HealthSnapshot | null>;
+  /** Resolves when the slow cadence's run in progress (if any) has finished. */
+  slowSettled(): Promise<void>;
+  latest(): HealthSnapshot | null;
+  /** Snapshots of the last `ms` (whole ring buffer by default), oldest first. */
+  snapshots(ms?: number): HealthSnapshot[];
+  series(ms?: number): SeriesPoint[];
+  state(): CollectorState;
+  subscribe(listener: (event: CollectorEvent) => void): () => void;
+}
+
+/** One line, without a URL, host or password: what the page and API may show. */
+export function describeConnectionError(error: unknown): string {
+  const e = error as { code?: string; message?: string };
+  const message = String(e?.message ?? error)
+    .replace(/postgres(?:ql)?:\/\/\S+/g, '<url>')
+    .split('\n')[0] ?? '';
+  switch (e?.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused: the server is not running or not listening';
+    case 'ENOTFOUND':
+      return 'host not found';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case '57P01':
+      return 'the server terminated the connection (administrator command)';
+    case '57P03':
+      return 'the server is starting up or shutting down';
+    case '3D000':
+      return 'the database does not exist';
+    case '28P01':
+    case '28000':
+      return 'authentication failed';
+    default:
+      return message.replace(/\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?/g, '<host>');
+  }
+}
+
+interface Node {
+  client: pg.Client | null;
+  settings: HealthSettings | null;
+}
+
+// The collector is read-only by construction: every transaction it opens is read-only, and the loop's
+// statements cannot queue behind a lock for long or run away.
+async function connect(url: string | undefined, timeoutMs: number, statementTimeoutMs: number, name: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, application_name: `pgwarden health (${name})`, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => undefined);
+  await client.connect();
+  await client.query(
+    `SET statement_timeout = ${Math.max(1, Math.round(statementTimeoutMs))}; SET lock_timeout = 1000; SET idle_in_transaction_session_timeout = 60000;
+     SET default_transaction_read_only = on; SET search_path = ''`,
+  );
+  // PostgreSQL 15+ copies every statistics entry read into a per-transaction cache by default; the poll
+  // reads each entry once, so the copies are pure cost (about 40% of the relations query on 25,000
+  // relations). The setting does not exist before 15.
+  await client.query(`SELECT pg_catalog.set_config('stats_fetch_consistency', 'none', false) WHERE pg_catalog.current_setting('server_version_num')::int >= 150000`);
+  return client;
+}
+
+async function close(node: Node): Promise<void> {
+  const c = node.client;
+  node.client = null;
+  node.settings = null;
+  await c?.end().catch(() => undefined);
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const TEXT_CACHE_LIMIT = 5000;
+const TEXTS_PER_POLL = 500;
+
+export function createHealthCollector(options: HealthCollectorOptions): HealthCollector {
+  const intervalMs = options.intervalMs ?? 5000;
+  const slowIntervalMs = options.slowIntervalMs ?? 60_000;
+  const retentionMs = options.retentionMs ?? 3_600_000;
+  const statementTimeoutMs = options.statementTimeoutMs ?? 2000;
+  const slowTimeoutMs = options.slowTimeoutMs ?? 15_000;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+  const now = options.now ?? (() => new Date());
+  const ring = createRingBuffer<HealthSnapshot>(Math.max(1, Math.ceil(retentionMs / intervalMs)));
+  const listeners = new Set<(event: CollectorEvent) => void>();
+  const primary: Node = { client: null, settings: null };
+  const standbyNodes = new Map((options.standbys ?? []).map((s) => [s.name, { client: null, settings: null } as Node]));
+  const texts = new Map<string, string>();
+  const ownKeys = new Set<string>();
+  let memory: PollMemory | null = null;
+  let seq = 0;
+  let slow: SlowHealth | null = null;
+  let slowRunning: Promise<void> | null = null;
+  let lastSlowAt = 0;
+  let running: Promise<HealthSnapshot | null> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = true;
+  let current: CollectorState = { state: 'connecting', since: now().toISOString(), error: null, intervalMs, lastPollAt: null };
+
+  const emit = (event: CollectorEvent): void => {
+    for (const l of listeners) {
+      try {
+        l(event);
+      } catch {
+        // A listener's failure (a closed socket) is the listener's business, not the poll's.
+      }
+    }
+  };
+
+  const setState = (state: CollectorState['state'], error: string | null): void => {
+    if (current.state === state && current.error === error) return;
+    current = { ...current, state, error, since: current.state === state ? current.since : now().toISOString() };
+    emit({ type: 'state', state: current });
+  };
+
+  async function learnTexts(client: pg.Client, schema: string, statements: readonly StatementCounters[], timings: Timings): Promise<void> {
+    const previous = memory?.statements;
+    // New keys first, those that moved most first: the top list needs their texts, and our own
+    // statements must be recognised early so they stay out of the workload's figures.
+    const unknown = statements
+      .filter((s) => !texts.has(s.key))
+      .map((s) => ({ key: s.key, moved: s.totalMs - (previous?.get(s.key)?.totalMs ?? 0) }))
+      .sort((a, b) => b.moved - a.moved)
+      .slice(0, TEXTS_PER_POLL)
+      .map((s) => s.key);
+    if (unknown.length === 0) return;
+    const found = await readStatementTexts(client, timings, schema, unknown);
+    for (const key of unknown) {
+      const text = found.get(key) ?? '';
+      if (text.includes(HEALTH_MARKER)) ownKeys.add(key);
+      if (texts.size >= TEXT_CACHE_LIMIT) {
+        const oldest = texts.keys().next().value;
+        if (oldest !== undefined) texts.delete(oldest);
+      }
+      texts.set(key, text.replace(/\s+/g, ' ').trim());
+    }
+  }
+
+  async function pollStandby(name: string, url: string, node: Node, timings: Timings): Promise<StandbyPoll> {
+    try {
+      node.client ??= await connect(url, connectTimeoutMs, statementTimeoutMs, name);
+      const reading = await readStandby(node.client, timings, name);
+      return { name, reading, error: null };
+    } catch (error) {
+      await close(node);
+      return { name, reading: null, error: describeConnectionError(error) };
+    }
+  }
+
+  async function runSlow(): Promise<void> {
+    const t0 = performance.now();
+    const timings: Timings = {};
+    const errors: string[] = [];
+    let client: pg.Client | null = null;
+    try {
+      client = await connect(options.primaryUrl, connectTimeoutMs, slowTimeoutMs, 'slow');
+      const reading = await readSlow(client, timings);
+      let tableHealth: { readonly tables: readonly ExternalTableHealth[]; readonly count: number } | null = null;
+      if (options.tableHealth) {
+        try {
+          tableHealth = await withTimeout(options.tableHealth(client), slowTimeoutMs, 'table health');
+        } catch (error) {
+          errors.push(`table health: ${describeConnectionError(error)}`);
+        }
+      }
+      slow = { at: now().toISOString(), ms: performance.now() - t0, ...reading, tableHealth: tableHealth?.tables ?? null, tableHealthCount: tableHealth?.count ?? null, errors };
+    } catch (error) {
+      slow = slow ? { ...slow, errors: [describeConnectionError(error)] } : null;
+    } finally {
+      // A timed-out hook may still hold the connection: ending it cancels whatever runs on it.
+      await client?.end().catch(() => undefined);
+    }
+  }
+
+  async function poll(): Promise<HealthSnapshot | null> {
+    const at = now();
+    const t0 = performance.now();
+    const timings: Timings = {};
+    let queries = 0;
+    const count = (): number => (queries = Object.keys(timings).length);
+    try {
+      primary.client ??= await connect(options.primaryUrl, connectTimeoutMs, statementTimeoutMs, 'primary');
+      const client = primary.client;
+      primary.settings ??= await readSettings(client, timings);
+      const settings = primary.settings;
+      const standbyPolls = Promise.all([...standbyNodes].map(([name, node]) => pollStandby(name, options.standbys?.find((s) => s.name === name)?.url ?? '', node, timings)));
+      const none = new Map<string, RouterLag>();
+      const routerLag = options.routerLag ? withTimeout(options.routerLag(), statementTimeoutMs, 'router lag').catch(() => none) : Promise.resolve(none);
+      const database = await readDatabase(client, timings);
+      const relations = await readRelations(client, timings);
+      const statements = settings.statementsSchema ? await readStatements(client, timings, settings.statementsSchema) : null;
+      if (statements && settings.statementsSchema) await learnTexts(client, settings.statementsSchema, statements, timings);
+      const sessions = await readSessions(client, timings);
+      const replication = database.inRecovery ? { standbys: [], slots: [] } : await readReplication(client, timings);
+      const standbys = await standbyPolls;
+      const routerLags = await routerLag;
+      count();
+      if (!slowRunning && Date.now() - lastSlowAt >= slowIntervalMs) {
+        lastSlowAt = Date.now();
+        slowRunning = runSlow().finally(() => (slowRunning = null));
+      }
+      seq += 1;
+      const { snapshot, memory: next } = computeSnapshot({
+        seq,
+        at,
+        primary: { settings, database, relations, statements, sessions, replication },
+        standbys,
+        routerLag: routerLags,
+        previous: memory,
+        texts,
+        ownKeys,
+        slow,
+        poll: { wallMs: performance.now() - t0, queries, queryMs: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 100) / 100])) },
+      });
+      memory = next;
+      ring.push(snapshot);
+      current = { ...current, lastPollAt: snapshot.at };
+      setState('connected', null);
+      emit({ type: 'snapshot', snapshot });
+      return snapshot;
+    } catch (error) {
+      await close(primary);
+      // Counters across an outage are not a window: the first poll after it starts afresh.
+      memory = null;
+      setState('disconnected', describeConnectionError(error));
+      return null;
+    }
+  }
+
+  const pollOnce = (): Promise<HealthSnapshot | null> => {
+    running ??= poll().finally(() => (running = null));
+    return running;
+  };
+
+  // Polls never overlap: the next one is scheduled when this one ends, on the interval's grid.
+  const loop = async (): Promise<void> => {
+    if (stopped) return;
+    const started = Date.now();
+    await pollOnce();
+    if (stopped) return;
+    timer = setTimeout(() => void loop(), Math.max(50, intervalMs - (Date.now() - started)));
+  };
+
+  const within = (ms: number | undefined): HealthSnapshot[] => {
+    const all = ring.toArray();
+    if (ms === undefined) return all;
+    const cutoff = now().getTime() - ms;
+    return all.filter((s) => Date.parse(s.at) >= cutoff);
+  };
+
+  return {
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      void loop();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      await running?.catch(() => undefined);
+      await slowRunning?.catch(() => undefined);
+      await close(primary);
+      for (const node of standbyNodes.values()) await close(node);
+    },
+    pollOnce,
+    slowSettled: async () => {
+      await slowRunning?.catch(() => undefined);
+    },
+    latest: () => ring.latest() ?? null,
+    snapshots: within,
+    series: (ms) => within(ms).map((s) => ({ t: Date.parse(s.at), f: s.figures })),
+    state: () => current,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}

@@ -1,0 +1,315 @@
+import type pg from 'pg';
+import {
+  HEALTH_DATABASE_SQL,
+  HEALTH_LONG_TRANSACTIONS_SQL,
+  HEALTH_RELATIONS_SQL,
+  HEALTH_REPLICATION_SQL,
+  HEALTH_SETTINGS_SQL,
+  HEALTH_SLOW_SQL,
+  HEALTH_STANDBY_SQL,
+  statementsSql,
+  statementTextsSql,
+} from '../catalog/health-queries.ts';
+import { ident } from '../sql/ident.ts';
+import type { SessionInfo } from './health-snapshot.ts';
+
+/**
+ * The raw rows of one poll, typed, and the functions that read them. Everything cumulative stays
+ * cumulative here; health-compute.ts turns two readings into rates.
+ */
+
+/** Query round trips of a poll, by name: what the page shows as the poll's cost. */
+export type Timings = Record<string, number>;
+
+async function timed<R extends pg.QueryResultRow>(client: pg.ClientBase, timings: Timings, name: string, sql: string, values?: unknown[]): Promise<R[]> {
+  const t0 = performance.now();
+  const r = await client.query<R>(sql, values);
+  timings[name] = (timings[name] ?? 0) + (performance.now() - t0);
+  return r.rows;
+}
+
+export interface HealthSettings {
+  readonly database: string;
+  readonly serverVersion: number;
+  readonly maxConnections: number;
+  readonly freezeMaxAge: number;
+  readonly vacuumThreshold: number;
+  readonly vacuumScaleFactor: number;
+  readonly trackCounts: boolean;
+  /** Quoted schema of pg_stat_statements, or null with the reason it cannot be used. */
+  readonly statementsSchema: string | null;
+  readonly statementsReason: string | null;
+}
+
+export async function readSettings(client: pg.ClientBase, timings: Timings): Promise<HealthSettings> {
+  const [row] = await timed<{
+    database: string;
+    server_version: number;
+    max_connections: number;
+    freeze_max_age: number;
+    vacuum_threshold: number;
+    vacuum_scale_factor: number;
+    track_counts: boolean;
+    statements_schema: string | null;
+    statements_loaded: boolean;
+  }>(client, timings, 'settings', HEALTH_SETTINGS_SQL);
+  if (!row) throw new Error('the settings query returned no row');
+  let statementsReason: string | null = null;
+  if (row.statements_schema === null) statementsReason = 'pg_stat_statements is not installed in this database: CREATE EXTENSION pg_stat_statements;';
+  else if (!row.statements_loaded) statementsReason = "pg_stat_statements is installed but not loaded: add it to shared_preload_libraries and restart";
+  return {
+    database: row.database,
+    serverVersion: row.server_version,
+    maxConnections: row.max_connections,
+    freezeMaxAge: row.freeze_max_age,
+    vacuumThreshold: row.vacuum_threshold,
+    vacuumScaleFactor: row.vacuum_scale_factor,
+    trackCounts: row.track_counts,
+    statementsSchema: row.statements_schema !== null && row.statements_loaded ? ident(row.statements_schema) : null,
+    statementsReason,
+  };
+}
+
+export interface DatabaseReading {
+  readonly serverTimeMs: number;
+  readonly inRecovery: boolean;
+  readonly xactCommit: number;
+  readonly xactRollback: number;
+  readonly blksRead: number;
+  readonly blksHit: number;
+  readonly tupReturned: number;
+  readonly tupFetched: number;
+  readonly tupInserted: number;
+  readonly tupUpdated: number;
+  readonly tupDeleted: number;
+  readonly deadlocks: number;
+  readonly conflicts: number;
+  readonly tempBytes: number;
+  readonly statsReset: string | null;
+  readonly xidAge: number;
+  readonly backends: number;
+  readonly clientConnections: number;
+  readonly active: number;
+  readonly idle: number;
+  readonly idleInTransaction: number;
+  readonly idleInTransactionStuck: number;
+  readonly waitingOnLock: number;
+  readonly longestTransactionMs: number | null;
+  readonly longestIdleInTransactionMs: number | null;
+  readonly locksWaiting: number;
+  readonly walBytes: number | null;
+}
+
+export async function readDatabase(client: pg.ClientBase, timings: Timings): Promise<DatabaseReading> {
+  const [r] = await timed<Record<string, unknown>>(client, timings, 'database', HEALTH_DATABASE_SQL);
+  if (!r) throw new Error('pg_stat_database has no row for this database');
+  const num = (k: string): number => Number(r[k] ?? 0);
+  const opt = (k: string): number | null => (r[k] === null || r[k] === undefined ? null : Number(r[k]));
+  return {
+    serverTimeMs: (r['server_time'] as Date).getTime(),
+    inRecovery: r['in_recovery'] === true,
+    xactCommit: num('xact_commit'),
+    xactRollback: num('xact_rollback'),
+    blksRead: num('blks_read'),
+    blksHit: num('blks_hit'),
+    tupReturned: num('tup_returned'),
+    tupFetched: num('tup_fetched'),
+    tupInserted: num('tup_inserted'),
+    tupUpdated: num('tup_updated'),
+    tupDeleted: num('tup_deleted'),
+    deadlocks: num('deadlocks'),
+    conflicts: num('conflicts'),
+    tempBytes: num('temp_bytes'),
+    statsReset: r['stats_reset'] instanceof Date ? r['stats_reset'].toISOString() : null,
+    xidAge: num('xid_age'),
+    backends: num('backends'),
+    clientConnections: num('client_connections'),
+    active: num('active'),
+    idle: num('idle'),
+    idleInTransaction: num('idle_in_transaction'),
+    idleInTransactionStuck: num('idle_in_transaction_stuck'),
+    waitingOnLock: num('waiting_on_lock'),
+    longestTransactionMs: opt('longest_transaction_ms'),
+    longestIdleInTransactionMs: opt('longest_idle_in_transaction_ms'),
+    locksWaiting: num('locks_waiting'),
+    walBytes: opt('wal_bytes'),
+  };
+}
+
+export async function readSessions(client: pg.ClientBase, timings: Timings): Promise<SessionInfo[]> {
+  const rows = await timed<{
+    pid: number;
+    usename: string | null;
+    application_name: string | null;
+    state: string | null;
+    transaction_ms: number;
+    state_ms: number;
+    wait_event_type: string | null;
+    query: string | null;
+  }>(client, timings, 'sessions', HEALTH_LONG_TRANSACTIONS_SQL);
+  return rows.map((r) => ({
+    pid: r.pid,
+    user: r.usename ?? '',
+    application: r.application_name ?? '',
+    state: r.state ?? '',
+    transactionMs: Number(r.transaction_ms),
+    stateMs: Number(r.state_ms),
+    waitEventType: r.wait_event_type,
+    query: r.query ?? '',
+  }));
+}
+
+export interface WorstTableReading {
+  readonly schema: string;
+  readonly name: string;
+  readonly why: 'dead' | 'xid';
+  readonly live: number;
+  readonly dead: number;
+  readonly modSinceAnalyze: number;
+  readonly rowEstimate: number;
+  readonly xidAge: number;
+  readonly lastVacuum: string | null;
+  readonly lastAnalyze: string | null;
+  readonly vacuumThreshold: number | null;
+  readonly vacuumScaleFactor: number | null;
+  readonly autovacuumEnabled: boolean | null;
+}
+
+export interface RelationsReading {
+  readonly tables: number;
+  readonly seqScan: number;
+  readonly idxScan: number;
+  readonly idxHit: number;
+  readonly idxRead: number;
+  readonly heapHit: number;
+  readonly heapRead: number;
+  readonly live: number;
+  readonly dead: number;
+  readonly worst: readonly WorstTableReading[];
+}
+
+export const WORST_TABLES = 10;
+export const MIN_ROWS_FOR_DEAD_SHARE = 1000;
+
+export async function readRelations(client: pg.ClientBase, timings: Timings): Promise<RelationsReading> {
+  const [r] = await timed<Record<string, unknown>>(client, timings, 'relations', HEALTH_RELATIONS_SQL, [WORST_TABLES, MIN_ROWS_FOR_DEAD_SHARE]);
+  if (!r) throw new Error('the relations query returned no row');
+  const num = (k: string): number => Number(r[k] ?? 0);
+  const worst = (r['worst'] as WorstTableReading[] | null) ?? [];
+  return {
+    tables: num('tables'),
+    seqScan: num('seq_scan'),
+    idxScan: num('idx_scan'),
+    idxHit: num('idx_hit'),
+    idxRead: num('idx_read'),
+    heapHit: num('heap_hit'),
+    heapRead: num('heap_read'),
+    live: num('live'),
+    dead: num('dead'),
+    worst: worst.map((w) => ({ ...w, live: Number(w.live), dead: Number(w.dead), modSinceAnalyze: Number(w.modSinceAnalyze), rowEstimate: Number(w.rowEstimate), xidAge: Number(w.xidAge) })),
+  };
+}
+
+export interface StatementCounters {
+  readonly key: string;
+  readonly calls: number;
+  readonly totalMs: number;
+  readonly sumSqMs: number;
+  readonly rows: number;
+  readonly blksHit: number;
+  readonly blksRead: number;
+}
+
+export async function readStatements(client: pg.ClientBase, timings: Timings, schema: string): Promise<StatementCounters[]> {
+  const rows = await timed<{ key: string; calls: number; total_ms: number; sum_sq_ms: number; rows: number; blks_hit: number; blks_read: number }>(
+    client,
+    timings,
+    'statements',
+    statementsSql(schema),
+  );
+  return rows.map((r) => ({ key: r.key, calls: r.calls, totalMs: r.total_ms, sumSqMs: r.sum_sq_ms, rows: r.rows, blksHit: r.blks_hit, blksRead: r.blks_read }));
+}
+
+export async function readStatementTexts(client: pg.ClientBase, timings: Timings, schema: string, keys: readonly string[]): Promise<Map<string, string>> {
+  const rows = await timed<{ key: string; query: string | null }>(client, timings, 'statement-texts', statementTextsSql(schema), [keys]);
+  return new Map(rows.map((r) => [r.key, r.query ?? '']));
+}
+
+export interface ReplicationReading {
+  readonly standbys: readonly {
+    readonly name: string;
+    readonly state: string;
+    readonly syncState: string;
+    readonly sentBytes: number | null;
+    readonly replayBytes: number | null;
+    readonly writeLagMs: number | null;
+    readonly flushLagMs: number | null;
+    readonly replayLagMs: number | null;
+    readonly replyAgeMs: number | null;
+  }[];
+  readonly slots: readonly { readonly name: string; readonly type: string; readonly active: boolean; readonly retainedBytes: number | null }[];
+}
+
+export async function readReplication(client: pg.ClientBase, timings: Timings): Promise<ReplicationReading> {
+  const [r] = await timed<{ standbys: ReplicationReading['standbys']; slots: ReplicationReading['slots'] }>(client, timings, 'replication', HEALTH_REPLICATION_SQL);
+  return { standbys: r?.standbys ?? [], slots: r?.slots ?? [] };
+}
+
+export interface StandbyReading {
+  readonly serverTimeMs: number;
+  readonly inRecovery: boolean;
+  readonly replayPaused: boolean;
+  readonly receiverStatus: string | null;
+  readonly unreplayedBytes: number | null;
+  readonly lastReplayAgeMs: number | null;
+  readonly xactCommit: number;
+  readonly xactRollback: number;
+  readonly blksRead: number;
+  readonly blksHit: number;
+  readonly conflicts: number;
+  readonly clientConnections: number;
+  readonly maxConnections: number;
+}
+
+export async function readStandby(client: pg.ClientBase, timings: Timings, name: string): Promise<StandbyReading> {
+  const [r] = await timed<Record<string, unknown>>(client, timings, `${name}.standby`, HEALTH_STANDBY_SQL);
+  if (!r) throw new Error('pg_stat_database has no row for this database on the standby');
+  const opt = (k: string): number | null => (r[k] === null || r[k] === undefined ? null : Number(r[k]));
+  return {
+    serverTimeMs: (r['server_time'] as Date).getTime(),
+    inRecovery: r['in_recovery'] === true,
+    replayPaused: r['replay_paused'] === true,
+    receiverStatus: (r['receiver_status'] as string | null) ?? null,
+    unreplayedBytes: opt('unreplayed_bytes'),
+    lastReplayAgeMs: opt('last_replay_age_ms'),
+    xactCommit: Number(r['xact_commit'] ?? 0),
+    xactRollback: Number(r['xact_rollback'] ?? 0),
+    blksRead: Number(r['blks_read'] ?? 0),
+    blksHit: Number(r['blks_hit'] ?? 0),
+    conflicts: Number(r['conflicts'] ?? 0),
+    clientConnections: Number(r['client_connections'] ?? 0),
+    maxConnections: Number(r['max_connections'] ?? 0),
+  };
+}
+
+export interface SlowReading {
+  readonly databaseBytes: number | null;
+  readonly unusedIndexes: { schema: string; name: string; table: string; bytes: number }[];
+  readonly invalidIndexes: { schema: string; name: string; table: string; bytes: number }[];
+  readonly duplicateIndexes: { schema: string; name: string; table: string; bytes: number; duplicateOf: string }[];
+}
+
+export async function readSlow(client: pg.ClientBase, timings: Timings, limit = 20): Promise<SlowReading> {
+  const [r] = await timed<{
+    database_bytes: number | null;
+    unused_indexes: SlowReading['unusedIndexes'];
+    invalid_indexes: SlowReading['invalidIndexes'];
+    duplicate_indexes: SlowReading['duplicateIndexes'];
+  }>(client, timings, 'slow', HEALTH_SLOW_SQL, [limit]);
+  return {
+    databaseBytes: r?.database_bytes ?? null,
+    unusedIndexes: r?.unused_indexes ?? [],
+    invalidIndexes: r?.invalid_indexes ?? [],
+    duplicateIndexes: r?.duplicate_indexes ?? [],
+  };
+}

@@ -1,0 +1,46 @@
+import { ident, literal } from './ident.ts';
+
+/**
+ * The SQL text of routing's plan steps. Setting names are identifiers (quoted, each part of an
+ * `extension.name`); values are literals, because ALTER SYSTEM takes no bind parameters.
+ */
+
+/**
+ * One row, stamped by every router and `pgwarden serve` (engine/routing/heartbeat.ts). `id = 1` keeps it
+ * one row whatever the number of writers; an UPDATE that changes no indexed column is a HOT update,
+ * so the table stays one page.
+ */
+export const CREATE_HEARTBEAT_SQL = [
+  'CREATE SCHEMA IF NOT EXISTS pgwarden',
+  `CREATE TABLE IF NOT EXISTS pgwarden.heartbeat (
+     id int PRIMARY KEY CHECK (id = 1),
+     ts timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+     writer text)`,
+  `INSERT INTO pgwarden.heartbeat (id, ts, writer) VALUES (1, pg_catalog.clock_timestamp(), 'pgwarden apply') ON CONFLICT (id) DO NOTHING`,
+].join(';\n');
+
+/** `work_mem` -> "work_mem"; `auto_explain.log_min_duration` -> "auto_explain"."log_min_duration". */
+export function settingName(name: string): string {
+  return name.split('.').map(ident).join('.');
+}
+
+/** @example alterSystemSetSql('hot_standby_feedback', 'on') // ALTER SYSTEM SET "hot_standby_feedback" = 'on' */
+export function alterSystemSetSql(name: string, value: string): string {
+  return `ALTER SYSTEM SET ${settingName(name)} = ${literal(value)}`;
+}
+
+export function alterSystemResetSql(name: string): string {
+  return `ALTER SYSTEM RESET ${settingName(name)}`;
+}
+
+export const RELOAD_CONF_SQL = 'SELECT pg_catalog.pg_reload_conf()';
+
+/** pgwarden's record of the standby settings it set, on the primary (the replicas are read-only). */
+export const CREATE_REPLICA_SETTING_REGISTRY_SQL = `
+CREATE TABLE IF NOT EXISTS pgwarden.managed_replica_setting (
+  replica_name text NOT NULL,
+  setting_name text NOT NULL,
+  value text NOT NULL,
+  policy_file text,
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (replica_name, setting_name))`;

@@ -1,0 +1,557 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import type { CollectorState, Figures, HealthSnapshot, SeriesPoint } from '../../../../engine/health/health-snapshot.ts';
+import type { FigureName } from '../../../../engine/health/health-snapshot.ts';
+import type { Level, Threshold } from '../../../../engine/health/health-status.ts';
+import { ago, bytes, count, ms, pct, rate } from '../../lib/format.ts';
+import { Gauge, type GaugeBand } from './Gauge.tsx';
+import { TimeSeries, type Line } from './TimeSeries.tsx';
+
+/**
+ * The live page: gauges, a status strip, time series and tables, fed by `pgwarden serve` — Server-Sent
+ * Events on /api/stream, or polling /api/health every 5 s where a stream cannot be held. Nothing is
+ * fetched while the tab is hidden; on return the last 15 minutes are fetched again so the charts have
+ * no hole. Polls never overlap.
+ */
+export interface LivePageProps {
+  /** Where `pgwarden serve` answers: '' for the same origin; null when this copy has none configured. */
+  readonly apiBase: string | null;
+  readonly thresholds: readonly Threshold[];
+}
+
+type ServerState = 'connecting' | 'open' | 'unreachable';
+
+const WINDOW_MS = 15 * 60_000;
+const POLL_MS = 5000;
+
+interface Health {
+  readonly collector: CollectorState;
+  readonly snapshot: HealthSnapshot | null;
+}
+
+function formatFigure(t: Threshold | undefined, v: number | null): string {
+  if (!t) return String(v ?? '—');
+  if (t.unit === 'ms') return ms(v);
+  if (t.unit === 'ratio') return pct(v, t.figure === 'cacheHitRatio' || t.figure === 'indexHitRatio' ? 2 : 1);
+  return count(v);
+}
+
+function formatBound(t: Threshold, v: number): string {
+  return t.unit === 'ms' ? ms(v) : t.unit === 'ratio' ? pct(v, 0) : String(v);
+}
+
+function bandsFor(t: Threshold | undefined, lo: number, hi: number): GaugeBand[] {
+  if (!t) return [];
+  if (t.direction === 'below') {
+    return [
+      { from: lo, to: Math.max(lo, t.critical), level: 'critical' },
+      { from: Math.max(lo, t.critical), to: Math.max(lo, t.warn), level: 'warn' },
+      { from: Math.max(lo, t.warn), to: hi, level: 'ok' },
+    ];
+  }
+  return [
+    { from: lo, to: Math.min(hi, t.warn), level: 'ok' },
+    { from: Math.min(hi, t.warn), to: Math.min(hi, t.critical), level: 'warn' },
+    { from: Math.min(hi, t.critical), to: hi, level: 'critical' },
+  ];
+}
+
+/** Axis ticks: whole numbers where the decimals add nothing. */
+const tickMs = (v: number): string => (v === 0 ? '0' : v >= 1000 ? `${+(v / 1000).toFixed(1)} s` : v >= 1 ? `${+v.toFixed(1)} ms` : `${+v.toFixed(2)} ms`);
+const tickPct = (v: number): string => `${+(v * 100).toFixed(1)}%`;
+const tickCount = (v: number): string => (Math.abs(v) >= 1000 ? `${+(v / 1000).toFixed(1)}k` : `${+v.toFixed(1)}`);
+
+const linear = (lo: number, hi: number) => (v: number) => (v - lo) / (hi - lo);
+// Latency and lag span orders of magnitude: 1 ms and 100 ms must both be readable on one arc.
+const logScale = (lo: number, hi: number) => (v: number) => (v <= lo ? 0 : Math.log(v / lo) / Math.log(hi / lo));
+
+export default function LivePage({ apiBase, thresholds }: LivePageProps) {
+  const [health, setHealth] = useState<Health | null>(null);
+  const [points, setPoints] = useState<SeriesPoint[]>([]);
+  const [server, setServer] = useState<ServerState>('connecting');
+  const [transport, setTransport] = useState<'stream' | 'polling'>('stream');
+  const [now, setNow] = useState(() => Date.now());
+  const [visible, setVisible] = useState(true);
+  const inFlight = useRef(false);
+  const api = useCallback((path: string) => `${apiBase ?? ''}${path}`, [apiBase]);
+
+  const addSnapshot = useCallback((s: HealthSnapshot) => {
+    setPoints((prev) => {
+      const t = Date.parse(s.at);
+      if (prev.length > 0 && (prev[prev.length - 1]?.t ?? 0) >= t) return prev;
+      const cutoff = Date.now() - WINDOW_MS;
+      return [...prev.filter((p) => p.t >= cutoff), { t, f: s.figures }];
+    });
+  }, []);
+
+  // One fetch of the current state and the series (on load, on return to the tab, in polling mode).
+  const refresh = useCallback(
+    async (withSeries: boolean): Promise<boolean> => {
+      if (inFlight.current) return true;
+      inFlight.current = true;
+      try {
+        const [h, series] = await Promise.all([
+          fetch(api('/api/health'), { cache: 'no-store' }).then((r) => r.json() as Promise<Health>),
+          withSeries ? fetch(api(`/api/health/series?minutes=15`), { cache: 'no-store' }).then((r) => r.json() as Promise<{ points: SeriesPoint[] }>) : Promise.resolve(null),
+        ]);
+        setHealth(h);
+        if (series) setPoints(series.points);
+        else if (h.snapshot) addSnapshot(h.snapshot);
+        setServer('open');
+        setNow(Date.now());
+        return true;
+      } catch {
+        setServer('unreachable');
+        return false;
+      } finally {
+        inFlight.current = false;
+      }
+    },
+    [api, addSnapshot],
+  );
+
+  useEffect(() => {
+    const onVisibility = () => setVisible(document.visibilityState !== 'hidden');
+    document.addEventListener('visibilitychange', onVisibility);
+    onVisibility();
+    return () => document.removeEventListener('visibilitychange', onVisibility);
+  }, []);
+
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+
+  // The stream (or the polling fallback), only while the tab is visible.
+  useEffect(() => {
+    if (apiBase === null || !visible) return;
+    let stopped = false;
+    let source: EventSource | null = null;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let failures = 0;
+
+    const poll = async () => {
+      if (stopped) return;
+      await refresh(false);
+      if (!stopped) timer = setTimeout(() => void poll(), POLL_MS);
+    };
+    const startPolling = () => {
+      setTransport('polling');
+      source?.close();
+      source = null;
+      void poll();
+    };
+
+    void refresh(true).then(() => {
+      if (stopped) return;
+      if (typeof EventSource === 'undefined') return startPolling();
+      source = new EventSource(api('/api/stream'));
+      setTransport('stream');
+      source.addEventListener('open', () => {
+        failures = 0;
+        setServer('open');
+      });
+      source.addEventListener('snapshot', (e) => {
+        const s = JSON.parse((e as MessageEvent<string>).data) as HealthSnapshot;
+        setHealth((h) => ({
+          collector: { ...(h?.collector ?? { since: s.at, intervalMs: POLL_MS }), state: 'connected', error: null, lastPollAt: s.at },
+          snapshot: s,
+        }));
+        addSnapshot(s);
+        setNow(Date.now());
+      });
+      source.addEventListener('state', (e) => {
+        const state = JSON.parse((e as MessageEvent<string>).data) as CollectorState;
+        setHealth((h) => ({ collector: state, snapshot: h?.snapshot ?? null }));
+      });
+      source.addEventListener('error', () => {
+        // EventSource reconnects by itself (the server sends `retry: 5000`); after a few failures in a
+        // row, a proxy that buffers or cuts streams is the likelier cause: poll instead.
+        failures += 1;
+        setServer('unreachable');
+        if (failures >= 4) startPolling();
+      });
+    });
+    return () => {
+      stopped = true;
+      source?.close();
+      if (timer) clearTimeout(timer);
+    };
+  }, [apiBase, visible, api, refresh, addSnapshot]);
+
+  const byFigure = useMemo(() => new Map(thresholds.map((t) => [t.figure, t])), [thresholds]);
+  const snapshot = health?.snapshot ?? null;
+  const f: Figures | null = snapshot?.figures ?? null;
+  const level = (figure: FigureName): Level => snapshot?.status[figure]?.level ?? 'unknown';
+  const dbState = health?.collector.state ?? 'connecting';
+  const disconnected = server === 'unreachable' || dbState === 'disconnected';
+  const connection = disconnected ? 'disconnected' : server === 'connecting' || dbState === 'connecting' ? 'connecting' : 'connected';
+  const reason =
+    server === 'unreachable'
+      ? 'pgwarden serve is unreachable; retrying'
+      : dbState === 'disconnected'
+        ? `database unreachable: ${health?.collector.error ?? 'no answer'}; retrying every ${Math.round((health?.collector.intervalMs ?? POLL_MS) / 1000)} s`
+        : null;
+
+  if (apiBase === null) {
+    return (
+      <div className="panel">
+        <h2>The live page needs a running pgwarden serve</h2>
+        <p>This is a published copy of the report site. Start the server next to the database and open its live page:</p>
+        <pre className="sql-block">{'DATABASE_URL=postgres://… npx pgwarden serve   # then open http://127.0.0.1:3000/live/'}</pre>
+        <p className="muted">
+          Or publish the site with <code>pgwarden report --live-url https://pgwarden.internal.example</code> and start that server with
+          <code> --cors-origin</code> set to this site's origin.
+        </p>
+      </div>
+    );
+  }
+
+  const t = (fig: FigureName) => byFigure.get(fig);
+  const cacheLo = Math.min(0.9, ...points.map((p) => p.f.cacheHitRatio ?? 1), ...points.map((p) => p.f.indexHitRatio ?? 1));
+  const lines = {
+    latency: [
+      { label: 'p95 (est.)', color: '--series-1', value: (p: SeriesPoint) => p.f.latencyP95Ms },
+      { label: 'mean', color: '--series-4', value: (p: SeriesPoint) => p.f.latencyMeanMs },
+      { label: 'p99 (est.)', color: '--series-3', value: (p: SeriesPoint) => p.f.latencyP99Ms, dash: true },
+    ],
+    throughput: [
+      { label: 'transactions/s', color: '--series-1', value: (p: SeriesPoint) => p.f.tps },
+      { label: 'statements/s', color: '--series-2', value: (p: SeriesPoint) => p.f.callsPerSecond },
+    ],
+    hits: [
+      { label: 'cache hit', color: '--series-1', value: (p: SeriesPoint) => p.f.cacheHitRatio },
+      { label: 'index hit', color: '--series-2', value: (p: SeriesPoint) => p.f.indexHitRatio },
+      { label: 'index scans', color: '--series-4', value: (p: SeriesPoint) => p.f.indexScanShare, dash: true },
+    ],
+    lag: [{ label: 'replay lag', color: '--series-2', value: (p: SeriesPoint) => p.f.replicaLagMs }],
+    connections: [
+      { label: 'connections', color: '--series-1', value: (p: SeriesPoint) => p.f.connections },
+      { label: 'idle in tx > 5 s', color: '--series-3', value: (p: SeriesPoint) => p.f.idleInTransaction },
+      { label: 'lock waits', color: '--series-2', value: (p: SeriesPoint) => p.f.locksWaiting },
+    ],
+    poll: [{ label: 'poll wall time', color: '--series-4', value: (p: SeriesPoint) => p.f.pollMs }],
+  } satisfies Record<string, Line[]>;
+
+  return (
+    <div className="live" data-testid="live" data-connection={connection} data-seq={snapshot?.seq ?? 0}>
+      <div className="live-head">
+        <div className="live-title">
+          <h1>Live</h1>
+          <span className={`badge ${connection}`} data-testid="connection">
+            {connection}
+          </span>
+          {reason ? <span className="muted" data-testid="connection-reason">{reason}</span> : null}
+        </div>
+        <div className="live-meta">
+          <span data-testid="last-updated">
+            last updated {snapshot ? `${new Date(snapshot.at).toLocaleTimeString('en-GB')} (${ago(snapshot.at, now)})` : 'never'}
+          </span>
+          <span className="faint">
+            every {Math.round((health?.collector.intervalMs ?? POLL_MS) / 1000)} s · {transport === 'stream' ? 'live stream' : 'polling'}
+            {visible ? '' : ' · paused while hidden'}
+          </span>
+          {snapshot ? (
+            <span className="faint" data-testid="poll-cost">
+              poll: {ms(snapshot.poll.wallMs)}, {snapshot.poll.queries} queries{snapshot.poll.databaseMs !== null ? `, ${ms(snapshot.poll.databaseMs)} in db` : ''}
+            </span>
+          ) : null}
+        </div>
+      </div>
+
+      <div className="status-strip" data-testid="status-strip">
+        {thresholds.map((th) => {
+          const st = snapshot?.status[th.figure];
+          const lv = st?.level ?? 'unknown';
+          return (
+            <div key={th.figure} className={`status-item ${lv}`} title={th.note} data-figure={th.figure} data-level={lv}>
+              <span className="status-label">{th.label}</span>
+              <span className="status-value">{formatFigure(th, f ? f[th.figure] : null)}</span>
+              <span className="status-bound" title={st && st.pending > 0 && st.raw !== 'unknown' ? `${st.raw} for ${st.pending} poll(s); the colour changes after 3` : undefined}>
+                {th.direction === 'below' ? '≥' : '≤'} {formatBound(th, th.warn)}
+                {st && st.pending > 0 && st.raw !== 'unknown' ? ' ·' : ''}
+              </span>
+            </div>
+          );
+        })}
+      </div>
+
+      <div className="grid cols-6 gauges">
+        <Gauge
+          id="latency"
+          label="p95 latency"
+          value={f?.latencyP95Ms ?? null}
+          text={ms(f?.latencyP95Ms ?? null)}
+          sub={`mean ${ms(f?.latencyMeanMs ?? null)} · est.`}
+          position={logScale(0.1, 2000)}
+          bands={bandsFor(t('latencyP95Ms'), 0.1, 2000)}
+          level={level('latencyP95Ms')}
+        />
+        <Gauge
+          id="cache-hit"
+          label="Cache hit"
+          value={f?.cacheHitRatio ?? null}
+          text={pct(f?.cacheHitRatio ?? null, 2)}
+          sub="shared buffers"
+          position={linear(0.9, 1)}
+          bands={bandsFor(t('cacheHitRatio'), 0.9, 1)}
+          level={level('cacheHitRatio')}
+        />
+        <Gauge
+          id="index-hit"
+          label="Index hit"
+          value={f?.indexHitRatio ?? null}
+          text={pct(f?.indexHitRatio ?? null, 2)}
+          sub={`index scans ${pct(f?.indexScanShare ?? null, 0)}`}
+          position={linear(0.9, 1)}
+          bands={bandsFor(t('indexHitRatio'), 0.9, 1)}
+          level={level('indexHitRatio')}
+        />
+        <Gauge
+          id="replica-lag"
+          label="Replica lag"
+          value={f?.replicaLagMs ?? null}
+          text={snapshot && snapshot.standbys.length === 0 ? 'no replica' : ms(f?.replicaLagMs ?? null)}
+          sub={f?.replicaLagBytes !== null && f?.replicaLagBytes !== undefined ? `${bytes(f.replicaLagBytes)} behind` : (snapshot?.standbys[0]?.lagSource ?? '')}
+          position={logScale(1, 10_000)}
+          bands={bandsFor(t('replicaLagMs'), 1, 10_000)}
+          level={level('replicaLagMs')}
+        />
+        <Gauge
+          id="table-health"
+          label="Table health"
+          value={f?.tableHealth ?? null}
+          text={pct(f?.tableHealth ?? null, 1)}
+          sub={snapshot?.tables.worst[0] ? `worst: ${snapshot.tables.worst[0].name}` : 'worst table'}
+          position={linear(0, 1)}
+          bands={bandsFor(t('tableHealth'), 0, 1)}
+          level={level('tableHealth')}
+        />
+        <Gauge
+          id="connections"
+          label="Connections"
+          value={f?.connectionsShare ?? null}
+          text={f ? `${f.connections}/${f.maxConnections}` : '—'}
+          sub={snapshot ? `${snapshot.primary.connections.active} active · ${snapshot.primary.connections.idleInTransaction} idle in tx` : ''}
+          position={linear(0, 1)}
+          bands={bandsFor(t('connectionsShare'), 0, 1)}
+          level={level('connectionsShare')}
+        />
+      </div>
+
+      <div className="grid cols-3">
+        <TimeSeries id="latency" title="Statement latency" hint="pg_stat_statements deltas" lines={lines.latency} points={points} windowMs={WINDOW_MS} now={now} format={(v) => ms(v)} tick={tickMs} threshold={t('latencyP95Ms')?.warn} />
+        <TimeSeries id="throughput" title="Throughput" hint={f ? `${pct(f.rollbackShare)} rollbacks` : undefined} lines={lines.throughput} points={points} windowMs={WINDOW_MS} now={now} format={(v) => rate(v, '')} tick={tickCount} />
+        <TimeSeries id="hits" title="Hit rates" hint={`over each ${Math.round((health?.collector.intervalMs ?? POLL_MS) / 1000)} s window`} lines={lines.hits} points={points} windowMs={WINDOW_MS} now={now} format={(v) => pct(v, 2)} tick={tickPct} yRange={[Math.max(0, Math.floor(cacheLo * 20) / 20), 1.001]} threshold={t('cacheHitRatio')?.warn} />
+        <TimeSeries id="lag" title="Replica lag" hint={snapshot?.standbys.map((s) => `${s.name}: ${s.lagSource ?? s.state}`).join(' · ')} lines={lines.lag} points={points} windowMs={WINDOW_MS} now={now} format={(v) => ms(v)} tick={tickMs} threshold={t('replicaLagMs')?.warn} />
+        <TimeSeries id="connections" title="Sessions" hint={f ? `max_connections ${f.maxConnections}` : undefined} lines={lines.connections} points={points} windowMs={WINDOW_MS} now={now} format={(v) => count(v)} tick={tickCount} />
+        <TimeSeries id="poll" title="Poll cost" hint="the collector's own overhead" lines={lines.poll} points={points} windowMs={WINDOW_MS} now={now} format={(v) => ms(v)} tick={tickMs} />
+      </div>
+
+      <div className="grid live-split">
+        <div className="panel">
+          <div className="panel-title">
+            <h3>Statements with the most time, last {snapshot?.windowMs ? `${Math.round(snapshot.windowMs / 1000)} s` : 'window'}</h3>
+            <span className="hint">{snapshot?.statements.available ? `${count(snapshot.statements.callsInWindow)} calls` : ''}</span>
+          </div>
+          {!snapshot ? (
+            <div className="empty">Waiting for the first poll…</div>
+          ) : !snapshot.statements.available ? (
+            <div className="note">{snapshot.statements.reason}</div>
+          ) : snapshot.statements.top.length === 0 ? (
+            <div className="empty">No statements in this window.</div>
+          ) : (
+            <div className="table-wrap">
+              <table data-testid="slow-queries">
+                <thead>
+                  <tr>
+                    <th>Statement</th>
+                    <th className="num">Calls/s</th>
+                    <th className="num">Mean</th>
+                    <th className="num">p95 est.</th>
+                    <th className="num">Rows</th>
+                    <th className="num">Time</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {snapshot.statements.top.map((q) => (
+                    <tr key={q.id}>
+                      <td>
+                        <div className="query" title={q.query ?? ''}>
+                          {q.query ?? q.id}
+                        </div>
+                      </td>
+                      <td className="num">{rate(q.callsPerSecond, '')}</td>
+                      <td className="num">{ms(q.meanMs)}</td>
+                      <td className="num">{ms(q.p95Ms)}</td>
+                      <td className="num">{count(q.rowsPerCall)}</td>
+                      <td className="num">
+                        <div className="bar" title={pct(q.timeShare, 0)}>
+                          <span style={{ width: `${(q.timeShare * 100).toFixed(0)}%` }} />
+                        </div>
+                        {pct(q.timeShare, 0)}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </div>
+        <div className="panel">
+          <div className="panel-title">
+            <h3>Latency distribution</h3>
+            <span className="hint">share of calls, est.</span>
+          </div>
+          {snapshot && snapshot.statements.buckets.length > 0 ? (
+            <div className="buckets">
+              {snapshot.statements.buckets.map((b, i) => {
+                const lower = i === 0 ? 0 : (snapshot.statements.buckets[i - 1]?.leMs ?? 0);
+                const th = t('latencyP95Ms');
+                const lv = th && lower >= th.critical ? 'critical' : th && lower >= th.warn ? 'warn' : 'ok';
+                return (
+                  <div key={String(b.leMs)} className="bucket">
+                    <span className="bucket-label">{b.leMs === null ? `> ${ms(lower)}` : `≤ ${ms(b.leMs)}`}</span>
+                    <div className="bar">
+                      <span className={lv} style={{ width: `${Math.min(100, b.share * 100).toFixed(1)}%` }} />
+                    </div>
+                    <span className="bucket-value">{pct(b.share, 0)}</span>
+                  </div>
+                );
+              })}
+            </div>
+          ) : (
+            <div className="empty">No statements in this window.</div>
+          )}
+          <h3 style={{ marginTop: 14 }}>Replicas</h3>
+          {!snapshot || snapshot.standbys.length === 0 ? (
+            <div className="faint">No standby is connected to this primary.</div>
+          ) : (
+            <table>
+              <tbody>
+                {snapshot.standbys.map((s) => (
+                  <tr key={s.name}>
+                    <td>{s.name}</td>
+                    <td>
+                      <span className={`badge ${s.state === 'streaming' ? 'ok' : s.state === 'down' ? 'critical' : 'warn'}`}>{s.state}</span>
+                    </td>
+                    <td className="num">{ms(s.lagMs)}</td>
+                    <td className="num faint">{bytes(s.lagBytes)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      </div>
+
+      <div className="grid cols-2">
+        <div className="panel">
+          <div className="panel-title">
+            <h3>Tables, worst first</h3>
+            <span className="hint">{snapshot ? `${count(snapshot.tables.count)} tables · ${count(snapshot.tables.deadRows)} dead rows` : ''}</span>
+          </div>
+          {!snapshot || snapshot.tables.worst.length === 0 ? (
+            <div className="empty">No table has dead rows worth a look.</div>
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th>Table</th>
+                    <th className="num">Health</th>
+                    <th>Dead vs autovacuum trigger</th>
+                    <th className="num">XID age</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {snapshot.tables.worst.slice(0, 8).map((tb) => {
+                    const h = tb.health ?? 1 - tb.deadShare;
+                    const over = tb.deadRows / Math.max(1, tb.autovacuumTrigger);
+                    return (
+                      <tr key={`${tb.schema}.${tb.name}`}>
+                        <td>
+                          <code>
+                            {tb.schema}.{tb.name}
+                          </code>
+                        </td>
+                        <td className="num">
+                          {pct(h, 1)}
+                          {tb.limitedBy && h < 0.999 ? <div className="faint">{tb.limitedBy}</div> : null}
+                        </td>
+                        <td>
+                          <div className="bar" title={`${count(tb.deadRows)} of ${count(tb.autovacuumTrigger)}`}>
+                            <span className={over > 2 ? 'critical' : over > 1 ? 'warn' : 'ok'} style={{ width: `${Math.min(100, over * 100).toFixed(0)}%` }} />
+                          </div>
+                          <span className="faint">
+                            {count(tb.deadRows)} / {count(tb.autovacuumTrigger)}
+                          </span>
+                        </td>
+                        <td className="num">{count(tb.xidAge)}</td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </div>
+        <div className="panel">
+          <div className="panel-title">
+            <h3>Findings</h3>
+            <span className="hint">with the SQL that fixes each</span>
+          </div>
+          {!snapshot || snapshot.findings.length === 0 ? (
+            <div className="empty">Nothing to fix right now.</div>
+          ) : (
+            <div className="findings">
+              {snapshot.findings.slice(0, 8).map((fd, i) => (
+                <div key={`${fd.kind}-${fd.subject}-${i}`} className="finding">
+                  <div>
+                    <span className={`badge ${fd.level}`}>{fd.level}</span> <code>{fd.subject}</code> <span className="muted">{fd.message}</span>
+                  </div>
+                  <pre className="sql-block">{fd.runOn === 'primary' ? fd.fixSql : `-- on ${fd.runOn}\n${fd.fixSql}`}</pre>
+                </div>
+              ))}
+            </div>
+          )}
+        </div>
+      </div>
+      {snapshot && snapshot.sessions.length > 0 ? (
+        <div className="panel">
+          <div className="panel-title">
+            <h3>Oldest open transactions</h3>
+            <span className="hint">{f?.longestTransactionMs ? `oldest ${ms(f.longestTransactionMs)}` : ''}</span>
+          </div>
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th className="num">pid</th>
+                  <th>user</th>
+                  <th>application</th>
+                  <th>state</th>
+                  <th className="num">transaction</th>
+                  <th>query</th>
+                </tr>
+              </thead>
+              <tbody>
+                {snapshot.sessions.map((s) => (
+                  <tr key={s.pid}>
+                    <td className="num">{s.pid}</td>
+                    <td>{s.user}</td>
+                    <td className="muted">{s.application}</td>
+                    <td>{s.state}</td>
+                    <td className="num">{ms(s.transactionMs)}</td>
+                    <td>
+                      <div className="query">{s.query}</div>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </div>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,159 @@
+import { useEffect, useRef } from 'react';
+import type uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { SeriesPoint } from '../../../../engine/health/health-snapshot.ts';
+
+/**
+ * One uPlot chart over the last `windowMs`. uPlot is loaded on first mount (a separate chunk, never
+ * needed on the static pages) and fed with setData on every new point; the chart follows its panel's
+ * width through a ResizeObserver.
+ */
+export interface Line {
+  readonly label: string;
+  /** A CSS variable name, e.g. `--series-1`. */
+  readonly color: string;
+  readonly value: (p: SeriesPoint) => number | null;
+  readonly dash?: boolean;
+}
+
+export interface TimeSeriesProps {
+  readonly id: string;
+  readonly title: string;
+  readonly hint?: string;
+  readonly lines: readonly Line[];
+  readonly points: readonly SeriesPoint[];
+  readonly windowMs: number;
+  readonly format: (v: number) => string;
+  /** Axis ticks: shorter than `format` (no decimals where they add nothing). */
+  readonly tick?: (v: number) => string;
+  /** Fixed y range, when the quantity has one (ratios). */
+  readonly yRange?: readonly [number, number];
+  /** A horizontal threshold line. */
+  readonly threshold?: number;
+  readonly now: number;
+}
+
+function cssVar(el: Element, name: string, fallback: string): string {
+  const v = getComputedStyle(el).getPropertyValue(name).trim();
+  return v || fallback;
+}
+
+function toData(points: readonly SeriesPoint[], lines: readonly Line[], threshold: number | undefined): uPlot.AlignedData {
+  const xs = points.map((p) => p.t / 1000);
+  const ys = lines.map((l) => points.map((p) => l.value(p)));
+  const extra = threshold === undefined ? [] : [points.map(() => threshold)];
+  return [xs, ...ys, ...extra] as uPlot.AlignedData;
+}
+
+export function TimeSeries(props: TimeSeriesProps) {
+  const host = useRef<HTMLDivElement | null>(null);
+  const chart = useRef<uPlot | null>(null);
+  const latest = useRef(props);
+  latest.current = props;
+
+  useEffect(() => {
+    let disposed = false;
+    let observer: ResizeObserver | null = null;
+    void import('uplot').then(({ default: UPlot }) => {
+      const el = host.current;
+      if (disposed || !el) return;
+      const p = latest.current;
+      const axis = cssVar(el, '--muted', '#888');
+      const grid = cssVar(el, '--grid', 'rgba(128,128,128,0.1)');
+      const crit = cssVar(el, '--warn', '#f90');
+      const axisStyle: uPlot.Axis = {
+        stroke: axis,
+        grid: { stroke: grid, width: 1 },
+        ticks: { stroke: grid, width: 1 },
+        font: '11px Inter, system-ui, sans-serif',
+      };
+      const series: uPlot.Series[] = [
+        {},
+        ...p.lines.map((l) => ({
+          label: l.label,
+          stroke: cssVar(el, l.color, '#5794f2'),
+          width: 1.6,
+          dash: l.dash ? [4, 3] : undefined,
+          fill: l === p.lines[0] ? `${cssVar(el, l.color, '#5794f2')}22` : undefined,
+          points: { show: false },
+          spanGaps: false,
+          value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '—' : p.format(v)),
+        })),
+        ...(p.threshold === undefined ? [] : [{ label: 'threshold', stroke: crit, width: 1, dash: [2, 4], points: { show: false }, value: () => (p.threshold === undefined ? '' : p.format(p.threshold)) }]),
+      ];
+      const opts: uPlot.Options = {
+        width: Math.max(200, el.clientWidth),
+        height: 170,
+        series,
+        // The legend is ours (below): it shows each line's latest value, uPlot's only the hovered one.
+        legend: { show: false },
+        cursor: { drag: { x: false, y: false }, points: { size: 5 } },
+        scales: {
+          x: { time: true, range: () => [(latest.current.now - latest.current.windowMs) / 1000, latest.current.now / 1000] },
+          y: {
+            range: (_u, min, max) => {
+              const q = latest.current;
+              if (q.yRange) return [q.yRange[0], q.yRange[1]];
+              const hi = Math.max(max ?? 0, q.threshold ?? 0, 1e-9);
+              return [Math.min(0, min ?? 0), hi * 1.15];
+            },
+          },
+        },
+        axes: [
+          {
+            ...axisStyle,
+            space: 70,
+            values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })),
+          },
+          { ...axisStyle, size: 58, values: (_u, ticks) => ticks.map((t) => (latest.current.tick ?? latest.current.format)(t)) },
+        ],
+      };
+      chart.current = new UPlot(opts, toData(p.points, p.lines, p.threshold), el);
+      observer = new ResizeObserver(() => {
+        if (chart.current && host.current) chart.current.setSize({ width: Math.max(200, host.current.clientWidth), height: 170 });
+      });
+      observer.observe(el);
+    });
+    return () => {
+      disposed = true;
+      observer?.disconnect();
+      chart.current?.destroy();
+      chart.current = null;
+    };
+  }, []);
+
+  useEffect(() => {
+    const c = chart.current;
+    if (!c) return;
+    // Resetting the scales re-runs both range functions: x follows the clock, y the data.
+    c.setData(toData(props.points, props.lines, props.threshold));
+  }, [props.points, props.now]);
+
+  return (
+    <div className="panel chart" data-testid={`chart-${props.id}`}>
+      <div className="panel-title">
+        <h3>{props.title}</h3>
+        {props.hint ? <span className="hint">{props.hint}</span> : null}
+      </div>
+      <div ref={host} className="chart-host" />
+      <div className="legend">
+        {props.lines.map((l) => {
+          const last = [...props.points].reverse().find((p) => l.value(p) !== null);
+          const v = last ? l.value(last) : null;
+          return (
+            <span key={l.label} className="legend-item">
+              <span className={`legend-swatch${l.dash ? ' dashed' : ''}`} style={{ background: `var(${l.color})`, borderColor: `var(${l.color})` }} />
+              {l.label} <span className="legend-value">{v === null ? '—' : props.format(v)}</span>
+            </span>
+          );
+        })}
+        {props.threshold !== undefined ? (
+          <span className="legend-item">
+            <span className="legend-swatch dashed" style={{ borderColor: 'var(--warn)' }} />
+            threshold {props.format(props.threshold)}
+          </span>
+        ) : null}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import type { SiteData } from '../../../engine/serve/site-data.ts';
+
+export type { SiteData, SiteRun, LedgerIndex, VacuumTable } from '../../../engine/serve/site-data.ts';
+
+let cached: SiteData | null = null;
+
+/**
+ * The build's data: the JSON file `pgwarden report` / `serve` wrote and named in PGWARDEN_SITE_DATA.
+ * Without it (a bare `astro build` in site/) the site builds empty, which is what its own tests check first.
+ */
+export function siteData(): SiteData {
+  if (cached) return cached;
+  const file = process.env['PGWARDEN_SITE_DATA'];
+  cached = file
+    ? (JSON.parse(readFileSync(file, 'utf8')) as SiteData)
+    : {
+        version: 1,
+        generatedAt: new Date().toISOString(),
+        mode: 'report',
+        database: null,
+        serverVersion: null,
+        liveUrl: null,
+        runs: [],
+        indexes: [],
+        tables: [],
+        health: null,
+        thresholds: [],
+        notes: ['built without data (PGWARDEN_SITE_DATA not set)'],
+      };
+  return cached;
+}
+
+/** A link inside the site, under the configured base path. */
+export function href(path: string): string {
+  const base = import.meta.env.BASE_URL.replace(/\/$/, '');
+  return `${base}/${path.replace(/^\//, '')}`;
+}

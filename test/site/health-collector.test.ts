@@ -1,0 +1,169 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHealthCollector, type HealthCollector } from '../../engine/health/health-collector.ts';
+import { ident } from '../../engine/sql/ident.ts';
+import { primaryAdminUrl, useTestDatabase, type TestDatabase } from '../support/database.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A backend that flushed its table and index counters less than a second ago holds new ones back for
+ * up to 10 s (PGSTAT_IDLE_INTERVAL, PostgreSQL 15+): the workload runs on one session that then asks
+ * for its counters to be flushed, so the next poll sees them.
+ */
+async function workload(sql: string, runs: number): Promise<void> {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    for (let i = 0; i < runs; i++) await client.query(sql, [i]);
+    await client.query('SELECT pg_catalog.pg_stat_force_next_flush()');
+  } finally {
+    await client.end();
+  }
+  await sleep(100);
+}
+
+let db: TestDatabase;
+const collectors: HealthCollector[] = [];
+
+function collector(options: Partial<Parameters<typeof createHealthCollector>[0]> = {}): HealthCollector {
+  const c = createHealthCollector({ primaryUrl: db.url, slowIntervalMs: 3_600_000, ...options });
+  collectors.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  db = await useTestDatabase();
+  await db.pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await db.pool.query(`CREATE TABLE orders (id bigint PRIMARY KEY, customer int NOT NULL, total numeric NOT NULL)`);
+  await db.pool.query(`INSERT INTO orders SELECT g, g % 500, g FROM generate_series(1, 40000) g`);
+  await db.pool.query('ANALYZE orders');
+});
+
+afterAll(async () => {
+  for (const c of collectors) await c.stop();
+  await db?.close();
+});
+
+describe('the health collector on the real primary and standby', () => {
+  it('shows the index-scan share and index hit rate rising once the workload uses an index', async () => {
+    const c = collector();
+    await c.pollOnce();
+    await workload('SELECT count(*) FROM orders WHERE customer = $1', 20);
+    const seqOnly = await c.pollOnce();
+    expect(seqOnly?.figures.indexScanShare).toBeLessThan(0.2);
+
+    await db.pool.query('CREATE INDEX orders_customer_idx ON orders (customer)');
+    await workload('SELECT count(*) FROM orders WHERE customer = $1', 1);
+    await c.pollOnce();
+    await workload('SELECT count(*) FROM orders WHERE customer = $1', 200);
+    const indexed = await c.pollOnce();
+    expect(indexed?.figures.indexScanShare).toBeGreaterThan(0.9);
+    expect(indexed?.figures.indexHitRatio).toBeGreaterThan(0.9);
+  });
+
+  it('reports statement latency from the window and names the statements with the most time', async () => {
+    const c = collector();
+    await c.pollOnce();
+    await sleep(50);
+    for (let i = 0; i < 30; i++) await db.pool.query('SELECT pg_sleep(0.01), $1::int AS marker_for_top', [i]);
+    // Texts are fetched when a statement is first seen: one more poll names it.
+    await c.pollOnce();
+    for (let i = 0; i < 30; i++) await db.pool.query('SELECT pg_sleep(0.01), $1::int AS marker_for_top', [i]);
+    const s = await c.pollOnce();
+    const top = s?.statements.top[0];
+    expect(top?.query).toContain('marker_for_top');
+    expect(top?.calls).toBe(30);
+    expect(top?.meanMs).toBeGreaterThan(9);
+    expect(top?.meanMs).toBeLessThan(200);
+    expect(s?.figures.latencyP95Ms).toBeGreaterThan(5);
+    // The collector's own queries are not the workload, and their time is measured.
+    expect(s?.statements.top.some((q) => q.query?.includes('pgwarden:health'))).toBe(false);
+    expect(s?.poll.databaseMs).toBeGreaterThan(0);
+  });
+
+  it('runs the same number of queries per poll whatever the number of tables', async () => {
+    const c = collector();
+    await c.pollOnce();
+    // Statement texts are fetched only when new statements appear: not a per-table cost.
+    const queries = (s: Awaited<ReturnType<HealthCollector['pollOnce']>>): string[] => Object.keys(s?.poll.queryMs ?? {}).filter((k) => k !== 'statement-texts').sort();
+    const few = queries(await c.pollOnce());
+    await db.pool.query(`DO $$ BEGIN FOR i IN 1..300 LOOP EXECUTE format('CREATE TABLE extra_%s (id int PRIMARY KEY, v text)', i); END LOOP; END $$`);
+    await c.pollOnce();
+    const many = await c.pollOnce();
+    expect(many?.tables.count).toBeGreaterThanOrEqual(301);
+    expect(queries(many)).toEqual(few);
+    expect(few.length).toBeLessThanOrEqual(6);
+    expect(many?.poll.wallMs).toBeLessThan(5000);
+  });
+
+  it('sees the standby’s lag rise while its replay is paused, and fall after resuming', async (ctx) => {
+    if (!db.standbyUrl) return ctx.skip();
+    const standby = new pg.Client({ connectionString: db.standbyUrl });
+    await standby.connect();
+    const c = collector({ standbys: [{ name: 'standby1', url: db.standbyUrl }] });
+    try {
+      await c.pollOnce();
+      await standby.query('SELECT pg_catalog.pg_wal_replay_pause()');
+      // Keep the pause short: other test files share this standby.
+      for (let i = 0; i < 8; i++) {
+        await db.pool.query('INSERT INTO orders VALUES ($1, 1, 1)', [100_000 + i]);
+        await sleep(150);
+      }
+      const paused = await c.pollOnce();
+      await sleep(600);
+      const later = await c.pollOnce();
+      const s1 = paused?.standbys.find((s) => s.name === 'standby1');
+      const s2 = later?.standbys.find((s) => s.name === 'standby1');
+      expect(s1?.state).toBe('replay-paused');
+      expect(s2?.lagMs).toBeGreaterThan(s1?.lagMs ?? Infinity);
+      expect(s2?.lagMs).toBeGreaterThan(500);
+      expect(later?.findings.some((f) => f.kind === 'replay-paused')).toBe(true);
+    } finally {
+      await standby.query('SELECT pg_catalog.pg_wal_replay_resume()');
+    }
+    await db.pool.query('INSERT INTO orders VALUES (200000, 1, 1)');
+    let caughtUp = false;
+    for (let i = 0; i < 30 && !caughtUp; i++) {
+      await sleep(200);
+      const s = (await c.pollOnce())?.standbys.find((x) => x.name === 'standby1');
+      caughtUp = s?.state === 'streaming' && (s.lagMs ?? Infinity) < 1000;
+    }
+    await standby.end();
+    expect(caughtUp).toBe(true);
+  });
+
+  it('says disconnected when the database refuses it, and recovers without a restart', async () => {
+    const c = collector({ connectTimeoutMs: 1000 });
+    expect(await c.pollOnce()).not.toBeNull();
+    const admin = new pg.Client({ connectionString: primaryAdminUrl() });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER DATABASE ${ident(db.name)} ALLOW_CONNECTIONS false`);
+      await admin.query(`SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND application_name LIKE 'pgwarden health%'`, [db.name]);
+      expect(await c.pollOnce()).toBeNull();
+      expect(c.state().state).toBe('disconnected');
+      expect(c.state().error).not.toMatch(/postgres:\/\/|127\.0\.0\.1/);
+    } finally {
+      await admin.query(`ALTER DATABASE ${ident(db.name)} ALLOW_CONNECTIONS true`);
+      await admin.end();
+    }
+    const back = await c.pollOnce();
+    expect(back).not.toBeNull();
+    expect(c.state().state).toBe('connected');
+    // The first poll after an outage has no window: rates start afresh rather than spanning the gap.
+    expect(back?.windowMs).toBeNull();
+  });
+
+  it('keeps the slow cadence’s index findings with the SQL that fixes them', async () => {
+    await db.pool.query('CREATE INDEX orders_total_idx ON orders (total)');
+    await db.pool.query('CREATE INDEX orders_total_dup ON orders (total)');
+    const c = collector({ slowIntervalMs: 0 });
+    await c.pollOnce();
+    await c.slowSettled();
+    const s = await c.pollOnce();
+    expect(s?.slow?.duplicateIndexes.map((d) => d.name)).toContain('orders_total_idx');
+    expect(s?.slow?.duplicateIndexes.find((d) => d.name === 'orders_total_idx')?.duplicateOf).toBe('orders_total_dup');
+    expect(s?.findings.some((f) => f.kind === 'duplicate-index' && f.fixSql === 'DROP INDEX CONCURRENTLY "public"."orders_total_idx";')).toBe(true);
+  });
+});

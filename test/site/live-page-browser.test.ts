@@ -1,0 +1,194 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ident } from '../../engine/sql/ident.ts';
+import { launchBrowser, type TestBrowser } from '../support/browser.ts';
+import { projectWith, runCli } from '../support/cli.ts';
+import { primaryAdminUrl, useTestDatabase, type TestDatabase } from '../support/database.ts';
+
+/**
+ * The live page end to end: `pgwarden serve` (in-process, as the binary runs it) against the suite's
+ * real primary and standby with a workload running, opened in Debian's Chromium. The site build happens
+ * once, in beforeAll; the tests themselves take a few seconds each.
+ */
+
+const INTERVAL_S = 2;
+let db: TestDatabase;
+let browser: TestBrowser;
+let cacheDir: string;
+let project: string;
+let baseUrl: string;
+let stopServe: AbortController;
+let served: Promise<{ code: number; stdout: string; stderr: string }>;
+let workloadStop = false;
+let workload: Promise<void>;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The API's reads and writes a small web app makes, until told to stop; errors (an outage) are ridden out. */
+async function runWorkload(url: string): Promise<void> {
+  const pool = new pg.Pool({ connectionString: url, max: 3, connectionTimeoutMillis: 1000 });
+  pool.on('error', () => undefined);
+  let i = 0;
+  while (!workloadStop) {
+    i += 1;
+    await Promise.all([
+      pool.query('SELECT id, customer, total FROM orders WHERE customer = $1 ORDER BY id DESC LIMIT 20', [i % 200]),
+      pool.query('SELECT count(*) FROM orders WHERE total > $1', [(i * 37) % 10_000]),
+      pool.query('INSERT INTO orders (customer, total) VALUES ($1, $2)', [i % 200, i % 1000]),
+      pool.query('UPDATE orders SET total = total + 1 WHERE id = $1', [(i % 5000) + 1]),
+    ]).catch(() => sleep(200));
+    await sleep(40);
+  }
+  await pool.end();
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(250);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`);
+}
+
+async function gaugeValues(page: Page): Promise<Record<string, string>> {
+  return page.$$eval('[data-testid^="gauge-"]', (els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-testid') ?? '', e.getAttribute('data-value') ?? ''])));
+}
+
+async function setConnections(allowed: boolean): Promise<void> {
+  const admin = new pg.Client({ connectionString: primaryAdminUrl() });
+  await admin.connect();
+  try {
+    await admin.query(`ALTER DATABASE ${ident(db.name)} ALLOW_CONNECTIONS ${allowed ? 'true' : 'false'}`);
+    if (!allowed) await admin.query('SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()', [db.name]);
+  } finally {
+    await admin.end();
+  }
+}
+
+beforeAll(async () => {
+  db = await useTestDatabase();
+  await db.pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await db.pool.query('CREATE TABLE orders (id bigserial PRIMARY KEY, customer int NOT NULL, total numeric NOT NULL)');
+  await db.pool.query('INSERT INTO orders (customer, total) SELECT g % 200, g % 10000 FROM generate_series(1, 20000) g');
+  project = await projectWith({
+    'orders.yaml': 'table: public.orders\nindexes:\n  - name: orders_customer_idx\n    columns: [customer]\n',
+  });
+  const applied = await runCli(['apply', '--auto-approve', '--database-url', db.url], { cwd: project });
+  expect(applied.code, applied.stderr).toBe(0);
+  expect((await runCli(['plan', '--detailed-exitcode', '--database-url', db.url], { cwd: project })).code).toBe(0);
+  workload = runWorkload(db.url);
+
+  cacheDir = await mkdtemp(path.join(tmpdir(), 'pgwarden-serve-cache-'));
+  const port = await freePort();
+  baseUrl = `http://127.0.0.1:${port}`;
+  stopServe = new AbortController();
+  const args = ['serve', '--port', String(port), '--interval', `${INTERVAL_S}s`, '--cache-dir', cacheDir, '--database-url', db.url];
+  if (db.standbyUrl) args.push('--standby', `standby1=${db.standbyUrl}`);
+  served = runCli(args, { cwd: project, signal: stopServe.signal });
+  // The first start builds the site into the cache directory: wait for it here, not in the tests.
+  await waitFor('the site to be built and served', async () => (await fetch(`${baseUrl}/live/`)).status === 200, 150_000);
+  browser = await launchBrowser();
+}, 180_000);
+
+afterAll(async () => {
+  workloadStop = true;
+  await workload?.catch(() => undefined);
+  await browser?.close();
+  stopServe?.abort();
+  const r = await served?.catch(() => null);
+  if (r && r.code !== 0) console.error(r.stderr);
+  await db?.close();
+  if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
+  if (project) await rm(project, { recursive: true, force: true });
+});
+
+describe('the live page in a real browser', () => {
+  it('shows numbers on its gauges and updates them from the stream within two ticks', async () => {
+    const page = await browser.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${baseUrl}/live/`);
+    await page.waitForSelector('[data-testid="live"][data-connection="connected"]', { timeout: 15_000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="live"]')?.getAttribute('data-seq')) >= 2, undefined, { timeout: 10_000 });
+    const before = await gaugeValues(page);
+    for (const id of ['gauge-cache-hit', 'gauge-connections', 'gauge-latency']) expect(Number.isFinite(Number(before[id])) && before[id] !== '', `${id}=${before[id]}`).toBe(true);
+    expect(await page.textContent('[data-testid="gauge-connections"] text')).toMatch(/^\d+\/\d+$/);
+    const seq = Number(await page.getAttribute('[data-testid="live"]', 'data-seq'));
+    const updated0 = await page.textContent('[data-testid="last-updated"]');
+
+    // Two ticks of the stream, with room for a loaded machine: each moves the sequence number on.
+    const t0 = Date.now();
+    await page.waitForFunction((s) => Number(document.querySelector('[data-testid="live"]')?.getAttribute('data-seq')) >= s + 2, seq, { timeout: 2 * INTERVAL_S * 1000 + 4000 });
+    expect(Date.now() - t0).toBeLessThan(2 * INTERVAL_S * 1000 + 4000);
+    const after = await gaugeValues(page);
+    expect(after).not.toEqual(before);
+    expect(await page.textContent('[data-testid="last-updated"]')).not.toBe(updated0);
+    expect(await page.locator('[data-testid="status-strip"] [data-figure]').count()).toBeGreaterThan(8);
+    expect(await page.locator('[data-testid="slow-queries"] tbody tr').count()).toBeGreaterThan(0);
+    expect(await page.locator('[data-testid^="chart-"] canvas').count()).toBe(6);
+    expect(errors).toEqual([]);
+
+    const outDir = path.join(process.env['PGWARDEN_TEST_OUTPUT'] ?? path.join(tmpdir(), 'pgwarden-test-output'));
+    await mkdir(outDir, { recursive: true });
+    await page.screenshot({ path: path.join(outDir, 'live-page.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('says "disconnected" when the database goes away and recovers when it returns', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${baseUrl}/live/`);
+    await page.waitForSelector('[data-testid="live"][data-connection="connected"]', { timeout: 15_000 });
+    try {
+      await setConnections(false);
+      await page.waitForSelector('[data-testid="live"][data-connection="disconnected"]', { timeout: 3 * INTERVAL_S * 1000 + 4000 });
+      expect(await page.textContent('[data-testid="connection"]')).toBe('disconnected');
+      const reason = (await page.textContent('[data-testid="connection-reason"]')) ?? '';
+      expect(reason).toMatch(/database unreachable/);
+      expect(reason).not.toMatch(/postgres:\/\/|127\.0\.0\.1/);
+    } finally {
+      await setConnections(true);
+    }
+    await page.waitForSelector('[data-testid="live"][data-connection="connected"]', { timeout: 3 * INTERVAL_S * 1000 + 6000 });
+    const seq = Number(await page.getAttribute('[data-testid="live"]', 'data-seq'));
+    await page.waitForFunction((s) => Number(document.querySelector('[data-testid="live"]')?.getAttribute('data-seq')) > s, seq, { timeout: 2 * INTERVAL_S * 1000 + 4000 });
+    await page.close();
+  });
+
+  it('serves the history pages without JavaScript', async () => {
+    const noJs = await launchBrowser({ javaScriptEnabled: false, colorScheme: 'light', viewport: { width: 390, height: 844 } });
+    try {
+      const page = await noJs.context.newPage();
+      await page.goto(`${baseUrl}/`);
+      expect(await page.textContent('h1')).toContain('history');
+      expect(await page.locator('table tbody tr').count()).toBeGreaterThanOrEqual(1);
+      await page.click('a[href="/runs/1/"]');
+      expect(await page.textContent('body')).toContain('CREATE INDEX CONCURRENTLY');
+    } finally {
+      await noJs.close();
+    }
+  });
+});
