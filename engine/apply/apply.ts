@@ -30,6 +30,8 @@ export interface ApplyOptions {
   readonly confirm?: (plan: Plan) => Promise<boolean>;
   readonly signal?: AbortSignal;
   readonly who?: Provenance;
+  /** Applies only the changes it accepts (`maintain` keeps partitions ahead this way); the rest wait for `apply`. */
+  readonly select?: (change: PlannedChange) => boolean;
   /** Where replica URLs are read from (the routing policy names the variables). */
   readonly env?: Environment;
   /** Write standby settings that only take effect at a restart (the user restarts the standby). */
@@ -126,6 +128,11 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
         );
       }
       plan = options.savedPlan;
+    }
+    if (options.select) {
+      const changes = plan.changes.filter(options.select);
+      const count = (glyphs: string[]): number => changes.filter((c) => glyphs.includes(c.glyph)).length;
+      plan = { ...plan, changes, summary: { add: count(['+']), change: count(['~', '±']), destroy: count(['-']) } };
     }
     options.onEvent?.({ type: 'plan', plan });
     const destructive = plan.changes.filter((c) => c.destructive);

@@ -2,7 +2,8 @@ import { MaintainError, MAX_PARALLEL, planMaintenance, runMaintenance, type Main
 import { maintainProgressPrinter, renderMaintainSummary, renderMaintenancePlan } from '../../maintain/render-maintain.ts';
 import type { DesiredState } from '../../policy/desired.ts';
 import { CliError, databaseUrl, parse, redact, type Io } from '../context.ts';
-import { parseDuration } from './apply.ts';
+import { apply } from '../../apply/apply.ts';
+import { parseDuration, progressPrinter } from './apply.ts';
 import { loadOrFail, withClient } from './plan.ts';
 
 interface Settings {
@@ -25,6 +26,33 @@ function parallelOf(text: string | undefined): number {
 
 async function plan(settings: Settings, io: Io): Promise<MaintenancePlan> {
   return withClient(settings.url, io, (client) => planMaintenance(client, settings.desired, new Date()));
+}
+
+/**
+ * Partitions ahead of time are maintenance too (pg_partman's run_maintenance): a table whose policy says
+ * `premake: 3` must not wait for the next merge to get next month's partition. Only creations and
+ * finishing an interrupted detach run here; retention (destructive) and everything else waits for `apply`.
+ */
+const hasPartitioning = (desired: DesiredState): boolean => desired.tables.some((t) => t.partitioning !== undefined);
+const hasVacuumPolicies = (desired: DesiredState): boolean =>
+  desired.vacuumDefaults !== undefined || desired.tables.some((t) => t.vacuum !== undefined);
+
+async function keepPartitionsAhead(settings: Settings, io: Io): Promise<void> {
+  if (!hasPartitioning(settings.desired)) return;
+  const result = await apply({
+    databaseUrl: settings.url ?? '',
+    desired: settings.desired,
+    allowDrop: false,
+    lockTimeoutMs: settings.lockTimeoutMs,
+    buildTimeoutMs: 0,
+    retries: 3,
+    backoffMs: 500,
+    now: () => new Date(),
+    select: (c) => c.change.kind === 'create-partition' || c.change.kind === 'finalize-detach',
+    ...(io.signal === undefined ? {} : { signal: io.signal }),
+    ...(settings.json ? {} : { onEvent: progressPrinter(io) }),
+  });
+  if (!settings.json && result.applied > 0) io.stdout(`partitions: ${result.applied} partition change(s) applied ahead of time\n`);
 }
 
 async function runOnce(settings: Settings, maintenancePlan: MaintenancePlan, io: Io): Promise<MaintainResult> {
@@ -98,6 +126,9 @@ async function maintain(args: readonly string[], io: Io): Promise<number> {
     return 0;
   }
   if (everyMs === undefined) {
+    await keepPartitionsAhead(settings, io);
+    // Partition upkeep alone is a complete maintenance run for policies that declare no vacuum rules.
+    if (hasPartitioning(settings.desired) && !hasVacuumPolicies(settings.desired)) return 0;
     const maintenancePlan = await plan(settings, io);
     if (maintenancePlan.tasks.length === 0 && !settings.json) io.stdout(renderMaintenancePlan(maintenancePlan));
     const result = await runOnce(settings, maintenancePlan, io);
@@ -119,6 +150,11 @@ async function keepMaintaining(settings: Settings, everyMs: number, io: Io): Pro
     if (io.signal?.aborted) break;
     const at = new Date().toISOString().slice(0, 19).replace('T', ' ');
     try {
+      await keepPartitionsAhead(settings, io);
+      if (hasPartitioning(settings.desired) && !hasVacuumPolicies(settings.desired)) {
+        if (await pause(everyMs, io.signal)) break;
+        continue;
+      }
       const maintenancePlan = await plan(settings, io);
       if (maintenancePlan.tasks.length === 0) {
         if (!settings.json) io.stdout(`[${at}] run ${run}: nothing due (${maintenancePlan.governed} governed tables)\n`);
