@@ -39,7 +39,7 @@ export async function liveDemo(io: Io, input: { readonly primaryUrl: string; rea
     io.stdout(`  status strip: ${amber.length === 0 ? 'all green' : `attention on ${amber.join(', ')}`}; ${s.findings.length} finding(s), each with its fix SQL\n`);
     io.stdout('\n  See it live (gauges and 15-minute charts, updated every 5 s):\n');
     io.stdout('    npx pgwarden serve                 # then open http://127.0.0.1:3000/live/\n');
-    io.stdout('    npx pgwarden report --out site/    # the plan history as a static site, for GitHub Pages\n');
+    io.stdout('    npx pgwarden report --out report/  # the plan history as a static site, for GitHub Pages\n');
   } finally {
     await pool.end().catch(() => undefined);
     await collector.stop();
