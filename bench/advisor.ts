@@ -12,7 +12,6 @@
  * and the loaded data in $TMPDIR/pgwarden-bench-advisor between runs).
  */
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +22,7 @@ import { ident } from '../engine/sql/ident.ts';
 import { loadExample } from '../examples/load.ts';
 import { runWorkload, type WorkloadReport } from '../examples/workload.ts';
 import { policiesWithout, WORKLOAD_INDEXES } from '../test/analysis/policy-fixture.ts';
+import { freePort } from '../engine/cluster/local-address.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -47,17 +47,6 @@ const DATABASE = 'pgwarden_bench_advisor';
 const log = (line: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

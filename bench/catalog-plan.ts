@@ -18,7 +18,6 @@
  *          $TMPDIR/pgwarden-bench-keep between runs instead of building and deleting a fresh one.
  */
 import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +29,7 @@ import { makePlan, type PlanOutcome } from '../engine/plan/make-plan.ts';
 import type { DesiredState } from '../engine/policy/desired.ts';
 import { formatPolicyError } from '../engine/policy/desired.ts';
 import { loadPolicies } from '../engine/policy/load.ts';
+import { freePort, withDatabase } from '../engine/cluster/local-address.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Options
@@ -190,24 +190,6 @@ async function writePolicies(dir: string): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------
 // Cluster and connections
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  return u.toString();
-}
 
 async function connect(url: string): Promise<pg.Client> {
   // As the CLI connects (engine/cli/commands/plan.ts).

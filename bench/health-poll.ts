@@ -14,7 +14,6 @@
  * Options: --polls N (15), --tables N (5000), --builds N (3), --records N (1000).
  */
 import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +29,7 @@ import { buildSite } from '../engine/serve/site-build.ts';
 import { collectSiteData } from '../engine/serve/site-data.ts';
 import { loadExample } from '../examples/load.ts';
 import { runWorkload } from '../examples/workload.ts';
+import { freePort, withDatabase } from '../engine/cluster/local-address.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -53,23 +53,6 @@ const median = (xs: readonly number[]): number => {
 };
 const fmt = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 const kb = (n: number): string => `${(n / 1024).toFixed(1)} kB`;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
 
 async function sql(url: string, text: string, values?: unknown[]): Promise<pg.QueryResult> {
   const c = new pg.Client({ connectionString: url });

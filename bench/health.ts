@@ -17,7 +17,6 @@
  *          --keep (reuse the cluster in $TMPDIR/pgwarden-bench-vacuum).
  */
 import { access, chmod, mkdir, mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +29,7 @@ import { planMaintenance, runMaintenance } from '../engine/maintain/maintain.ts'
 import type { DesiredState } from '../engine/policy/desired.ts';
 import { formatPolicyError } from '../engine/policy/desired.ts';
 import { loadPolicies } from '../engine/policy/load.ts';
+import { freePort, withDatabase } from '../engine/cluster/local-address.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -66,24 +66,6 @@ const CHURNED = ['deployments', 'servers', 'incidents'] as const;
 const log = (line: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });

@@ -15,7 +15,6 @@
  * Options: --partitions N (1000), --runs N (9), --scale demo|small (demo).
  */
 import { chmod, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,6 +28,7 @@ import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
 import { makePlan } from '../engine/plan/make-plan.ts';
 import { formatPolicyError, type DesiredState } from '../engine/policy/desired.ts';
 import { loadPolicies } from '../engine/policy/load.ts';
+import { freePort, withDatabase } from '../engine/cluster/local-address.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -54,24 +54,6 @@ function median(values: readonly number[]): number {
 }
 
 const fmt = (ms: number): string => (ms >= 100 ? `${Math.round(ms)} ms` : `${ms.toFixed(1)} ms`);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  return u.toString();
-}
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, application_name: 'pgwarden' });

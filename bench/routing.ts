@@ -20,7 +20,6 @@
  *          --readers N (4), --write-rate N (300 inserts/s).
  */
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,6 +35,7 @@ import { loadPolicies } from '../engine/policy/load.ts';
 import { createRouter, lagStats, statementFacts, type RoutingPool } from '../engine/routing/index.ts';
 import { createStatementClassifier } from '../engine/routing/statement-classifier.ts';
 import { CREATE_HEARTBEAT_SQL } from '../engine/sql/routing-ddl.ts';
+import { freePort, withDatabase } from '../engine/cluster/local-address.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -65,20 +65,6 @@ const DATABASE = 'pgwarden_bench';
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
 
 const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);

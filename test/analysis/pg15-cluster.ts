@@ -1,10 +1,10 @@
 import { access, chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
 import { ident } from '../../engine/sql/ident.ts';
+import { freePort } from '../../engine/cluster/local-address.ts';
 
 /**
  * A throwaway PostgreSQL 15 server from Debian's packages (postgresql-15, postgresql-15-hypopg; `.ci/run`
@@ -18,17 +18,6 @@ export interface Pg15Cluster {
   /** A fresh database with pg_stat_statements (and hypopg when asked). */
   database(name: string, extensions: readonly string[]): Promise<string>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 const asRoot = userInfo().uid === 0;

@@ -6,17 +6,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterDown, clusterStopNode } from '../../engine/cluster/embedded-cluster.ts';
 import { runCli } from '../support/cli.ts';
+import { freePort } from '../../engine/cluster/local-address.ts';
 
 let home: string;
 const ports = { primary: 0, standby: 0 };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const address = server.address();
-  await new Promise((r) => server.close(r));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 const cli = (...args: string[]) => runCli(args, { cwd: home, env: { PGWARDEN_HOME: home } });
 

@@ -1,9 +1,9 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { clusterDown, clusterStopNode, clusterUp } from '../../engine/cluster/embedded-cluster.ts';
+import { freePort } from '../../engine/cluster/local-address.ts';
 
 /**
  * A primary + streaming standby of this test file's own, for faults the suite's shared cluster must
@@ -16,14 +16,6 @@ export interface OwnCluster {
   /** Starts the standby again (clusterUp is idempotent: the primary keeps running). */
   startStandby(): Promise<void>;
   destroy(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address !== null ? address.port : 0;
 }
 
 export async function ownCluster(): Promise<OwnCluster> {

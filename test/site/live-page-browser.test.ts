@@ -1,5 +1,4 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -9,6 +8,7 @@ import { ident } from '../../engine/sql/ident.ts';
 import { launchBrowser, type TestBrowser } from '../support/browser.ts';
 import { projectWith, runCli } from '../support/cli.ts';
 import { primaryAdminUrl, useTestDatabase, type TestDatabase } from '../support/database.ts';
+import { freePort } from '../../engine/cluster/local-address.ts';
 
 /**
  * The live page end to end: `pgwarden serve` (in-process, as the binary runs it) against the suite's
@@ -28,18 +28,6 @@ let workloadStop = false;
 let workload: Promise<void>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The API's reads and writes a small web app makes, until told to stop; errors (an outage) are ridden out. */
 async function runWorkload(url: string): Promise<void> {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { ident } from '../../engine/sql/ident.ts';
+import { withDatabase } from '../../engine/cluster/local-address.ts';
 
 export interface TestDatabase {
   /** URL of this test file's own database on the primary. */
@@ -11,12 +12,6 @@ export interface TestDatabase {
   readonly name: string;
   readonly pool: pg.Pool;
   close(): Promise<void>;
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  return u.toString();
 }
 
 async function adminQuery(sql: string): Promise<void> {

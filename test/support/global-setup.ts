@@ -1,10 +1,10 @@
 import { mkdtemp, chmod, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { clusterDown, clusterUp } from '../../engine/cluster/embedded-cluster.ts';
 import { dockerAvailable, startDockerPostgres } from './docker-cluster.ts';
+import { freePort } from '../../engine/cluster/local-address.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,18 +12,6 @@ declare module 'vitest' {
     standbyUrl: string;
     clusterDir: string;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

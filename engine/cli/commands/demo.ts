@@ -17,6 +17,7 @@ import { vacuumDemo } from './demo-vacuum.ts';
 import { routingDemo } from './demo-routing.ts';
 import { liveDemo } from './demo-live.ts';
 import { adviseDemo } from './demo-advise.ts';
+import { withDatabase } from '../../cluster/local-address.ts';
 
 /** The repository's own example policies: the demo runs them wherever it is started from. */
 const EXAMPLE_POLICIES = fileURLToPath(new URL('../../../policies', import.meta.url));
@@ -37,12 +38,6 @@ async function heading(demo: Demo, title: string): Promise<void> {
 async function pauseHere(demo: Demo): Promise<void> {
   if (!demo.pause || !demo.io.prompt) return;
   await demo.io.prompt('\n[Enter] to continue, Ctrl-C to stop (re-running resumes) ');
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  return u.toString();
 }
 
 async function ensureDatabase(adminUrl: string): Promise<void> {
