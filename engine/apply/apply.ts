@@ -38,6 +38,19 @@ export interface ApplyOptions {
   readonly allowRestart?: boolean;
 }
 
+/**
+ * The safety settings DESIGN.md promises unless a caller says otherwise: a writer waits at most 5 s behind
+ * any one try, 5 retries with backoff from 0.5 s, builds without a statement_timeout, nothing dropped.
+ */
+export const APPLY_DEFAULTS = {
+  allowDrop: false,
+  lockTimeoutMs: 5000,
+  buildTimeoutMs: 0,
+  retries: 5,
+  backoffMs: 500,
+  now: (): Date => new Date(),
+} as const;
+
 export type ApplyEvent =
   | { readonly type: 'plan'; readonly plan: Plan }
   | { readonly type: 'change-start'; readonly change: PlannedChange; readonly index: number; readonly total: number }

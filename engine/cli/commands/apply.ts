@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { apply, ApplyError, type ApplyEvent } from '../../apply/apply.ts';
+import { apply, APPLY_DEFAULTS, ApplyError, type ApplyEvent } from '../../apply/apply.ts';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../plan/plan.ts';
 import { describeChange } from '../../render/describe.ts';
 import { renderPlanText } from '../../render/render-text.ts';
@@ -95,22 +95,20 @@ export async function applyCommand(args: readonly string[], io: Io): Promise<num
   if (!values['auto-approve'] && !(io.isTTY && io.prompt)) {
     throw new CliError('apply needs --auto-approve when it is not run on a terminal');
   }
-  const retries = values.retries === undefined ? 5 : Number(values.retries);
+  const retries = values.retries === undefined ? APPLY_DEFAULTS.retries : Number(values.retries);
   if (!Number.isInteger(retries) || retries < 0) throw new CliError(`--retries must be a whole number, got "${values.retries}"`);
   const print = progressPrinter(io);
   try {
     const result = await apply({
+      ...APPLY_DEFAULTS,
       databaseUrl: url ?? '',
       desired,
       savedPlan,
       allowDrop: values['allow-drop'] ?? false,
       allowRestart: values['allow-restart'] ?? false,
       env: io.env,
-      lockTimeoutMs: values['lock-timeout'] ? parseDuration(values['lock-timeout'], 'lock-timeout') : 5000,
-      buildTimeoutMs: 0,
+      lockTimeoutMs: values['lock-timeout'] ? parseDuration(values['lock-timeout'], 'lock-timeout') : APPLY_DEFAULTS.lockTimeoutMs,
       retries,
-      backoffMs: 500,
-      now: () => new Date(),
       signal: io.signal,
       onEvent: values.json ? undefined : print,
       confirm: values['auto-approve']

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runWorkload } from '../../../examples/workload.ts';
-import { apply } from '../../apply/apply.ts';
+import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
 import { makePlan } from '../../plan/make-plan.ts';
 import type { DesiredState } from '../../policy/desired.ts';
 import { loadPolicies } from '../../policy/load.ts';
@@ -63,12 +63,7 @@ export async function routingDemo(
       databaseUrl: input.primaryUrl,
       desired,
       env,
-      allowDrop: false,
-      lockTimeoutMs: 5000,
-      buildTimeoutMs: 0,
-      retries: 5,
-      backoffMs: 500,
-      now: () => new Date(),
+      ...APPLY_DEFAULTS,
       signal: io.signal,
       onEvent: progressPrinter(io),
     });

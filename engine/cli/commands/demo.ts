@@ -4,7 +4,7 @@ import pg from 'pg';
 import { loadExample, type ExampleSummary } from '../../../examples/load.ts';
 import { runWorkload } from '../../../examples/workload.ts';
 import { formatWorkloadReport, type WorkloadReport } from '../../../examples/workload-report.ts';
-import { apply } from '../../apply/apply.ts';
+import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
 import { clusterUp, ClusterError, defaultBaseDir } from '../../cluster/embedded-cluster.ts';
 import { makePlan } from '../../plan/make-plan.ts';
 import { loadPolicies } from '../../policy/load.ts';
@@ -171,12 +171,7 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
     const result = await apply({
       databaseUrl: url,
       desired,
-      allowDrop: false,
-      lockTimeoutMs: 5000,
-      buildTimeoutMs: 0,
-      retries: 5,
-      backoffMs: 500,
-      now: () => new Date(),
+      ...APPLY_DEFAULTS,
       signal: io.signal,
       onEvent: progressPrinter(io),
     });

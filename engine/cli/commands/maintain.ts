@@ -2,7 +2,7 @@ import { MaintainError, MAX_PARALLEL, planMaintenance, runMaintenance, type Main
 import { maintainProgressPrinter, renderMaintainSummary, renderMaintenancePlan } from '../../maintain/render-maintain.ts';
 import type { DesiredState } from '../../policy/desired.ts';
 import { CliError, databaseUrl, parse, redact, type Io } from '../context.ts';
-import { apply } from '../../apply/apply.ts';
+import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
 import { parseDuration, progressPrinter } from './apply.ts';
 import { loadOrFail, withClient } from './plan.ts';
 
@@ -40,14 +40,11 @@ const hasVacuumPolicies = (desired: DesiredState): boolean =>
 async function keepPartitionsAhead(settings: Settings, io: Io): Promise<void> {
   if (!hasPartitioning(settings.desired)) return;
   const result = await apply({
+    ...APPLY_DEFAULTS,
     databaseUrl: settings.url ?? '',
     desired: settings.desired,
-    allowDrop: false,
     lockTimeoutMs: settings.lockTimeoutMs,
-    buildTimeoutMs: 0,
     retries: 3,
-    backoffMs: 500,
-    now: () => new Date(),
     select: (c) => c.change.kind === 'create-partition' || c.change.kind === 'finalize-detach',
     ...(io.signal === undefined ? {} : { signal: io.signal }),
     ...(settings.json ? {} : { onEvent: progressPrinter(io) }),
