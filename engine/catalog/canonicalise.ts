@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import { parse } from 'libpg-query';
 import type { DesiredIndex } from '../policy/desired.ts';
 import { carriesPolicySql, createIndexSql } from '../sql/ddl.ts';
 import { qualified } from '../sql/ident.ts';
@@ -25,9 +25,10 @@ SELECT ic.relname AS scratch_name, ${indexSignatureColumns(INDEX_COLUMNS_PER_IND
  WHERE x.indrelid = 'pg_temp.${SCRATCH}'::pg_catalog.regclass`;
 
 /*
- * One round trip for every index whose statement pgwarden generated whole (quoted names and keywords
- * only). Each table gets its own subtransaction (the exception block), rolled back once its signatures
- * are read, so locks on thousands of scratch relations never pile up in one transaction.
+ * One round trip for every declared index, whatever the number of tables. Each table gets its own
+ * subtransaction (the exception block), rolled back once its signatures are read, so locks on thousands
+ * of scratch relations never pile up in one transaction; each index has its own, so one that fails
+ * (a missing column, a mistyped expression) is reported and the table's others still build.
  */
 const BATCH_FUNCTION_SQL = `
 CREATE FUNCTION pg_temp.pgwarden_canonicalise(groups jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
@@ -70,102 +71,57 @@ function scratchName(i: number): string {
 
 export async function canonicaliseIndexes(session: CatalogSession, desired: readonly DesiredIndex[]): Promise<Canonical[]> {
   const results: Canonical[] = new Array<Canonical>(desired.length);
-  const safe = new Map<string, { id: string; sql: string }[]>();
-  const withPolicySql: number[] = [];
-  desired.forEach((index, i) => {
-    if (carriesPolicySql(index)) {
-      withPolicySql.push(i);
-      return;
+  const byTable = new Map<string, { i: number; id: string; sql: string }[]>();
+  for (const [i, index] of desired.entries()) {
+    const sql = createIndexSql(index, { schema: '', table: SCRATCH, name: scratchName(i) });
+    const refusal = carriesPolicySql(index) ? await notOneCreateIndex(sql) : undefined;
+    if (refusal !== undefined) {
+      results[i] = { ok: false, error: refusal };
+      continue;
     }
     const table = qualified(index.schema, index.table);
-    const sql = createIndexSql(index, { schema: '', table: SCRATCH, name: scratchName(i) });
-    safe.set(table, [...(safe.get(table) ?? []), { id: scratchName(i), sql }]);
-  });
+    byTable.set(table, [...(byTable.get(table) ?? []), { i, id: scratchName(i), sql }]);
+  }
+  if (byTable.size === 0) return results;
 
   await query(session, 'BEGIN');
   try {
-    if (safe.size > 0) {
-      await query(session, BATCH_FUNCTION_SQL);
-      const groups = [...safe].map(([table, indexes]) => ({ table, indexes }));
-      const [row] = await query<{ r: Record<string, SignatureRow | { error: string }> }>(
-        session,
-        'SELECT pg_temp.pgwarden_canonicalise($1::jsonb) AS r',
-        [JSON.stringify(groups)],
-      );
-      desired.forEach((_, i) => {
-        if (carriesPolicySql(desired[i]!)) return;
-        results[i] = toCanonical(row?.r[scratchName(i)]);
-      });
-    }
-    const byTable = new Map<string, number[]>();
-    for (const i of withPolicySql) {
-      const key = qualified(desired[i]!.schema, desired[i]!.table);
-      byTable.set(key, [...(byTable.get(key) ?? []), i]);
-    }
-    for (const [table, members] of byTable) {
-      for (const [i, canonical] of await canonicaliseWithPolicySql(session, table, members, desired)) results[i] = canonical;
-    }
+    await query(session, BATCH_FUNCTION_SQL);
+    const groups = [...byTable].map(([table, indexes]) => ({ table, indexes: indexes.map(({ id, sql }) => ({ id, sql })) }));
+    const [row] = await query<{ r: Record<string, SignatureRow | { error: string }> }>(
+      session,
+      'SELECT pg_temp.pgwarden_canonicalise($1::jsonb) AS r',
+      [JSON.stringify(groups)],
+    );
+    for (const { i, id } of [...byTable.values()].flat()) results[i] = toCanonical(row?.r[id]);
   } finally {
     await query(session, 'ROLLBACK');
   }
   return results;
 }
 
+/**
+ * A statement carrying policy SQL (an expression or a `where` predicate) joins the batch only when
+ * PostgreSQL's own parser (libpg_query) reads it as exactly one CREATE INDEX: EXECUTE in PL/pgSQL would
+ * run a second statement smuggled in after a `;`. Anything else is refused here, before the server
+ * sees it, with the parser's message.
+ */
+async function notOneCreateIndex(sql: string): Promise<string | undefined> {
+  let tree: { stmts?: { stmt?: Record<string, unknown> }[] };
+  try {
+    tree = (await parse(sql)) as typeof tree;
+  } catch (error) {
+    return `not valid SQL in an index definition: ${(error as Error).message}`;
+  }
+  const statements = tree.stmts ?? [];
+  if (statements.length === 1 && statements[0]?.stmt?.IndexStmt !== undefined) return undefined;
+  return `the expression or where clause ends the CREATE INDEX statement (${statements.length} statements where one belongs); refused, nothing was sent to the server`;
+}
+
 function toCanonical(entry: SignatureRow | { error: string } | undefined): Canonical {
   if (entry === undefined) return { ok: false, error: 'PostgreSQL did not build the index' };
   if ('error' in entry) return { ok: false, error: entry.error };
   return { ok: true, signature: parseSignature(entry) };
-}
-
-/**
- * Indexes carrying policy SQL (expression, predicate), one table at a time: each CREATE INDEX is sent
- * alone over the extended protocol, so the text can never smuggle in a second statement. Round trips:
- * two per table plus one per index. A failing index aborts the table's subtransaction; the table's scratch
- * copy is then rebuilt with the indexes that did succeed (rare: it is a policy mistake being reported).
- */
-async function canonicaliseWithPolicySql(
-  session: CatalogSession,
-  table: string,
-  members: readonly number[],
-  desired: readonly DesiredIndex[],
-): Promise<Map<number, Canonical>> {
-  const out = new Map<number, Canonical>();
-  const setup = `SAVEPOINT pgwarden_table; CREATE TEMP TABLE ${SCRATCH} (LIKE ${table})`;
-  const create = async (i: number): Promise<void> => {
-    session.roundTrips += 1;
-    // queryMode 'extended' (node-postgres >= 8.11, missing from its types) forces Parse/Bind/Execute even without parameters.
-    const extended: pg.QueryConfig & { queryMode: 'extended' } = {
-      text: createIndexSql(desired[i]!, { schema: '', table: SCRATCH, name: scratchName(i) }),
-      queryMode: 'extended',
-    };
-    await session.client.query(extended);
-  };
-  try {
-    await query(session, setup);
-  } catch (error) {
-    await query(session, 'ROLLBACK TO SAVEPOINT pgwarden_table');
-    for (const i of members) out.set(i, { ok: false, error: (error as Error).message });
-    return out;
-  }
-  const built: number[] = [];
-  for (const i of members) {
-    try {
-      await create(i);
-      built.push(i);
-    } catch (error) {
-      out.set(i, { ok: false, error: (error as Error).message });
-      await query(session, `ROLLBACK TO SAVEPOINT pgwarden_table; ${setup.replace('SAVEPOINT pgwarden_table; ', '')}`);
-      for (const j of built) await create(j);
-    }
-  }
-  // search_path is emptied only now, after the user's expressions were resolved with theirs, so the
-  // deparsed text is fully qualified exactly like the live catalog's (read the same way).
-  session.roundTrips += 1;
-  const results = (await session.client.query(`SET LOCAL search_path = ''; ${SCRATCH_SIGNATURES_SQL}`)) as unknown as pg.QueryResult<SignatureRow & { scratch_name: string }>[];
-  const rows = new Map((results[1]?.rows ?? []).map((r) => [r.scratch_name, r]));
-  for (const i of built) out.set(i, toCanonical(rows.get(scratchName(i))));
-  await query(session, 'ROLLBACK TO SAVEPOINT pgwarden_table');
-  return out;
 }
 
 /** What a policy entry says, independent of where it is written: changes when the declaration does. */

@@ -4,8 +4,8 @@ import { ident, literal, qualified } from './ident.ts';
 /**
  * All DDL text pgwarden runs is written here, from typed values, through `ident()`. The only policy
  * text that reaches SQL unquoted is what is SQL by nature — an index expression or `where`
- * predicate — and statements carrying it are sent alone over the extended protocol, which refuses
- * a second statement.
+ * predicate — and a statement carrying it reaches the server only after PostgreSQL's own parser
+ * (libpg_query) has read it as exactly one CREATE INDEX (engine/catalog/canonicalise.ts).
  */
 
 /** `schema.name` or `name` of an operator class or collation, each part quoted. */

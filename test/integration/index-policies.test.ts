@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { makePlan } from '../../engine/plan/make-plan.ts';
+import { loadPolicies } from '../../engine/policy/load.ts';
 import { projectWith, runCli, writePolicy } from '../support/cli.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 
@@ -160,6 +163,34 @@ describe('index policies, planned and applied online', () => {
     await applyAndConverge(project);
     const parent = await sql(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'app.metrics_host_at_idx'::regclass`);
     expect(parent[0]?.['indisvalid']).toBe(true);
+  });
+
+  it('makes a first plan in the same number of round trips for one table as for twenty, expressions and predicates included', async () => {
+    const firstPlanRoundTrips = async (tables: number): Promise<number> => {
+      await sql(`DROP SCHEMA IF EXISTS wide CASCADE; CREATE SCHEMA wide`);
+      const files: Record<string, string> = {};
+      for (let t = 0; t < tables; t += 1) {
+        await sql(`CREATE TABLE wide.t${t} (id int, email text, status text)`);
+        files[`t${t}.yaml`] = [
+          `table: wide.t${t}`,
+          'indexes:',
+          `  - { name: t${t}_email_idx, columns: [{ expression: lower(email) }], where: "status <> 'gone'" }`,
+          `  - { name: t${t}_id_idx, columns: [id] }`,
+          '',
+        ].join('\n');
+      }
+      const { desired, errors } = await loadPolicies(path.join(await projectWith(files), 'policies'));
+      expect(errors).toEqual([]);
+      const client = await db.pool.connect();
+      try {
+        const outcome = await makePlan(client, desired, new Date());
+        expect(outcome.ok && outcome.plan.changes.length).toBe(tables * 2);
+        return outcome.roundTrips;
+      } finally {
+        client.release();
+      }
+    };
+    expect(await firstPlanRoundTrips(20)).toBe(await firstPlanRoundTrips(1));
   });
 
   it('writes a history record for every apply', async () => {
