@@ -43,6 +43,18 @@ function usage(): string {
   ].join('\n');
 }
 
+function commandUsage(name: string, summary: string): string {
+  return [
+    `Usage: pgwarden ${name} [options]`,
+    '',
+    `  ${summary}`,
+    '',
+    'Options of every command: --database-url URL (or DATABASE_URL, PG* variables), --policies DIR (default ./policies), --json, --debug',
+    'Every option of every command: the CLI section of the README.',
+    '',
+  ].join('\n');
+}
+
 /** Runs one CLI invocation and returns its exit code: 0 success, 1 error, 2 changes present (plan --detailed-exitcode). */
 export async function run(argv: readonly string[], io: Io, commands: Record<string, { run?: Command; summary: string }> = COMMANDS): Promise<number> {
   const [name, ...args] = argv;
@@ -58,6 +70,11 @@ export async function run(argv: readonly string[], io: Io, commands: Record<stri
   if (!command.run) {
     io.stderr(`pgwarden: \`${name}\` is not available in this version yet\n`);
     return 1;
+  }
+  // Before the command runs: `pgwarden up --help` must not start a cluster.
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout(commandUsage(name, command.summary));
+    return 0;
   }
   try {
     return await command.run(args, io);
