@@ -21,6 +21,13 @@ import { indexName } from './index-name.ts';
 import { removalAdvice, type ForeignKey, type RemovalAdvice } from './index-removal.ts';
 import { selectIndexes } from './select-indexes.ts';
 import { statisticsEvaluator } from './statistics-evaluator.ts';
+import {
+  readWriteCounters,
+  unusedWriteCounters,
+  writeCounterDelta,
+  writeCountersSinceReset,
+  type WriteCounterWindow,
+} from './table-write-counters.ts';
 import { tableWrites, writeCost, type WriteCost } from './write-cost.ts';
 import { buildWorkload, type SkippedStatement, type WorkloadStatement } from './workload.ts';
 
@@ -93,6 +100,8 @@ export interface AdviceReport {
   readonly ignored: number;
   readonly standbyChecked: boolean;
   readonly statsReset: string | null;
+  /** How the table statistics' write counters entered the write cost. */
+  readonly writeCounters: Omit<WriteCounterWindow, 'tables'>;
 }
 
 export interface AdviseOptions {
@@ -116,15 +125,20 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
   await loadModule();
   const schema = requireStatements(facts);
   let window: StatementWindow;
+  let counters: WriteCounterWindow;
   if (options.window !== undefined) {
     window = options.window;
+    counters = unusedWriteCounters('the workload window was measured before advise started');
   } else if (options.sinceMs !== undefined) {
     const before = await readSnapshot(client, schema, options.now);
+    const writesBefore = await readWriteCounters(client, options.now);
     options.onProgress?.(`sampling pg_stat_statements for ${Math.round(options.sinceMs / 1000)} s`);
     await options.wait(options.sinceMs);
     window = statementDelta(before, await readSnapshot(client, schema, options.now));
+    counters = writeCounterDelta(writesBefore, await readWriteCounters(client, options.now));
   } else {
     window = cumulativeWindow(await readSnapshot(client, schema, options.now));
+    counters = writeCountersSinceReset(await readWriteCounters(client, options.now), facts.statsReset, window.from);
   }
 
   const workload = await buildWorkload(client, window.statements, facts.searchPath);
@@ -165,7 +179,7 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
       }
     }
 
-    const writes = tableWrites(workload, indexedColumns(catalog));
+    const writes = tableWrites(workload, indexedColumns(catalog), counters.tables);
     const writeCosts = new Map<string, WriteCost>(candidates.map((c) => [c.id, writeCost(c, writes.get(tableKey(c.schema, c.table)))]));
     const workloadMs = statements.reduce((sum, s) => sum + s.totalMs, 0);
     const selection = await selectIndexes({
@@ -245,6 +259,7 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
       ignored: workload.ignored,
       standbyChecked: options.standbyScans !== undefined,
       statsReset: facts.statsReset,
+      writeCounters: { source: counters.source, note: counters.note },
     };
   } finally {
     await evaluator.close();

@@ -51,6 +51,12 @@ function windowLine(report: AdviceReport): string {
   return `workload: ${count(w.statementCount)} statements, ${count(w.calls)} calls, ${ms(w.totalMs)} of execution time, ${span}`;
 }
 
+function writesLine(report: AdviceReport): string {
+  const w = report.writeCounters;
+  const base = 'writes: the rows of the INSERT/UPDATE statements in the window';
+  return w.source === 'unused' ? `${base}; ${w.note}` : `${base}, at least the ${w.note} (COPY, functions and triggers included)`;
+}
+
 function indexLines(a: IndexAdvice, style: AdviceStyle): string[] {
   const out = [
     paint(style, 'green', `+ ${a.name} on ${shape(a)}`) + paint(style, 'dim', `  ~${bytes(a.estimatedBytes)}`),
@@ -76,6 +82,7 @@ export function renderAdviceText(report: AdviceReport, style: AdviceStyle): stri
   out.push(paint(style, 'bold', `Index advice for database ${report.database}`));
   out.push(windowLine(report));
   out.push(paint(style, 'dim', methodLine(report)));
+  out.push(paint(style, 'dim', writesLine(report)));
   out.push(paint(style, 'dim', `${report.candidates} candidate(s) from the workload, ${report.covered} already covered by an existing or declared index, ${report.evaluations} plan(s) costed`));
   out.push('');
   if (report.indexes.length === 0) out.push(paint(style, 'green', 'No new index advised: nothing would save time over the window net of its write cost.'));

@@ -108,6 +108,29 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
   JOIN wanted w ON w.s = n.nspname AND w.t = c.relname
  WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f')`;
 
+/**
+ * Rows written to every user table (and materialized view) since the statistics were reset, for the
+ * advisor's write cost: COPY, writes inside functions and triggers, and statements pg_stat_statements
+ * evicted all show here and nowhere in its INSERT/UPDATE entries. A partitioned table's own counters
+ * stay at zero (its partitions hold the rows): it gets the sum over its leaf partitions.
+ */
+export const TABLE_WRITE_COUNTERS_SQL = `
+SELECT n.nspname AS schema, c.relname AS name,
+       w.inserted, w.updated, w.hot_updated, w.deleted
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  CROSS JOIN LATERAL (
+    SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_tuples_inserted(l.relid)), 0)::int8 AS inserted,
+           COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_tuples_updated(l.relid)), 0)::int8 AS updated,
+           COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_tuples_hot_updated(l.relid)), 0)::int8 AS hot_updated,
+           COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_tuples_deleted(l.relid)), 0)::int8 AS deleted
+      FROM (SELECT c.oid AS relid WHERE c.relkind <> 'p'
+            UNION ALL
+            -- pg_partition_tree is strict: NULL for a plain table gives no rows.
+            SELECT t.relid FROM pg_catalog.pg_partition_tree(CASE WHEN c.relkind = 'p' THEN c.oid END) t WHERE t.isleaf) l) w
+ WHERE c.relkind IN ('r', 'p', 'm') AND c.relpersistence <> 't'
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'`;
+
 /** Tables by name in the schemas of the search path, to resolve unqualified names as the server would. */
 export const SEARCH_PATH_TABLES_SQL = `
 SELECT n.nspname AS schema, c.relname AS name
