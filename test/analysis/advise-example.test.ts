@@ -29,6 +29,16 @@ beforeAll(async () => {
   try {
     await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     await loadExample(client, { scale: 'small' });
+    // The advice depends on pg_stats (which columns are narrow enough to INCLUDE, which are selective):
+    // one explicit ANALYZE, and no autovacuum ANALYZE resampling them between the tests below.
+    await client.query(`DO $$
+      DECLARE t regclass;
+      BEGIN
+        FOR t IN SELECT c.oid FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' LOOP
+          EXECUTE format('ALTER TABLE %s SET (autovacuum_enabled = off)', t);
+        END LOOP;
+      END $$`);
+    await client.query('ANALYZE');
     // The load's own statements are not the workload.
     await client.query('SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)');
   } finally {
@@ -149,9 +159,9 @@ describe('advise on the example platform (PostgreSQL 16, statistics-based eviden
     expect(p50(after, 'tenant_recent_events')).toBeLessThan(p50(before, 'tenant_recent_events') / 3);
   });
 
-  // Retried: once in four full-suite runs on a loaded machine this re-proposed the index just built (under a
-  // new name); alone it has never failed. The cause is not found yet — see the closing note of this change.
-  it('advising again finds the events queries covered: nothing new for them', { retry: 2 }, async () => {
+  // Once flaky under load: an autovacuum ANALYZE could move a column's avg_width across the covering
+  // variant's limit, and the same keys with one more INCLUDE column counted as a new index. Both fixed.
+  it('advising again finds the events queries covered: nothing new for them', async () => {
     const again = JSON.parse((await cli('advise', '--json')).stdout) as AdviceReport;
     expect(again.indexes.filter((a) => a.table === 'events').map((a) => a.sql)).toEqual([]);
   });
