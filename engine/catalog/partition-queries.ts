@@ -34,6 +34,18 @@ export interface ActualPartition {
   readonly totalBytes: number;
 }
 
+/** A foreign key that references the partitioned table (or one of its partitions). */
+export interface ReferencingKey {
+  readonly name: string;
+  /** The referencing table. */
+  readonly schema: string;
+  readonly table: string;
+  /** pg_constraint.confdeltype: a no action, r restrict, c cascade, n set null, d set default. */
+  readonly onDelete: 'a' | 'r' | 'c' | 'n' | 'd';
+  /** pg_get_constraintdef: what re-creates it. */
+  readonly definition: string;
+}
+
 export interface PartitionedTableInfo {
   readonly schema: string;
   readonly name: string;
@@ -50,6 +62,10 @@ export interface PartitionedTableInfo {
   readonly rowEstimate: number;
   readonly bytes: number;
   readonly partitions: readonly ActualPartition[];
+  /** Foreign keys of other tables (or this one) whose referenced side is this table or a partition of it. */
+  readonly referencingKeys: readonly ReferencingKey[];
+  /** User triggers on the default partition that fire on DELETE (the parent's row triggers, cloned, included). */
+  readonly defaultDeleteTriggers: readonly string[];
 }
 
 /**
@@ -114,6 +130,21 @@ SELECT t.oid::int8 AS oid, t.nspname AS schema, t.relname AS name, t.relkind = '
               ORDER BY a.attnum) AS insertable_columns,
        t.reltuples::float8 AS row_estimate,
        pg_catalog.pg_total_relation_size(t.oid) AS bytes,
+       -- conparentid = 0: the constraint as declared, not its clones on each partition (PostgreSQL 12+)
+       COALESCE((
+         SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                  'name', fk.conname, 'schema', fn.nspname, 'table', fc.relname, 'onDelete', fk.confdeltype,
+                  'definition', pg_catalog.pg_get_constraintdef(fk.oid)) ORDER BY fn.nspname, fc.relname, fk.conname)
+           FROM pg_catalog.pg_constraint fk
+           JOIN pg_catalog.pg_class fc ON fc.oid = fk.conrelid
+           JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
+          WHERE fk.contype = 'f' AND fk.conparentid = 0
+            AND (fk.confrelid = t.oid OR fk.confrelid IN (SELECT p.oid FROM parts p WHERE p.parent = t.oid))), '[]') AS referencing_keys,
+       -- tgtype bit 3 is DELETE; a clone of the parent's row trigger is internal before PostgreSQL 15
+       ARRAY(SELECT tg.tgname::text FROM pg_catalog.pg_trigger tg
+              WHERE tg.tgrelid = t.partdefid AND (tg.tgtype::int & 8) <> 0
+                AND (NOT tg.tgisinternal OR (tg.tgparentid <> 0 AND tg.tgconstraint = 0))
+              ORDER BY 1) AS default_delete_triggers,
        COALESCE((
          SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                   'oid', s.oid::int8, 'schema', s.nspname, 'name', s.relname,
@@ -140,6 +171,8 @@ interface PartitionedTableRow {
   row_estimate: number;
   bytes: string;
   partitions: ActualPartition[];
+  referencing_keys: ReferencingKey[];
+  default_delete_triggers: string[];
 }
 
 /** Epoch seconds (or MINVALUE / MAXVALUE) as the canonical bound. */
@@ -168,6 +201,8 @@ export async function introspectPartitions(session: CatalogSession, named: reado
     rowEstimate: r.row_estimate,
     bytes: Number(r.bytes),
     partitions: r.partitions.map((p) => ({ ...p, oid: Number(p.oid), totalBytes: Number(p.totalBytes), from: canonical(p.from), to: canonical(p.to) })),
+    referencingKeys: r.referencing_keys,
+    defaultDeleteTriggers: r.default_delete_triggers,
   }));
 }
 

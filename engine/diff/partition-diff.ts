@@ -1,4 +1,4 @@
-import type { ActualPartition, DefaultRowsProbe, PartitionedTableInfo, TimeKeyType } from '../catalog/partition-queries.ts';
+import type { ActualPartition, DefaultRowsProbe, PartitionedTableInfo, ReferencingKey, TimeKeyType } from '../catalog/partition-queries.ts';
 import type { DesiredState, DesiredTable, PolicyError } from '../policy/desired.ts';
 import { defaultPartitionName, intervalAdjective, type DesiredPartitioning } from '../policy/partitioning-policy.ts';
 import type { TableRef, Warning } from './change.ts';
@@ -152,6 +152,7 @@ export function diffPartitions(input: PartitionDiffInput): PartitionDiff {
     before.push(...result.before);
     after.push(...result.after);
     warnings.push(...result.warnings);
+    errors.push(...result.errors);
   }
   return { before, after, warnings, errors };
 }
@@ -162,11 +163,12 @@ function diffTable(
   info: PartitionedTableInfo,
   keyType: TimeKeyType,
   input: PartitionDiffInput,
-): Omit<PartitionDiff, 'errors'> {
+): PartitionDiff {
   const before: PartitionChange[] = [];
   const creates: PartitionChange[] = [];
   const detaches: PartitionChange[] = [];
   const warnings: Warning[] = [];
+  const errors: PolicyError[] = [];
   const parent: RelationName = { schema: info.schema, name: info.name };
   const parentRef = tableRef(info);
   const address = (name: string): string => partitionAddress(info.schema, info.name, name);
@@ -257,7 +259,8 @@ function diffTable(
               ? `a gap: the ${interval} of ${day(from)} has no partition between older and newer ones`
               : `the ${interval} of ${day(from)} is within retention and has no partition`,
     });
-    creates.push(create);
+    if ('message' in create) errors.push(create);
+    else creates.push(create);
   }
 
   if (policy.defaultPartition && defaultPartition === undefined) {
@@ -311,7 +314,7 @@ function diffTable(
   // Ranges first, the default partition last (attaching a range then scans no default partition);
   // retention after creation, oldest first.
   const ordered = [...creates.filter((c) => c.kind !== 'create-partition' || c.bound.kind === 'range'), ...detaches, ...creates.filter((c) => c.kind === 'create-partition' && c.bound.kind === 'default')];
-  return { before, after: ordered, warnings };
+  return { before, after: ordered, warnings, errors };
 }
 
 function createChange(args: {
@@ -327,14 +330,17 @@ function createChange(args: {
   storageParameters: Record<string, string>;
   input: PartitionDiffInput;
   why: string;
-}): CreatePartition {
+}): CreatePartition | PolicyError {
   const { info, defaultPartition, policy } = args;
   const rows = args.input.defaultRows?.get(args.address) ?? 0;
   const move =
     defaultPartition !== undefined && rows > 0
       ? { defaultPartition: { schema: defaultPartition.schema, name: defaultPartition.name }, rows, columns: info.insertableColumns }
       : null;
-  const moved = move ? `; ${rows.toLocaleString('en-US')} row${rows === 1 ? '' : 's'} of this range sit in ${move.defaultPartition.name} and move into it in the same short transaction (PostgreSQL refuses the partition while they are there)` : '';
+  if (move !== null && info.referencingKeys.length > 0) return moveRefused(args.name, rows, move.defaultPartition.name, info, policy);
+  const moved = move
+    ? `; ${rows.toLocaleString('en-US')} row${rows === 1 ? '' : 's'} of this range sit in ${move.defaultPartition.name} and move into it in the same short transaction (PostgreSQL refuses the partition while they are there)${triggersNote(info)}`
+    : '';
   return {
     kind: 'create-partition',
     address: args.address,
@@ -347,6 +353,40 @@ function createChange(args: {
     storageParameters: args.storageParameters,
     reason: `${args.why}${moved}`,
     source: policy.source,
+  };
+}
+
+/** The move deletes the rows from the default partition: its DELETE triggers fire, and pgwarden disables nothing. */
+function triggersNote(info: PartitionedTableInfo): string {
+  const names = info.defaultDeleteTriggers;
+  if (names.length === 0) return '';
+  return `; the DELETE fires ${names.length === 1 ? 'the trigger' : 'the triggers'} ${names.join(', ')} on the default partition for each moved row (pgwarden disables no trigger; the new partition has none until ATTACH)`;
+}
+
+const ON_DELETE: Readonly<Record<ReferencingKey['onDelete'], string>> = {
+  a: 'NO ACTION: the move fails',
+  r: 'RESTRICT: the move fails',
+  c: 'CASCADE: the referencing rows would be deleted',
+  n: 'SET NULL: the referencing rows would lose their reference',
+  d: 'SET DEFAULT: the referencing rows would be repointed',
+};
+
+/**
+ * Rows move out of the default partition by DELETE then INSERT; a foreign key referencing the table sees
+ * the DELETE (its action triggers sit on every partition) and acts on it before the rows come back. There
+ * is no online way around it that keeps the key enforced, so the plan refuses and says what to do.
+ */
+function moveRefused(partition: string, rows: number, defaultName: string, info: PartitionedTableInfo, policy: DesiredPartitioning): PolicyError {
+  const keys = info.referencingKeys.map((k) => `${k.schema}.${k.table}.${k.name} (ON DELETE ${ON_DELETE[k.onDelete]})`);
+  const table = `${info.schema}.${info.name}`;
+  return {
+    ...policy.source,
+    message: `partitioning: ${partition} cannot be created: ${rows.toLocaleString('en-US')} row(s) of its range sit in ${defaultName}, and moving them out deletes them there first, which the foreign key${keys.length === 1 ? '' : 's'} referencing ${table} would act on: ${keys.join('; ')}; pgwarden does not move them`,
+    hint:
+      `move them by hand in one transaction: ALTER TABLE <referencing table> DROP CONSTRAINT <key> for each key above; ` +
+      `CREATE TABLE ${partition} (LIKE ${table} INCLUDING ALL); INSERT INTO it the rows of its range from ONLY ${defaultName}, then DELETE them from ONLY ${defaultName}; ` +
+      `ALTER TABLE ${table} ATTACH PARTITION ${partition} FOR VALUES FROM (...) TO (...); ` +
+      `re-add each key with ALTER TABLE <referencing table> ADD CONSTRAINT <key> <its definition> (it checks every referencing row again); then plan again`,
   };
 }
 

@@ -29,7 +29,7 @@ function table(partitions: ActualPartition[]): PartitionedTableInfo {
   return {
     schema: 'app', name: 'events', oid: 1, partitioned: true, strategy: 'r', keyColumns: ['created_at'],
     columnTypes: { id: 'bigint', created_at: 'timestamp with time zone' }, insertableColumns: ['id', 'created_at'],
-    rowEstimate: 0, bytes: 0, partitions,
+    rowEstimate: 0, bytes: 0, partitions, referencingKeys: [], defaultDeleteTriggers: [],
   };
 }
 

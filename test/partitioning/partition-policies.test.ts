@@ -188,6 +188,51 @@ describe('monthly partitioning with premake, retention and a default partition',
   });
 });
 
+describe('default-partition rows in the way of a table other tables reference', () => {
+  async function eventsWithRowsAhead(project: string): Promise<Date> {
+    await applyAt(project, new Date('2026-11-25T10:00:00Z'));
+    await sql(`INSERT INTO app.events SELECT g, 1, '2027-03-10 12:00:00+00', 'k' FROM generate_series(1, 300) g`);
+    return new Date('2026-12-05T00:00:00Z');
+  }
+
+  it('refuses to move rows a foreign key would cascade on, at the policy, and leaves the referencing rows intact', async () => {
+    const project = await projectWith({ 'events.yaml': MONTHLY });
+    const now = await eventsWithRowsAhead(project);
+    await sql(`CREATE TABLE app.event_notes (id int PRIMARY KEY, event_id bigint NOT NULL, created_at timestamptz NOT NULL,
+                 CONSTRAINT event_notes_event_fk FOREIGN KEY (event_id, created_at) REFERENCES app.events (id, created_at) ON DELETE CASCADE)`);
+    await sql(`INSERT INTO app.event_notes SELECT g, g, '2027-03-10 12:00:00+00' FROM generate_series(1, 300) g`);
+    const { desired } = await loadPolicies(path.join(project, 'policies'));
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const outcome = await makePlan(client, desired, now).finally(() => client.end());
+    expect(outcome.ok).toBe(false);
+    const errors = outcome.ok ? [] : outcome.errors;
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ file: expect.stringContaining('events.yaml'), line: 6 });
+    expect(errors[0]?.message).toContain('events_2027_03 cannot be created: 300 row(s) of its range sit in events_default');
+    expect(errors[0]?.message).toContain('app.event_notes.event_notes_event_fk (ON DELETE CASCADE: the referencing rows would be deleted)');
+    expect(errors[0]?.hint).toMatch(/DROP CONSTRAINT .* ATTACH PARTITION .* ADD CONSTRAINT/);
+    await expect(
+      apply({ databaseUrl: db.url, desired, allowDrop: false, lockTimeoutMs: 2000, buildTimeoutMs: 0, retries: 1, backoffMs: 50, now: () => now, who: { actor: 'test', gitCommit: null, gitBranch: null } }),
+    ).rejects.toThrow(/events_2027_03 cannot be created/);
+    expect(await sql(`SELECT count(*)::int AS n FROM app.event_notes`)).toEqual([{ n: 300 }]);
+    expect(await sql(`SELECT tableoid::regclass::text AS p, count(*)::int AS n FROM app.events GROUP BY 1`)).toEqual([{ p: 'app.events_default', n: 300 }]);
+  });
+
+  it('names the DELETE triggers that fire while rows move, and moves them', async () => {
+    const project = await projectWith({ 'events.yaml': MONTHLY });
+    const now = await eventsWithRowsAhead(project);
+    await sql(`CREATE TABLE app.deleted (id bigint)`);
+    await sql(`CREATE FUNCTION app.note_delete() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO app.deleted VALUES (OLD.id); RETURN OLD; END$$`);
+    await sql(`CREATE TRIGGER events_deleted AFTER DELETE ON app.events FOR EACH ROW EXECUTE FUNCTION app.note_delete()`);
+    const plan = await planAt(project, now);
+    expect(plan.changes[0]?.change.reason).toContain('the DELETE fires the trigger events_deleted on the default partition for each moved row (pgwarden disables no trigger');
+    await applyAt(project, now);
+    expect(await sql(`SELECT count(*)::int AS n FROM app.deleted`)).toEqual([{ n: 300 }]);
+    expect(await sql(`SELECT tableoid::regclass::text AS p, count(*)::int AS n FROM app.events GROUP BY 1`)).toEqual([{ p: 'app.events_2027_03', n: 300 }]);
+  });
+});
+
 describe('per-partition settings from the table policy', () => {
   it('creates new partitions with the policy\'s autovacuum settings, so the next plan has nothing to set', async () => {
     const project = await projectWith({
