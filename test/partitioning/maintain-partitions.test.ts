@@ -1,4 +1,6 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { churnedTable, deadTuples } from '../vacuum/churn.ts';
 import { projectWith, runCli } from '../support/cli.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 
@@ -53,5 +55,64 @@ describe('pgwarden maintain keeps partitions ahead', () => {
     const again = await runCli(['maintain'], { cwd: project, env: env() });
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain('applied ahead of time');
+  });
+});
+
+/** Leaves `partition` "detach pending", as an apply interrupted in the second phase of DETACH ... CONCURRENTLY would. */
+async function interruptedDetach(parent: string, partition: string): Promise<void> {
+  const reader = new pg.Client({ connectionString: db.url });
+  const detacher = new pg.Client({ connectionString: db.url });
+  await Promise.all([reader.connect(), detacher.connect()]);
+  try {
+    await reader.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM ${parent}`);
+    await detacher.query(`SET lock_timeout = '200ms'`);
+    await expect(detacher.query(`ALTER TABLE ${parent} DETACH PARTITION ${partition} CONCURRENTLY`)).rejects.toThrow(/lock timeout/);
+    await reader.query('COMMIT');
+  } finally {
+    await Promise.all([reader.end(), detacher.end()]);
+  }
+  const rows = await db.pool.query(`SELECT inhdetachpending AS p FROM pg_inherits WHERE inhrelid = $1::regclass`, [partition]);
+  expect(rows.rows).toEqual([{ p: true }]);
+}
+
+describe('partition upkeep never stops maintain from vacuuming', () => {
+  it('leaves a pending detach that would drop the partition to apply --allow-drop, and does the rest', async () => {
+    await db.pool.query(`CREATE TABLE logs (at timestamptz NOT NULL, line text) PARTITION BY RANGE (at)`);
+    await db.pool.query(`CREATE TABLE logs_2020_01 PARTITION OF logs FOR VALUES FROM ('2020-01-01 00:00:00+00') TO ('2020-02-01 00:00:00+00')`);
+    await interruptedDetach('logs', 'logs_2020_01');
+    const project = await projectWith({
+      'logs.yaml': `table: logs
+partitioning: { by: range, column: at, interval: month, premake: 1, retention: { keep: 6, then: drop }, default_partition: false }
+vacuum: { max_dead_ratio: 0.1 }
+`,
+    });
+    const maintain = await runCli(['maintain'], { cwd: project, env: env() });
+    expect(maintain.stderr).toBe('');
+    expect(maintain.code).toBe(0);
+    expect(maintain.stdout).toMatch(/partitions: 2 partition change\(s\) applied ahead of time/);
+    // Still pending and still there: finishing it drops the partition, which only `apply --allow-drop` may do.
+    expect((await db.pool.query(`SELECT inhdetachpending AS p FROM pg_inherits WHERE inhrelid = 'logs_2020_01'::regclass`)).rows).toEqual([{ p: true }]);
+    const plan = await runCli(['plan'], { cwd: project, env: env() });
+    expect(plan.stdout).toContain('finish the interrupted detach of logs_2020_01 from public.logs, then drop it');
+    const applied = await runCli(['apply', '--auto-approve', '--allow-drop'], { cwd: project, env: env() });
+    expect(applied.code).toBe(0);
+    expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() })).code).toBe(0);
+    await db.pool.query(`DROP TABLE logs`);
+  });
+
+  it('reports a partition policy the database cannot follow in one line, vacuums anyway and exits 1', async () => {
+    await churnedTable(db.pool, 'public', 'jobs');
+    const project = await projectWith({
+      'jobs.yaml': `table: jobs\nvacuum: { max_dead_ratio: 0.05 }\n`,
+      'audit.yaml': `table: audit_log\npartitioning: { by: range, column: at, interval: month, premake: 1 }\n`,
+    });
+    const maintain = await runCli(['maintain'], { cwd: project, env: env() });
+    const upkeep = maintain.stderr.split('\n').filter((line) => line.startsWith('partitions:'));
+    expect(upkeep).toHaveLength(1);
+    expect(upkeep[0]).toMatch(/^partitions: upkeep failed, vacuum work goes on: .*audit_log/);
+    expect(maintain.stdout).toMatch(/ {2}public\.jobs +VACUUM \(ANALYZE\) .* done/);
+    expect(await deadTuples(db.pool, 'public', 'jobs')).toBe(0);
+    expect(maintain.code).toBe(1);
+    await db.pool.query(`DROP TABLE jobs`);
   });
 });

@@ -5,6 +5,7 @@ import { CliError, databaseUrl, parse, redact, type Io } from '../context.ts';
 import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
 import { parseDuration, progressPrinter } from './apply.ts';
 import { loadOrFail, withClient } from './plan.ts';
+import type { PlannedChange } from '../../plan/plan.ts';
 
 interface Settings {
   readonly url: string | undefined;
@@ -31,25 +32,40 @@ async function plan(settings: Settings, io: Io): Promise<MaintenancePlan> {
 /**
  * Partitions ahead of time are maintenance too (pg_partman's run_maintenance): a table whose policy says
  * `premake: 3` must not wait for the next merge to get next month's partition. Only creations and
- * finishing an interrupted detach run here; retention (destructive) and everything else waits for `apply`.
+ * finishing an interrupted detach that drops nothing run here; retention, a finalize that then drops
+ * (`then: drop`), and everything else wait for `apply` and its `--allow-drop`.
  */
 const hasPartitioning = (desired: DesiredState): boolean => desired.tables.some((t) => t.partitioning !== undefined);
 const hasVacuumPolicies = (desired: DesiredState): boolean =>
   desired.vacuumDefaults !== undefined || desired.tables.some((t) => t.vacuum !== undefined);
 
-async function keepPartitionsAhead(settings: Settings, io: Io): Promise<void> {
-  if (!hasPartitioning(settings.desired)) return;
-  const result = await apply({
-    ...APPLY_DEFAULTS,
-    databaseUrl: settings.url ?? '',
-    desired: settings.desired,
-    lockTimeoutMs: settings.lockTimeoutMs,
-    retries: 3,
-    select: (c) => c.change.kind === 'create-partition' || c.change.kind === 'finalize-detach',
-    ...(io.signal === undefined ? {} : { signal: io.signal }),
-    ...(settings.json ? {} : { onEvent: progressPrinter(io) }),
-  });
-  if (!settings.json && result.applied > 0) io.stdout(`partitions: ${result.applied} partition change(s) applied ahead of time\n`);
+const isUpkeep = (c: PlannedChange): boolean => (c.change.kind === 'create-partition' || c.change.kind === 'finalize-detach') && !c.destructive;
+
+/**
+ * Partition upkeep never stands in the way of vacuuming: any failure (a policy the database does not
+ * match yet, a lock not granted, another apply running) is reported in one line and the vacuum work goes
+ * on. Returns false when it failed, so the exit code can say so.
+ */
+async function keepPartitionsAhead(settings: Settings, io: Io): Promise<boolean> {
+  if (!hasPartitioning(settings.desired)) return true;
+  try {
+    const result = await apply({
+      ...APPLY_DEFAULTS,
+      databaseUrl: settings.url ?? '',
+      desired: settings.desired,
+      lockTimeoutMs: settings.lockTimeoutMs,
+      retries: 3,
+      select: isUpkeep,
+      ...(io.signal === undefined ? {} : { signal: io.signal }),
+      ...(settings.json ? {} : { onEvent: progressPrinter(io) }),
+    });
+    if (!settings.json && result.applied > 0) io.stdout(`partitions: ${result.applied} partition change(s) applied ahead of time\n`);
+    return true;
+  } catch (error) {
+    const message = redact(error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ');
+    io.stderr(`partitions: upkeep failed, vacuum work goes on: ${message}\n`);
+    return false;
+  }
 }
 
 async function runOnce(settings: Settings, maintenancePlan: MaintenancePlan, io: Io): Promise<MaintainResult> {
@@ -86,8 +102,9 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
 
 /**
  * `pgwarden maintain`: VACUUM (ANALYZE) / ANALYZE the tables the vacuum policies say are due, worst
- * first. Exit 0 when every due table was done (or dropped meanwhile), 1 when one was skipped for its
- * lock, failed, or the run was interrupted. With `--every`, runs until SIGINT/SIGTERM and exits 0.
+ * first. Exit 0 when every due table was done (or dropped meanwhile) and partition upkeep succeeded, 1
+ * when a table was skipped for its lock, failed, the run was interrupted, or partition upkeep failed (the
+ * vacuum work is done all the same). With `--every`, runs until SIGINT/SIGTERM and exits 0.
  */
 export async function maintainCommand(args: readonly string[], io: Io): Promise<number> {
   try {
@@ -123,14 +140,14 @@ async function maintain(args: readonly string[], io: Io): Promise<number> {
     return 0;
   }
   if (everyMs === undefined) {
-    await keepPartitionsAhead(settings, io);
+    const upkept = await keepPartitionsAhead(settings, io);
     // Partition upkeep alone is a complete maintenance run for policies that declare no vacuum rules.
-    if (hasPartitioning(settings.desired) && !hasVacuumPolicies(settings.desired)) return 0;
+    if (hasPartitioning(settings.desired) && !hasVacuumPolicies(settings.desired)) return upkept ? 0 : 1;
     const maintenancePlan = await plan(settings, io);
     if (maintenancePlan.tasks.length === 0 && !settings.json) io.stdout(renderMaintenancePlan(maintenancePlan));
     const result = await runOnce(settings, maintenancePlan, io);
     if (maintenancePlan.tasks.length > 0 || settings.json) report(result, settings, io);
-    return result.outcome === 'succeeded' ? 0 : 1;
+    return result.outcome === 'succeeded' && upkept ? 0 : 1;
   }
   return keepMaintaining(settings, everyMs, io);
 }
