@@ -161,6 +161,8 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
     if (plan.changes.length > 0 && options.confirm && !(await options.confirm(plan))) {
       throw new ApplyError('apply cancelled; nothing was changed');
     }
+    // A selection with nothing in it (`maintain` with every partition in place) is not an apply: no record.
+    if (options.select && plan.changes.length === 0) return { plan, applied: 0, historyId: null, ms: Date.now() - started };
     await ensurePgwardenSchema(main);
     historyId = await startRecord(main, 'apply', plan, who);
     details = await startApplyDetails(main, plan);

@@ -56,6 +56,18 @@ describe('pgwarden maintain keeps partitions ahead', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain('applied ahead of time');
   });
+
+  it('writes an apply history record only when it applied a partition change', async () => {
+    await db.pool.query(`CREATE TABLE samples (at timestamptz NOT NULL) PARTITION BY RANGE (at)`);
+    const project = await projectWith({ 'samples.yaml': `table: samples\npartitioning: { by: range, column: at, interval: day, premake: 1 }\n` });
+    const records = async (): Promise<number> => Number((await db.pool.query(`SELECT count(*) AS n FROM pgwarden.history WHERE kind = 'apply'`)).rows[0]?.n);
+    // The first run creates today's and tomorrow's partitions: that is an apply, recorded.
+    expect((await runCli(['maintain'], { cwd: project, env: env() })).stdout).toContain('applied ahead of time');
+    const before = await records();
+    expect(before).toBeGreaterThan(0);
+    for (let run = 0; run < 3; run += 1) expect((await runCli(['maintain'], { cwd: project, env: env() })).code).toBe(0);
+    expect(await records()).toBe(before);
+  });
 });
 
 /** Leaves `partition` "detach pending", as an apply interrupted in the second phase of DETACH ... CONCURRENTLY would. */
