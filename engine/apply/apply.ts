@@ -8,7 +8,9 @@ import { qualified } from '../sql/ident.ts';
 import { runSettingRegistryStep } from './setting-registry.ts';
 import { replicaStepRunner, restartRefusal } from './replica-steps.ts';
 import type { Environment } from '../routing/router-options.ts';
-import { ensurePgwardenSchema, finishRecord, provenance, startRecord, type Provenance } from './history.ts';
+import { ensurePgwardenSchema, finishRecord, provenance, recordRetiredPartition, startRecord, type Provenance } from './history.ts';
+import { detachOf, type DetachInfo } from '../plan/partition-steps.ts';
+import { isDetachPending } from '../catalog/partition-queries.ts';
 import { startApplyDetails, type ApplyDetails } from '../health/apply-details.ts';
 import { watchBuild, type BuildProgress } from './progress.ts';
 
@@ -179,7 +181,10 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
           if (step.kind === 'registry') await runRegistryStep(main, step);
           else if (step.kind === 'setting-registry') await runSettingRegistryStep(main, step);
           else if (step.kind === 'replica') await replicas.run(step, (sql) => options.onEvent?.({ type: 'step', sql }), (message) => options.onEvent?.({ type: 'notice', message }));
-          else await runSqlStep(main, monitor, step, options);
+          else {
+            const detach = detachOf(step);
+            await (detach ? runDetachStep(main, monitor, step, detach, options) : runSqlStep(main, monitor, step, options));
+          }
         }
         applied += 1;
         options.onEvent?.({ type: 'change-done', change, ms: Date.now() - t0 });
@@ -278,6 +283,25 @@ async function withRetries(
 async function backendPid(client: pg.Client): Promise<number> {
   const r = await client.query<{ pid: number }>('SELECT pg_catalog.pg_backend_pid() AS pid');
   return r.rows[0]?.pid ?? 0;
+}
+
+/**
+ * A step that detaches a partition in its own transactions. With `then: drop` the partition is recorded
+ * first, so a DROP that fails after the detach is still planned next time. A DETACH ... CONCURRENTLY whose
+ * second phase fails (its wait for transactions that used the parent ran into lock_timeout, or was
+ * cancelled) leaves the partition pending, and repeating it then fails for good ("already pending
+ * detach"): it is finished with DETACH ... FINALIZE instead, retried with backoff like any step.
+ */
+async function runDetachStep(client: pg.Client, monitor: pg.Client | null, step: SqlStep, detach: DetachInfo, options: ApplyOptions): Promise<void> {
+  const { parent, partition } = detach;
+  if (detach.thenDrop) await recordRetiredPartition(client, parent, partition);
+  try {
+    await runSqlStep(client, monitor, step, options);
+  } catch (error) {
+    if (step.sql === detach.finalizeSql || !(await isDetachPending(client, partition.schema, partition.name))) throw error;
+    options.onEvent?.({ type: 'notice', message: `${partition.schema}.${partition.name} was left detach-pending (${(error as Error).message}); finishing it with DETACH ... FINALIZE` });
+    await runSqlStep(client, monitor, { ...step, sql: detach.finalizeSql, transactional: true }, options);
+  }
 }
 
 async function runSqlStep(client: pg.Client, monitor: pg.Client | null, step: SqlStep, options: ApplyOptions): Promise<void> {

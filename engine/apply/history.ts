@@ -2,6 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { execa } from 'execa';
 import type pg from 'pg';
 import type { Plan } from '../plan/plan.ts';
+import { qualified } from '../sql/ident.ts';
 
 /**
  * pgwarden's own objects in the target database: the registry of indexes it manages and the history of
@@ -20,6 +21,15 @@ export const PGWARDEN_SCHEMA_SQL = [
      signature text,
      recorded_at timestamptz NOT NULL DEFAULT now(),
      PRIMARY KEY (schema_name, index_name))`,
+  // Partitions detached for retention's `then: drop`, recorded before the detach: the DROP is a later
+  // step, and a table that failed to drop is no longer in pg_inherits, so only this record finds it again.
+  `CREATE TABLE IF NOT EXISTS pgwarden.retired_partition (
+     relid oid PRIMARY KEY,
+     schema_name text NOT NULL,
+     table_name text NOT NULL,
+     parent_schema text NOT NULL,
+     parent_name text NOT NULL,
+     recorded_at timestamptz NOT NULL DEFAULT now())`,
   `CREATE TABLE IF NOT EXISTS pgwarden.history (
      id bigserial PRIMARY KEY,
      kind text NOT NULL,
@@ -83,5 +93,22 @@ export async function finishRecord(client: pg.ClientBase, id: number, outcome: O
             duration_ms = (EXTRACT(epoch FROM now() - started_at) * 1000)::bigint
       WHERE id = $1`,
     [id, outcome, error],
+  );
+}
+
+/** A partition retention is about to detach and then drop; records of relations gone since are cleared. */
+export async function recordRetiredPartition(client: pg.ClientBase, parent: { schema: string; name: string }, partition: { schema: string; name: string }): Promise<void> {
+  await client.query(
+    `DELETE FROM pgwarden.retired_partition r
+      WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.oid = r.relid AND c.relname = r.table_name AND n.nspname = r.schema_name)`,
+  );
+  await client.query(
+    `INSERT INTO pgwarden.retired_partition (relid, schema_name, table_name, parent_schema, parent_name)
+     SELECT c.oid, $1, $2, $3, $4 FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($5)
+     ON CONFLICT (relid) DO UPDATE
+       SET schema_name = EXCLUDED.schema_name, table_name = EXCLUDED.table_name, parent_schema = EXCLUDED.parent_schema,
+           parent_name = EXCLUDED.parent_name, recorded_at = now()`,
+    [partition.schema, partition.name, parent.schema, parent.name, qualified(partition.schema, partition.name)],
   );
 }

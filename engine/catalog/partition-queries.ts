@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { TableName } from './introspect.ts';
 import { query, type CatalogSession } from './introspect.ts';
 import { qualified, ident } from '../sql/ident.ts';
@@ -253,4 +254,54 @@ SELECT n.nspname AS schema, c.relname AS name
 /** The partitions a query on `table` may scan: the input `partitionPruning()` counts against. */
 export async function leafPartitions(session: CatalogSession, table: TableName): Promise<{ schema: string; name: string }[]> {
   return query<{ schema: string; name: string }>(session, LEAF_PARTITIONS_SQL, [qualified(table.schema, table.name)]);
+}
+
+/** A table retention detached for `then: drop` whose DROP did not run: a plain table, no longer in pg_inherits. */
+export interface RetiredPartition {
+  /** The partitioned table it was detached from. */
+  readonly parentSchema: string;
+  readonly parentName: string;
+  readonly schema: string;
+  readonly name: string;
+  readonly rowEstimate: number;
+  readonly totalBytes: number;
+}
+
+/**
+ * $1/$2: the parents' schema and table names. A record counts only while its relation still exists under
+ * the recorded name and is not a partition again: a relation dropped since (its OID perhaps reused), or
+ * one attached again by hand, is not pgwarden's to drop.
+ */
+export const RETIRED_PARTITIONS_SQL = `
+SELECT r.parent_schema, r.parent_name, n.nspname AS schema, c.relname AS name, c.reltuples::float8 AS row_estimate,
+       pg_catalog.pg_total_relation_size(c.oid) AS bytes
+  FROM pgwarden.retired_partition r
+  JOIN pg_catalog.pg_class c ON c.oid = r.relid AND c.relname = r.table_name AND NOT c.relispartition
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = r.schema_name
+ WHERE (r.parent_schema, r.parent_name) IN (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])))
+ ORDER BY n.nspname, c.relname`;
+
+/**
+ * The retired partitions of the named parents. The registry exists only once an apply has recorded
+ * something, so its presence is asked first: one round trip without it, two with it.
+ */
+export async function retiredPartitions(session: CatalogSession, parents: readonly TableName[]): Promise<RetiredPartition[]> {
+  if (parents.length === 0) return [];
+  const [registry] = await query<{ present: boolean }>(session, `SELECT pg_catalog.to_regclass('pgwarden.retired_partition') IS NOT NULL AS present`);
+  if (!registry?.present) return [];
+  const rows = await query<{ parent_schema: string; parent_name: string; schema: string; name: string; row_estimate: number; bytes: string }>(
+    session,
+    RETIRED_PARTITIONS_SQL,
+    [parents.map((p) => p.schema), parents.map((p) => p.name)],
+  );
+  return rows.map((r) => ({ parentSchema: r.parent_schema, parentName: r.parent_name, schema: r.schema, name: r.name, rowEstimate: r.row_estimate, totalBytes: Number(r.bytes) }));
+}
+
+/** Whether a DETACH ... CONCURRENTLY left the partition pending (PostgreSQL 14+). */
+export const DETACH_PENDING_SQL = `
+SELECT i.inhdetachpending AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid = pg_catalog.to_regclass($1)`;
+
+export async function isDetachPending(client: pg.ClientBase, schema: string, name: string): Promise<boolean> {
+  const r = await client.query<{ pending: boolean }>(DETACH_PENDING_SQL, [qualified(schema, name)]);
+  return r.rows[0]?.pending === true;
 }

@@ -55,11 +55,19 @@ export interface DetachPartition extends PartitionChangeBase {
   readonly destructive: true;
 }
 
-/** A `DETACH ... CONCURRENTLY` was interrupted: the partition is pending until `DETACH ... FINALIZE`. */
+/**
+ * A `DETACH ... CONCURRENTLY` was interrupted: the partition is pending until `DETACH ... FINALIZE`. Also
+ * a partition detached for `then: drop` whose DROP did not run (`alreadyDetached`).
+ */
 export interface FinalizeDetach extends PartitionChangeBase {
   readonly kind: 'finalize-detach';
   /** The partition is past retention and the policy says drop: dropped once detached. */
   readonly drop: boolean;
+  /**
+   * The detach finished but the DROP that retention wanted after it did not (recorded in
+   * `pgwarden.retired_partition`): the table is a plain table now and only the DROP is left.
+   */
+  readonly alreadyDetached: boolean;
   readonly rows: number;
   readonly bytes: number;
   readonly destructive: boolean;

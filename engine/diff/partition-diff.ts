@@ -1,4 +1,4 @@
-import type { ActualPartition, DefaultRowsProbe, PartitionedTableInfo, ReferencingKey, TimeKeyType } from '../catalog/partition-queries.ts';
+import type { ActualPartition, DefaultRowsProbe, PartitionedTableInfo, ReferencingKey, RetiredPartition, TimeKeyType } from '../catalog/partition-queries.ts';
 import type { DesiredState, DesiredTable, PolicyError } from '../policy/desired.ts';
 import { defaultPartitionName, intervalAdjective, type DesiredPartitioning } from '../policy/partitioning-policy.ts';
 import type { TableRef, Warning } from './change.ts';
@@ -34,6 +34,8 @@ export interface PartitionDiffInput {
   readonly defaultRows?: ReadonlyMap<string, number>;
   /** Storage parameters (autovacuum settings) a table's policy gives its partitions. */
   readonly storageParametersFor?: (table: DesiredTable) => Record<string, string>;
+  /** Tables detached for `then: drop` whose DROP did not run (`pgwarden.retired_partition`). */
+  readonly retired?: readonly RetiredPartition[];
 }
 
 const MINUS_INFINITY = Number.NEGATIVE_INFINITY;
@@ -193,6 +195,7 @@ function diffTable(
         rows: p.rowEstimate,
         bytes: p.totalBytes,
         destructive: drop,
+        alreadyDetached: false,
         reason: `a DETACH PARTITION ... CONCURRENTLY of ${p.name} was interrupted; the partition is pending detach until it is finalized${drop ? ', then dropped as retention says' : ''}`,
         source: policy.source,
       };
@@ -211,6 +214,33 @@ function diffTable(
         message: `partition ${p.name} covers the ${interval} of ${day(c.start.getTime())} but the naming pattern calls it ${expected}; pgwarden counts it as present and leaves it alone (retention included)`,
       });
     }
+  }
+
+  for (const r of input.retired ?? []) {
+    if (r.parentSchema !== info.schema || r.parentName !== info.name) continue;
+    if (policy.retention?.then !== 'drop') {
+      warnings.push({
+        address: address(r.name),
+        source: policy.source,
+        message: `${r.schema}.${r.name} was detached for retention with then: drop but not dropped; the policy no longer drops, so pgwarden leaves it (drop it yourself, or delete its row from pgwarden.retired_partition)`,
+      });
+      continue;
+    }
+    const change: FinalizeDetach = {
+      kind: 'finalize-detach',
+      address: address(r.name),
+      table: { schema: r.schema, name: r.name, partitioned: false, bytes: r.totalBytes, rowEstimate: Math.max(0, r.rowEstimate), partitions: [] },
+      parent,
+      partition: { schema: r.schema, name: r.name },
+      drop: true,
+      alreadyDetached: true,
+      rows: r.rowEstimate,
+      bytes: r.totalBytes,
+      destructive: true,
+      reason: `retention (then: drop) detached ${r.name} from ${info.name}, but its DROP TABLE did not complete; it is a plain table now, and only the DROP is left`,
+      source: policy.retention.source,
+    };
+    before.push(change);
   }
 
   // The partitions that must exist: from the oldest one retention keeps up to now + premake.

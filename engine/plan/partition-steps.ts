@@ -97,26 +97,54 @@ function dropSql(partition: RelationName): string {
   return `DROP TABLE ${relation(partition)}`;
 }
 
+/** What apply needs around a step that detaches a partition in its own transactions. */
+export interface DetachInfo {
+  readonly parent: RelationName;
+  readonly partition: RelationName;
+  /** `DETACH ... FINALIZE`: what finishes the detach when PostgreSQL left the partition pending. */
+  readonly finalizeSql: string;
+  /**
+   * Retention drops the partition once detached, in a later step: apply records it in
+   * `pgwarden.retired_partition` first, so if that DROP fails the next plan still finds the table
+   * (no longer in pg_inherits) and drops it.
+   */
+  readonly thenDrop: boolean;
+}
+
+/** A DETACH ... CONCURRENTLY or FINALIZE step. */
+export interface DetachStep extends SqlStep {
+  readonly detach: DetachInfo;
+}
+
+export function detachOf(step: SqlStep): DetachInfo | null {
+  return 'detach' in step ? (step as DetachStep).detach : null;
+}
+
+function finalizeSql(parent: RelationName, partition: RelationName): string {
+  return `ALTER TABLE ${relation(parent)} DETACH PARTITION ${relation(partition)} FINALIZE`;
+}
+
+function dropStep(partition: RelationName): SqlStep {
+  return { kind: 'sql', sql: dropSql(partition), transactional: true, lock: { mode: 'ACCESS EXCLUSIVE', on: `${partition.schema}.${partition.name} (detached)`, online: true }, build: false };
+}
+
 export function detachPartitionSteps(change: DetachPartition): SqlStep[] {
   const { parent, partition } = change;
   const on = `${parent.schema}.${parent.name}`;
   if (change.concurrently) {
-    // Two transactions of its own, waiting for every query that may still see the partition; it cannot
-    // run in a transaction block. If interrupted, the partition stays "detach pending" and the next
-    // plan finishes it with DETACH ... FINALIZE.
-    const steps: SqlStep[] = [
-      {
-        kind: 'sql',
-        sql: `ALTER TABLE ${relation(parent)} DETACH PARTITION ${relation(partition)} CONCURRENTLY`,
-        transactional: false,
-        lock: { mode: 'SHARE UPDATE EXCLUSIVE', on, online: true },
-        build: false,
-      },
-    ];
-    if (change.drop) {
-      steps.push({ kind: 'sql', sql: dropSql(partition), transactional: true, lock: { mode: 'ACCESS EXCLUSIVE', on: `${partition.schema}.${partition.name} (detached)`, online: true }, build: false });
-    }
-    return steps;
+    // Two transactions of its own, the second waiting for every transaction that has used the parent; it
+    // cannot run in a transaction block. If that wait runs into lock_timeout (or is cancelled) the
+    // partition stays "detach pending": apply then sends DETACH ... FINALIZE (see DetachInfo), and an
+    // apply that stops before that leaves it to the next plan.
+    const detach: DetachStep = {
+      kind: 'sql',
+      sql: `ALTER TABLE ${relation(parent)} DETACH PARTITION ${relation(partition)} CONCURRENTLY`,
+      transactional: false,
+      lock: { mode: 'SHARE UPDATE EXCLUSIVE', on, online: true },
+      build: false,
+      detach: { parent, partition, finalizeSql: finalizeSql(parent, partition), thenDrop: change.drop },
+    };
+    return change.drop ? [detach, dropStep(partition)] : [detach];
   }
   // With a default partition, PostgreSQL refuses CONCURRENTLY: a plain DETACH takes ACCESS EXCLUSIVE on
   // the parent for a moment, under lock_timeout, and is retried with backoff.
@@ -127,19 +155,19 @@ export function detachPartitionSteps(change: DetachPartition): SqlStep[] {
 
 export function finalizeDetachSteps(change: FinalizeDetach): SqlStep[] {
   const { parent, partition } = change;
-  const steps: SqlStep[] = [
-    {
-      kind: 'sql',
-      sql: `ALTER TABLE ${relation(parent)} DETACH PARTITION ${relation(partition)} FINALIZE`,
-      transactional: true,
-      lock: { mode: 'SHARE UPDATE EXCLUSIVE', on: `${parent.schema}.${parent.name}`, online: true },
-      build: false,
-    },
-  ];
-  if (change.drop) {
-    steps.push({ kind: 'sql', sql: dropSql(partition), transactional: true, lock: { mode: 'ACCESS EXCLUSIVE', on: `${partition.schema}.${partition.name} (detached)`, online: true }, build: false });
-  }
-  return steps;
+  // Detached for retention's drop, whose DROP failed: a plain table now, and only the DROP is left.
+  if (change.alreadyDetached) return [dropStep(partition)];
+  const finalize: DetachStep = {
+    kind: 'sql',
+    sql: finalizeSql(parent, partition),
+    transactional: true,
+    // ACCESS EXCLUSIVE on the partition (pending: new queries on the parent no longer use it), then a wait
+    // for every older snapshot, under lock_timeout, retried with backoff.
+    lock: { mode: 'SHARE UPDATE EXCLUSIVE', on: `${parent.schema}.${parent.name}`, online: true },
+    build: false,
+    detach: { parent, partition, finalizeSql: finalizeSql(parent, partition), thenDrop: change.drop },
+  };
+  return change.drop ? [finalize, dropStep(partition)] : [finalize];
 }
 
 export function partitionSteps(change: PartitionChange): SqlStep[] {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { apply } from '../../engine/apply/apply.ts';
+import { apply, type ApplyEvent } from '../../engine/apply/apply.ts';
 import { makePlan } from '../../engine/plan/make-plan.ts';
 import type { Plan } from '../../engine/plan/plan.ts';
 import { loadPolicies } from '../../engine/policy/load.ts';
@@ -349,5 +349,66 @@ describe('an interrupted DETACH ... CONCURRENTLY', () => {
     expect(renderPlanText(plan, { color: false })).toContain('DETACH PARTITION "app"."events_2026_01" FINALIZE');
     await applyAt(project, now);
     expect(await partitions('app.events')).toEqual(['events_2026_11']);
+  });
+});
+
+describe('retention under a long-running reader', () => {
+  const DROP_POLICY = `table: app.events\npartitioning: { by: range, column: created_at, interval: month, premake: 0, retention: { keep: 1, then: drop } }\n`;
+  const now = new Date('2026-11-25T00:00:00Z');
+
+  async function applyWith(project: string, options: { lockTimeoutMs: number; retries: number; onEvent?: (event: ApplyEvent) => void }): Promise<void> {
+    const { desired } = await loadPolicies(path.join(project, 'policies'));
+    await apply({ databaseUrl: db.url, desired, allowDrop: true, buildTimeoutMs: 0, backoffMs: 50, now: () => now, who: { actor: 'test', gitCommit: null, gitBranch: null }, ...options });
+  }
+
+  it('finishes a DETACH ... CONCURRENTLY left pending by an old snapshot with DETACH ... FINALIZE, in the same apply', async () => {
+    const project = await projectWith({ 'events.yaml': DROP_POLICY });
+    await sql(`CREATE TABLE app.events_2026_01 PARTITION OF app.events FOR VALUES FROM ('2026-01-01 00:00:00+00') TO ('2026-02-01 00:00:00+00')`);
+    await sql(`INSERT INTO app.events VALUES (1, 1, '2026-01-10 00:00:00+00', 'k')`);
+    // A report in REPEATABLE READ: its snapshot predates the detach, and it holds its locks until it ends.
+    const reader = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+    await reader.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM app.events`);
+    const events: ApplyEvent[] = [];
+    let released: Promise<unknown> | null = null;
+    try {
+      await applyWith(project, {
+        lockTimeoutMs: 300,
+        retries: 8,
+        onEvent: (event) => {
+          events.push(event);
+          // The reader ends once FINALIZE has had to wait for it: by then the detach is pending.
+          if (event.type === 'retry' && event.sql.includes('FINALIZE') && released === null) released = reader.query('COMMIT');
+        },
+      });
+    } finally {
+      await (released ?? reader.query('ROLLBACK'));
+      await reader.end();
+    }
+    const notices = events.flatMap((e) => (e.type === 'notice' ? [e.message] : []));
+    expect(notices).toEqual([expect.stringMatching(/^app\.events_2026_01 was left detach-pending \(.*\); finishing it with DETACH \.\.\. FINALIZE$/)]);
+    expect(events.some((e) => e.type === 'retry' && e.sql.includes('FINALIZE'))).toBe(true);
+    expect(await partitions('app.events')).toEqual(['events_2026_11']);
+    expect(await sql(`SELECT to_regclass('app.events_2026_01') AS r`)).toEqual([{ r: null }]);
+    expect(renderPlanText(await planAt(project, now), { color: false })).toContain('No changes.');
+  });
+
+  it('drops, at the next apply, a partition retention detached but could not drop', async () => {
+    const project = await projectWith({ 'events.yaml': DROP_POLICY });
+    await sql(`CREATE TABLE app.events_2026_01 PARTITION OF app.events FOR VALUES FROM ('2026-01-01 00:00:00+00') TO ('2026-02-01 00:00:00+00')`);
+    // A view on the partition itself: DETACH does not mind it, DROP TABLE refuses.
+    await sql(`CREATE VIEW app.january AS SELECT * FROM app.events_2026_01`);
+    await expect(applyWith(project, { lockTimeoutMs: 300, retries: 1 })).rejects.toThrow(/depend/);
+    expect(await partitions('app.events')).toEqual(['events_2026_11']);
+    expect(await sql(`SELECT relispartition AS p FROM pg_class WHERE oid = 'app.events_2026_01'::regclass`)).toEqual([{ p: false }]);
+
+    const plan = await planAt(project, now);
+    expect(addresses(plan)).toEqual(['- finalize-detach app.events.events_2026_01']);
+    expect(plan.changes[0]?.change.reason).toContain('its DROP TABLE did not complete');
+    expect(plan.changes[0]?.destructive).toBe(true);
+    expect(renderPlanText(plan, { color: false })).toContain('DROP TABLE "app"."events_2026_01"');
+    await sql(`DROP VIEW app.january`);
+    await applyAt(project, now, true);
+    expect(await sql(`SELECT to_regclass('app.events_2026_01') AS r`)).toEqual([{ r: null }]);
   });
 });
