@@ -33,6 +33,11 @@ export interface PlanSummary {
   readonly parameters: readonly BoundParameter[];
   readonly analyzed: boolean;
   readonly rolledBack: boolean;
+  /**
+   * An INSERT or MERGE was executed: the values it drew from sequences (serial and identity columns)
+   * are used up all the same, since nextval() is never rolled back.
+   */
+  readonly sequencesAdvanced: boolean;
   readonly totalCost: number;
   readonly planningMs?: number;
   readonly executionMs?: number;
@@ -87,6 +92,8 @@ export interface WorkloadOptions {
   /** Take a snapshot, wait this long, take another: the window is what happened in between. */
   readonly sinceMs?: number;
   readonly analyze: boolean;
+  /** statement_timeout for ANALYZE of each explained statement (`--timeout`). */
+  readonly timeoutMs?: number;
   /** Keep utility and catalog-only statements in the lists. */
   readonly all: boolean;
   /** A window measured already (the demo shares one between analyze and advise). */
@@ -143,7 +150,10 @@ export async function analyzeWorkload(client: pg.ClientBase, facts: ServerFacts,
       continue;
     }
     try {
-      const result = await explainStatement(client, facts, p, { analyze: options.analyze });
+      const result = await explainStatement(client, facts, p, {
+        analyze: options.analyze,
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      });
       explained.push({ index: analyses.length, explain: result.explain });
       analyses.push({ statement: s, plan: summary(result), findings: [] });
     } catch (error) {
@@ -179,6 +189,7 @@ function summary(result: Awaited<ReturnType<typeof explainStatement>>): PlanSumm
     parameters: result.parameters,
     analyzed: result.analyzed,
     rolledBack: result.rolledBack,
+    sequencesAdvanced: result.rolledBack && (result.statement.kind === 'insert' || result.statement.kind === 'merge'),
     totalCost: result.explain.plan.totalCost,
     ...(result.explain.planningMs === undefined ? {} : { planningMs: result.explain.planningMs }),
     ...(result.explain.executionMs === undefined ? {} : { executionMs: result.explain.executionMs }),

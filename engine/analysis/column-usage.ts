@@ -71,12 +71,13 @@ export interface TableAccess {
   readonly updatedColumns: readonly string[];
 }
 
-/** `$n` compared with a table's column: what values to sample for it. */
+/** `$n` compared with a table's column, or written to it: what values to sample for it. */
 export interface ParameterColumn {
   readonly number: number;
   readonly schema: string;
   readonly table: string;
   readonly column: string;
+  /** The comparison operator, or `:=` for a value an INSERT or UPDATE writes to the column. */
   readonly operator: string;
 }
 
@@ -152,6 +153,7 @@ function statement(walk: Walk, node: unknown, parent: Scope | undefined, ctes: R
           const name = nodeEntry(col)?.[1]['name'];
           if (typeof name === 'string') target.referenced.add(name);
         }
+        insertedParameters(walk, target, fields);
       }
       statement(walk, fields['selectStmt'], parent, inner);
       return;
@@ -168,6 +170,7 @@ function statement(walk: Walk, node: unknown, parent: Scope | undefined, ctes: R
           if (typeof name === 'string') {
             target.updatedColumns.push(name);
             target.referenced.add(name);
+            assigned(walk, target, name, nodeEntry(res)?.[1]['val']);
           }
           expression(walk, scope, nodeEntry(res)?.[1]['val']);
         }
@@ -199,6 +202,36 @@ function statement(walk: Walk, node: unknown, parent: Scope | undefined, ctes: R
     default:
       return;
   }
+}
+
+/**
+ * `INSERT INTO t (a, b) VALUES ($1, $2)`: each `$n` is a value of the column at its position (the
+ * table's own column order without a column list). Also `INSERT ... SELECT $1, $2` without FROM.
+ */
+function insertedParameters(walk: Walk, target: MutableAccess, fields: Fields): void {
+  const named = list(fields['cols']).map((c) => nodeEntry(c)?.[1]['name']);
+  const columns = named.length > 0 ? named : target.table.columns;
+  const select = nodeEntry(fields['selectStmt'])?.[1];
+  if (select === undefined) return;
+  const rows = list(select['valuesLists']).map((row) => list(nodeEntry(row)?.[1]['items'] ?? row));
+  if (rows.length === 0 && list(select['fromClause']).length === 0) {
+    rows.push(list(select['targetList']).map((t) => nodeEntry(t)?.[1]['val']));
+  }
+  for (const row of rows) {
+    for (const [i, value] of row.entries()) {
+      const column = columns[i];
+      if (typeof column === 'string') assigned(walk, target, column, value);
+    }
+  }
+}
+
+/** `column = $n` in SET, or `$n` in a column's place in VALUES: the value written there. */
+function assigned(walk: Walk, target: MutableAccess, column: string, value: unknown): void {
+  let entry = nodeEntry(value);
+  while (entry?.[0] === 'TypeCast') entry = nodeEntry(entry[1]['arg']);
+  const number = entry?.[0] === 'ParamRef' ? entry[1]['number'] : undefined;
+  if (typeof number !== 'number') return;
+  walk.parameters.push({ number, schema: target.table.schema, table: target.table.name, column, operator: ':=' });
 }
 
 function withCtes(walk: Walk, fields: Fields, parent: Scope | undefined, ctes: ReadonlySet<string>): ReadonlySet<string> {

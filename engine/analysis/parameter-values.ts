@@ -1,7 +1,7 @@
 import type { ColumnUsage, ParameterColumn } from './column-usage.ts';
 import type { ParsedStatement } from './sql-statement.ts';
 import { visitTree } from './sql-statement.ts';
-import { tableKey, type TableStatistics } from './table-statistics.ts';
+import { tableKey, type ColumnStatistics, type TableStatistics } from './table-statistics.ts';
 
 /** A value for one `$n`, and where it came from: printed next to every plan made with it. */
 export interface BoundParameter {
@@ -57,7 +57,11 @@ function fromStatistics(p: ParameterColumn, tables: ReadonlyMap<string, TableSta
   if (column === undefined) return undefined;
   const where = `${p.schema}.${p.table}.${p.column}`;
   const histogram = column.histogram.filter((v): v is string => v !== null);
-  if (p.operator === '=' || histogram.length === 0) {
+  if (p.operator === ':=') {
+    const fresh = beyondLargest(column, histogram, where);
+    if (fresh !== undefined) return fresh;
+  }
+  if (p.operator === '=' || p.operator === ':=' || histogram.length === 0) {
     const index = column.mostCommon.findIndex((v) => v !== null);
     const value = column.mostCommon[index];
     if (typeof value === 'string') {
@@ -70,6 +74,22 @@ function fromStatistics(p: ParameterColumn, tables: ReadonlyMap<string, TableSta
   if (p.operator === '>' || p.operator === '>=') return { value: at(0.9), note: `90th percentile of ${where} (a tenth of the rows above)` };
   if (p.operator === '<' || p.operator === '<=') return { value: at(0.1), note: `10th percentile of ${where} (a tenth of the rows below)` };
   return { value: at(0.5), note: `median of ${where}` };
+}
+
+const INTEGER_TYPES = new Set(['bigint', 'integer', 'smallint']);
+
+/**
+ * A value written to a column whose values are all distinct (a key, most likely unique): any value
+ * sampled from it would collide. For an integer column, one past twice the largest value sampled.
+ */
+function beyondLargest(column: ColumnStatistics, histogram: readonly string[], where: string): { value: string; note: string } | undefined {
+  const largest = histogram[histogram.length - 1];
+  if (column.nDistinct !== -1 || !INTEGER_TYPES.has(column.type) || largest === undefined || !/^-?\d+$/.test(largest)) return undefined;
+  const big = BigInt(largest);
+  const value = (big > 0n ? big * 2n : 0n) + 1n;
+  const limit = column.type === 'smallint' ? 32767n : column.type === 'integer' ? 2147483647n : 9223372036854775807n;
+  if (value > limit) return undefined;
+  return { value: value.toString(), note: `beyond the largest value of ${where} (its values are all distinct: a sampled one would collide)` };
 }
 
 function limitParameters(statement: ParsedStatement): Map<number, 'limit' | 'offset'> {
@@ -85,11 +105,23 @@ function limitParameters(statement: ParsedStatement): Map<number, 'limit' | 'off
   return found;
 }
 
+/** Types with a value that is valid and unremarkable, for a parameter no statistics speak for (a NOT NULL column takes it). */
+const OBVIOUS_VALUES: readonly (readonly [(type: string) => boolean, string, string])[] = [
+  [(t) => t.endsWith('[]'), '{}', "'{}' (an empty array)"],
+  [(t) => ['text', 'name', 'citext', 'bytea'].includes(t) || t.startsWith('character'), '', "'' (empty)"],
+  [(t) => t === 'json' || t === 'jsonb', '{}', "'{}' (an empty object)"],
+  [(t) => t === 'uuid', '00000000-0000-0000-0000-000000000000', 'the nil UUID'],
+  [(t) => t === 'inet' || t === 'cidr', '127.0.0.1', '127.0.0.1'],
+  [(t) => t.startsWith('time ') || t === 'time', '00:00', 'midnight'],
+];
+
 function byType(type: string | undefined): { value: string | null; note: string } {
   const t = (type ?? '').toLowerCase();
   if (t === 'interval') return { value: '1 day', note: "interval '1 day'" };
   if (t.startsWith('timestamp') || t === 'date') return { value: new Date().toISOString(), note: 'now' };
   if (['bigint', 'integer', 'smallint', 'numeric', 'double precision', 'real'].includes(t)) return { value: '1', note: '1' };
   if (t === 'boolean') return { value: 'true', note: 'true' };
+  const obvious = OBVIOUS_VALUES.find(([test]) => test(t));
+  if (obvious !== undefined) return { value: obvious[1], note: obvious[2] };
   return { value: null, note: 'NULL (no statistics to sample from)' };
 }

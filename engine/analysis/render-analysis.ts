@@ -184,6 +184,7 @@ export function renderQueryText(report: QueryReport, style: AnalysisStyle): stri
     report.plan.planningMs === undefined ? '' : `planning ${ms(report.plan.planningMs)}`,
     report.plan.executionMs === undefined ? '' : `execution ${ms(report.plan.executionMs)}`,
     report.plan.rolledBack ? 'executed in a transaction that was rolled back' : '',
+    report.plan.sequencesAdvanced ? 'but the sequences it drew values from stay advanced (nextval is never rolled back)' : '',
   ].filter((t) => t !== '');
   out.push(timing.join(', '));
   out.push('');

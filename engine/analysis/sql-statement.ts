@@ -114,20 +114,29 @@ function isReadOnly(tree: Node): boolean {
   return !writes;
 }
 
+const WRITE_STATEMENTS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
 function relationsOf(tree: Node): RelationName[] {
   const seen = new Map<string, RelationName>();
   const ctes = new Set<string>();
   visitTree(tree, (type, value) => {
     if (type === 'CommonTableExpr' && typeof value['ctename'] === 'string') ctes.add(value['ctename']);
   });
+  const targets: Record<string, unknown>[] = [];
   visitTree(tree, (type, value) => {
+    // The target of INSERT / UPDATE / DELETE / MERGE is a bare RangeVar record, not a `{ RangeVar: ... }` node.
+    if (WRITE_STATEMENTS.has(type) && typeof value['relation'] === 'object' && value['relation'] !== null) targets.push(value['relation'] as Record<string, unknown>);
+  });
+  const add = (type: string, value: Record<string, unknown>): void => {
     if (type !== 'RangeVar' || typeof value['relname'] !== 'string') return;
     const schema = typeof value['schemaname'] === 'string' ? value['schemaname'] : undefined;
     // An unqualified name that a WITH clause defines is the CTE, not a table.
     if (schema === undefined && ctes.has(value['relname'])) return;
     const relation = { ...(schema === undefined ? {} : { schema }), name: value['relname'] };
     seen.set(JSON.stringify([schema ?? null, relation.name]), relation);
-  });
+  };
+  visitTree(tree, add);
+  for (const target of targets) add('RangeVar', target);
   // Sorted, so the list does not depend on the order the parse tree's fields come in.
   return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
 }

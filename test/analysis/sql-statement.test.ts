@@ -38,6 +38,12 @@ describe('statements read by the PostgreSQL parser', () => {
     expect(p.relations).toEqual([{ schema: 'public', name: 'events' }, { name: 'servers' }]);
   });
 
+  it('names the table a write statement writes to, as well as those it reads', async () => {
+    expect((await parsed('INSERT INTO public.tags (label) VALUES ($1)')).relations).toEqual([{ schema: 'public', name: 'tags' }]);
+    expect((await parsed('UPDATE orders SET status = $2 WHERE id = $1')).relations).toEqual([{ name: 'orders' }]);
+    expect((await parsed('DELETE FROM orders o USING public.gone g WHERE g.id = o.id')).relations).toEqual([{ schema: 'public', name: 'gone' }, { name: 'orders' }]);
+  });
+
   it('rejects what is not exactly one statement, with the position of a syntax error', async () => {
     expect(await parseStatement('SELEC 1')).toMatchObject({ ok: false, message: 'syntax error at or near "SELEC"', position: 0 });
     expect(await parseStatement('SELECT 1; DROP TABLE t')).toMatchObject({ ok: false, message: '2 statements in one text; give one at a time' });

@@ -54,6 +54,7 @@ export async function analyzeCommand(args: readonly string[], io: Io): Promise<n
         explain,
         ...(sinceMs === undefined ? {} : { sinceMs }),
         analyze: values.analyze ?? false,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
         all: values.all ?? false,
         now: () => new Date(),
         wait: (ms) => sleep(ms, undefined, { signal: io.signal }).catch(() => undefined),
