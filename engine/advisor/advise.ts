@@ -100,6 +100,8 @@ export interface AdviceReport {
   readonly ignored: number;
   readonly standbyChecked: boolean;
   readonly statsReset: string | null;
+  /** The standby's statistics window, when it was checked (null: never reset). */
+  readonly standbyStatsReset?: string | null;
   /** How the table statistics' write counters entered the write cost. */
   readonly writeCounters: Omit<WriteCounterWindow, 'tables'>;
 }
@@ -116,6 +118,8 @@ export interface AdviseOptions {
   readonly desired?: DesiredState;
   /** `schema.index` -> scans, read on the standby. */
   readonly standbyScans?: ReadonlyMap<string, number>;
+  /** When the standby's own statistics were last reset (null: never), read with its scans. */
+  readonly standbyStatsReset?: string | null;
   readonly now: () => Date;
   readonly wait: (ms: number) => Promise<void>;
   readonly onProgress?: (message: string) => void;
@@ -248,7 +252,7 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
       removals: removalAdvice({
         catalog,
         ...(options.desired === undefined ? {} : { desired: options.desired }),
-        ...(options.standbyScans === undefined ? {} : { standbyScans: options.standbyScans }),
+        ...(options.standbyScans === undefined ? {} : { standbyScans: options.standbyScans, standbyWindowStart: options.standbyStatsReset ?? null }),
         windowStart: facts.statsReset,
         foreignKeys: (await client.query<ForeignKey>(FOREIGN_KEYS_SQL)).rows,
       }),
@@ -259,6 +263,7 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
       ignored: workload.ignored,
       standbyChecked: options.standbyScans !== undefined,
       statsReset: facts.statsReset,
+      ...(options.standbyScans === undefined ? {} : { standbyStatsReset: options.standbyStatsReset ?? null }),
       writeCounters: { source: counters.source, note: counters.note },
     };
   } finally {

@@ -34,6 +34,8 @@ export interface RemovalInput {
   readonly standbyScans?: ReadonlyMap<string, number>;
   /** When the statistics behind the scan counters start (pg_stat_database.stats_reset). */
   readonly windowStart: string | null;
+  /** The same on the standby, which keeps statistics of its own (null: never reset). */
+  readonly standbyWindowStart?: string | null;
   readonly foreignKeys?: readonly ForeignKey[];
 }
 
@@ -45,8 +47,34 @@ export interface ForeignKey {
   readonly referenced: string;
 }
 
+/**
+ * A partitioned table's index is never scanned itself: the indexes of its partitions are, and they
+ * are attached to it. Its scans, standby scans and bytes are theirs, summed down the partition tree.
+ */
+interface IndexUsage {
+  readonly scans: number;
+  readonly standbyScans?: number;
+  readonly bytes: number;
+}
+
+function usageOf(catalog: Catalog, standbyScans: ReadonlyMap<string, number> | undefined): (index: ActualIndex) => IndexUsage {
+  const children = new Map<number, ActualIndex[]>();
+  for (const i of catalog.indexes) if (i.parentIndexOid !== null) children.set(i.parentIndexOid, [...(children.get(i.parentIndexOid) ?? []), i]);
+  const tree = (index: ActualIndex): ActualIndex[] => [index, ...(children.get(index.oid) ?? []).flatMap(tree)];
+  return (index) => {
+    const all = tree(index);
+    const onStandby = standbyScans === undefined ? undefined : all.reduce((n, i) => n + (standbyScans.get(`${i.schema}.${i.name}`) ?? 0), 0);
+    return {
+      scans: all.reduce((n, i) => n + i.scans, 0),
+      ...(onStandby === undefined ? {} : { standbyScans: onStandby }),
+      bytes: all.reduce((n, i) => n + i.bytes, 0),
+    };
+  };
+}
+
 export function removalAdvice(input: RemovalInput): RemovalAdvice[] {
   const { catalog } = input;
+  const usage = usageOf(catalog, input.standbyScans);
   const tables = new Map(catalog.tables.map((t) => [t.oid, t]));
   const declared = new Map<string, SourcePos>();
   for (const t of input.desired?.tables ?? []) for (const i of t.indexes) declared.set(`${i.schema}.${i.name}`, i.source);
@@ -69,7 +97,7 @@ export function removalAdvice(input: RemovalInput): RemovalAdvice[] {
         const same = signatureKey(a.signature) === signatureKey(b.signature);
         // Of two identical indexes, keep the one that backs a constraint, else the one read more
         // (primary and standby), else the first by name.
-        if (same && removable(b) && !preferred(b, a, input)) continue;
+        if (same && removable(b) && !preferred(usage(b), b, usage(a), a)) continue;
         const kind: RemovalKind | undefined = same ? 'duplicate' : isPrefix(a, b) ? 'redundant' : undefined;
         if (kind === undefined) continue;
         reported.add(a.oid);
@@ -78,9 +106,7 @@ export function removalAdvice(input: RemovalInput): RemovalAdvice[] {
           schema: a.schema,
           table: table.name,
           index: a.name,
-          bytes: a.bytes,
-          scans: a.scans,
-          ...standby(input, a),
+          ...usage(a),
           coveredBy: b.name,
           reason:
             kind === 'duplicate'
@@ -93,24 +119,25 @@ export function removalAdvice(input: RemovalInput): RemovalAdvice[] {
     }
   }
 
+  const standbySince = input.standbyWindowStart === undefined
+    ? ''
+    : input.standbyWindowStart === null ? ' since its statistics were created (never reset)' : ` since ${input.standbyWindowStart}`;
   for (const i of catalog.indexes) {
-    if (!removable(i) || reported.has(i.oid) || i.scans > 0) continue;
-    const onStandby = input.standbyScans?.get(`${i.schema}.${i.name}`);
-    if (onStandby !== undefined && onStandby > 0) continue;
+    if (!removable(i) || reported.has(i.oid)) continue;
+    const used = usage(i);
+    if (used.scans > 0 || (used.standbyScans ?? 0) > 0) continue;
     const table = tables.get(i.tableOid);
-    // A partitioned table's own index is never scanned itself: its partitions' indexes are.
-    if (table === undefined || table.kind === 'partitioned') continue;
+    if (table === undefined) continue;
     if (servesForeignKey(i, table.schema, table.name, input.foreignKeys ?? [])) continue;
-    const checked = input.standbyScans === undefined ? 'the standby was not checked (--standby-url)' : 'none on the standby either';
+    const checked = input.standbyScans === undefined ? 'the standby was not checked (--standby-url)' : `none on the standby either${standbySince}`;
+    const partitions = table.kind === 'partitioned' ? ' (nor any of its partitions\' indexes)' : '';
     out.push({
       kind: 'unused',
       schema: i.schema,
       table: table.name,
       index: i.name,
-      bytes: i.bytes,
-      scans: 0,
-      ...standby(input, i),
-      reason: `never scanned on the primary ${since}; ${checked}`,
+      ...used,
+      reason: `never scanned on the primary${partitions} ${since}; ${checked}`,
       ...declaredAt(declared, i),
     });
   }
@@ -127,20 +154,11 @@ function servesForeignKey(index: ActualIndex, schema: string, table: string, key
   });
 }
 
-function totalScans(index: ActualIndex, input: RemovalInput): number {
-  return index.scans + (input.standbyScans?.get(`${index.schema}.${index.name}`) ?? 0);
-}
-
-/** `b` is the one to keep rather than `a`. */
-function preferred(b: ActualIndex, a: ActualIndex, input: RemovalInput): boolean {
-  const sb = totalScans(b, input);
-  const sa = totalScans(a, input);
+/** `b` is the one to keep rather than `a`: read more (primary and standby), else first by name. */
+function preferred(ub: IndexUsage, b: ActualIndex, ua: IndexUsage, a: ActualIndex): boolean {
+  const sb = ub.scans + (ub.standbyScans ?? 0);
+  const sa = ua.scans + (ua.standbyScans ?? 0);
   return sb !== sa ? sb > sa : b.name < a.name;
-}
-
-function standby(input: RemovalInput, index: ActualIndex): { standbyScans?: number } {
-  const scans = input.standbyScans?.get(`${index.schema}.${index.name}`);
-  return scans === undefined ? {} : { standbyScans: scans };
 }
 
 function declaredAt(declared: ReadonlyMap<string, SourcePos>, index: ActualIndex): { declaredAt?: SourcePos } {

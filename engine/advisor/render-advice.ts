@@ -51,6 +51,10 @@ function windowLine(report: AdviceReport): string {
   return `workload: ${count(w.statementCount)} statements, ${count(w.calls)} calls, ${ms(w.totalMs)} of execution time, ${span}`;
 }
 
+function since(reset: string | null): string {
+  return reset === null ? 'since its statistics were created (never reset)' : `since ${reset}`;
+}
+
 function writesLine(report: AdviceReport): string {
   const w = report.writeCounters;
   const base = 'writes: the rows of the INSERT/UPDATE statements in the window';
@@ -99,6 +103,7 @@ export function renderAdviceText(report: AdviceReport, style: AdviceStyle): stri
   if (report.removals.length === 0) out.push('  none');
   else out.push(...report.removals.map(removalLine));
   if (!report.standbyChecked) out.push(paint(style, 'dim', '  (scan counters of the primary only: pass --standby-url to count reads served by a standby too)'));
+  else out.push(paint(style, 'dim', `  (scan counters of the primary ${since(report.statsReset)} and of the standby ${since(report.standbyStatsReset ?? null)})`));
   if (report.skipped.length > 0) {
     out.push('', paint(style, 'bold', `Statements left out (${report.skipped.length})`));
     for (const s of report.skipped) out.push(`  - ${oneLine(s.query, 70)} (${count(s.calls)} calls): ${s.message}`);

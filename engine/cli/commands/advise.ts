@@ -42,7 +42,7 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
   const desired: DesiredState | undefined = haveDir ? await loadOrFail(values.policies, io) : undefined;
 
   const url = databaseUrl(values['database-url'], io.env);
-  const standbyScans = values['standby-url'] === undefined ? undefined : await readStandbyScans(values['standby-url']);
+  const standby = values['standby-url'] === undefined ? undefined : await readStandbyScans(values['standby-url']);
 
   let report: AdviceReport;
   try {
@@ -54,7 +54,7 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
         ...(sinceMs === undefined ? {} : { sinceMs }),
         method,
         ...(desired === undefined ? {} : { desired }),
-        ...(standbyScans === undefined ? {} : { standbyScans }),
+        ...(standby === undefined ? {} : { standbyScans: standby.scans, standbyStatsReset: standby.statsReset }),
         now: () => new Date(),
         wait: (ms) => sleep(ms, undefined, { signal: io.signal }).catch(() => undefined),
         // Progress is for people watching a terminal; logs and pipes get the report alone.
@@ -98,13 +98,15 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
   return 0;
 }
 
-async function readStandbyScans(url: string): Promise<Map<string, number>> {
+/** The standby's index scan counters, and when its own statistics were last reset (a standby keeps its own). */
+async function readStandbyScans(url: string): Promise<{ scans: Map<string, number>; statsReset: string | null }> {
   const client = new pg.Client({ connectionString: url, application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const rows = (await client.query<{ schema: string; name: string; scans: string }>(INDEX_SCANS_SQL)).rows;
-    return new Map(rows.map((r) => [`${r.schema}.${r.name}`, Number(r.scans)]));
+    const rows = (await client.query<{ schema: string; name: string; scans: string; stats_reset: Date | null }>(INDEX_SCANS_SQL)).rows;
+    const reset = rows[0]?.stats_reset ?? null;
+    return { scans: new Map(rows.map((r) => [`${r.schema}.${r.name}`, Number(r.scans)])), statsReset: reset === null ? null : reset.toISOString() };
   } catch (error) {
     throw new CliError(`cannot read the standby's index statistics: ${redact((error as Error).message)}`, 'check --standby-url');
   } finally {
