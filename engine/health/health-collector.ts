@@ -16,6 +16,7 @@ import {
   type Timings,
 } from './health-readings.ts';
 import type { CollectorState, ExternalTableHealth, HealthSnapshot, SeriesPoint, SlowHealth } from './health-snapshot.ts';
+import { redactQueryText } from './redact-query.ts';
 import { createRingBuffer } from './ring-buffer.ts';
 
 /**
@@ -43,6 +44,18 @@ export interface HealthCollectorOptions {
   /** For the slow cadence's queries and the table-health hook: default 15 s. */
   readonly slowTimeoutMs?: number;
   readonly connectTimeoutMs?: number;
+  /**
+   * How long one poll of one server may take, connecting included (default: connectTimeoutMs + 2 x
+   * statementTimeoutMs). A server that stops answering without closing the connection (a network
+   * partition, a hung proxy) is cut off at this deadline and reported disconnected (or down).
+   */
+  readonly pollTimeoutMs?: number;
+  /**
+   * How long the primary's snapshot waits, once the primary has answered, for a standby still being
+   * polled (default 250 ms); after that the standby's previous result is shown, so a hung standby never
+   * holds the primary's figures up.
+   */
+  readonly standbyGraceMs?: number;
   /** Lag per standby name from the routing module's sampler (heartbeat-based); pg_stat_replication is used otherwise. */
   readonly routerLag?: () => Promise<ReadonlyMap<string, RouterLag>>;
   /** Issue 5's per-table health and bloat, run on the slow cadence under slowTimeoutMs. */
@@ -99,28 +112,100 @@ interface Node {
   settings: HealthSettings | null;
 }
 
+interface StandbyNode extends Node {
+  readonly name: string;
+  readonly url: string;
+  /** The last finished poll: what a snapshot shows while the next one is still in flight. */
+  last: StandbyPoll | null;
+  inFlight: Promise<StandbyPoll> | null;
+}
+
+interface ClientLimits {
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+}
+
 // The collector is read-only by construction: every transaction it opens is read-only, and the loop's
-// statements cannot queue behind a lock for long or run away.
-async function connect(url: string | undefined, timeoutMs: number, statementTimeoutMs: number, name: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: `pgwarden health (${name})`, connectionTimeoutMillis: timeoutMs });
+// statements cannot queue behind a lock for long or run away. The client-side query_timeout and TCP
+// keepalive catch what statement_timeout cannot: a server (or a network) that stops answering without
+// closing the connection, where the server-side timer never reaches us.
+function newClient(url: string | undefined, name: string, limits: ClientLimits): pg.Client {
+  const client = new pg.Client({
+    connectionString: url,
+    application_name: `pgwarden health (${name})`,
+    connectionTimeoutMillis: limits.connectTimeoutMs,
+    query_timeout: limits.statementTimeoutMs + 1000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
   client.on('error', () => undefined);
+  return client;
+}
+
+async function setUp(client: pg.Client, statementTimeoutMs: number): Promise<void> {
   await client.connect();
   await client.query(
-    `SET statement_timeout = ${Math.max(1, Math.round(statementTimeoutMs))}; SET lock_timeout = 1000; SET idle_in_transaction_session_timeout = 60000;
+    `${HEALTH_MARKER} SET statement_timeout = ${Math.max(1, Math.round(statementTimeoutMs))}; SET lock_timeout = 1000; SET idle_in_transaction_session_timeout = 60000;
      SET default_transaction_read_only = on; SET search_path = ''`,
   );
   // PostgreSQL 15+ copies every statistics entry read into a per-transaction cache by default; the poll
   // reads each entry once, so the copies are pure cost (about 40% of the relations query on 25,000
   // relations). The setting does not exist before 15.
-  await client.query(`SELECT pg_catalog.set_config('stats_fetch_consistency', 'none', false) WHERE pg_catalog.current_setting('server_version_num')::int >= 150000`);
-  return client;
+  await client.query(`${HEALTH_MARKER} SELECT pg_catalog.set_config('stats_fetch_consistency', 'none', false) WHERE pg_catalog.current_setting('server_version_num')::int >= 150000`);
+}
+
+/** The node's client, connected and set up; held by the node from the start so a deadline can cut it off. */
+async function clientOf(node: Node, url: string | undefined, name: string, limits: ClientLimits): Promise<pg.Client> {
+  if (node.client) return node.client;
+  const client = newClient(url, name, limits);
+  node.client = client;
+  try {
+    await setUp(client, limits.statementTimeoutMs);
+    return client;
+  } catch (error) {
+    hangUp(node, client);
+    throw error;
+  }
+}
+
+async function connect(url: string | undefined, name: string, limits: ClientLimits): Promise<pg.Client> {
+  const client = newClient(url, name, limits);
+  try {
+    await setUp(client, limits.statementTimeoutMs);
+    return client;
+  } catch (error) {
+    client.connection.stream.destroy();
+    throw error;
+  }
+}
+
+/**
+ * Drops the node's client (or `only` that one, if it is still the node's) without waiting for the
+ * server: end() sends a Terminate and waits for an answer that a black-holed connection never gives,
+ * so the socket is destroyed instead, which also fails whatever query is still waiting on it.
+ */
+function hangUp(node: Node, only?: pg.Client): void {
+  const c = node.client;
+  if (c === null || (only !== undefined && c !== only)) {
+    only?.connection.stream.destroy();
+    return;
+  }
+  node.client = null;
+  node.settings = null;
+  c.connection.stream.destroy();
+}
+
+/** A polite end (Terminate), or the socket destroyed if the server does not see it through within a second. */
+async function endOrDestroy(client: pg.Client | null): Promise<void> {
+  if (client === null) return;
+  await withTimeout(client.end(), 1000, 'closing').catch(() => client.connection.stream.destroy());
 }
 
 async function close(node: Node): Promise<void> {
   const c = node.client;
   node.client = null;
   node.settings = null;
-  await c?.end().catch(() => undefined);
+  await endOrDestroy(c);
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -130,6 +215,19 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   });
   try {
     return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `promise`'s value, or `fallback()`'s if it has not settled within `ms`. */
+async function orAfter<T>(promise: Promise<T>, ms: number, fallback: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback()), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
   } finally {
     clearTimeout(timer);
   }
@@ -145,11 +243,14 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
   const statementTimeoutMs = options.statementTimeoutMs ?? 2000;
   const slowTimeoutMs = options.slowTimeoutMs ?? 15_000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+  const pollTimeoutMs = options.pollTimeoutMs ?? connectTimeoutMs + 2 * statementTimeoutMs;
+  const standbyGraceMs = options.standbyGraceMs ?? 250;
+  const limits: ClientLimits = { connectTimeoutMs, statementTimeoutMs };
   const now = options.now ?? (() => new Date());
   const ring = createRingBuffer<HealthSnapshot>(Math.max(1, Math.ceil(retentionMs / intervalMs)));
   const listeners = new Set<(event: CollectorEvent) => void>();
   const primary: Node = { client: null, settings: null };
-  const standbyNodes = new Map((options.standbys ?? []).map((s) => [s.name, { client: null, settings: null } as Node]));
+  const standbyNodes: StandbyNode[] = (options.standbys ?? []).map((s) => ({ name: s.name, url: s.url, client: null, settings: null, last: null, inFlight: null }));
   const texts = new Map<string, string>();
   const ownKeys = new Set<string>();
   let memory: PollMemory | null = null;
@@ -197,19 +298,42 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
         const oldest = texts.keys().next().value;
         if (oldest !== undefined) texts.delete(oldest);
       }
-      texts.set(key, text.replace(/\s+/g, ' ').trim());
+      texts.set(key, redactQueryText(text).replace(/\s+/g, ' ').trim());
     }
   }
 
-  async function pollStandby(name: string, url: string, node: Node, timings: Timings): Promise<StandbyPoll> {
+  async function pollStandby(node: StandbyNode, timings: Timings): Promise<StandbyPoll> {
+    let client: pg.Client | null = null;
     try {
-      node.client ??= await connect(url, connectTimeoutMs, statementTimeoutMs, name);
-      const reading = await readStandby(node.client, timings, name);
-      return { name, reading, error: null };
+      client = await clientOf(node, node.url, node.name, limits);
+      const reading = await readStandby(client, timings, node.name);
+      return { name: node.name, reading, error: null };
     } catch (error) {
-      await close(node);
-      return { name, reading: null, error: describeConnectionError(error) };
+      hangUp(node, client ?? undefined);
+      return { name: node.name, reading: null, error: describeConnectionError(error) };
     }
+  }
+
+  /** Starts a standby's poll unless one is still running; each standby has its own deadline. */
+  function startStandbyPoll(node: StandbyNode, timings: Timings): void {
+    if (node.inFlight) return;
+    const cutOff = (): StandbyPoll => {
+      hangUp(node);
+      return { name: node.name, reading: null, error: `no answer within ${pollTimeoutMs} ms` };
+    };
+    node.inFlight = orAfter(pollStandby(node, timings), pollTimeoutMs, cutOff)
+      .then((result) => (node.last = result))
+      .finally(() => (node.inFlight = null));
+  }
+
+  /** Each standby's poll if it ends within the grace period, else its previous result. */
+  function standbyResults(): Promise<StandbyPoll[]> {
+    return Promise.all(
+      standbyNodes.map((node) => {
+        const previous = (): StandbyPoll => node.last ?? { name: node.name, reading: null, error: `no answer yet (polling for less than ${pollTimeoutMs} ms)` };
+        return node.inFlight ? orAfter(node.inFlight, standbyGraceMs, previous) : Promise.resolve(previous());
+      }),
+    );
   }
 
   async function runSlow(): Promise<void> {
@@ -218,7 +342,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
     const errors: string[] = [];
     let client: pg.Client | null = null;
     try {
-      client = await connect(options.primaryUrl, connectTimeoutMs, slowTimeoutMs, 'slow');
+      client = await connect(options.primaryUrl, 'slow', { connectTimeoutMs, statementTimeoutMs: slowTimeoutMs });
       const reading = await readSlow(client, timings);
       let tableHealth: { readonly tables: readonly ExternalTableHealth[]; readonly count: number } | null = null;
       if (options.tableHealth) {
@@ -233,22 +357,24 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       slow = slow ? { ...slow, errors: [describeConnectionError(error)] } : null;
     } finally {
       // A timed-out hook may still hold the connection: ending it cancels whatever runs on it.
-      await client?.end().catch(() => undefined);
+      await endOrDestroy(client);
     }
   }
 
-  async function poll(): Promise<HealthSnapshot | null> {
+  /** `attempt.abandoned`: the deadline passed and the poll was reported disconnected; its late result is dropped. */
+  async function poll(attempt: { abandoned: boolean }): Promise<HealthSnapshot | null> {
     const at = now();
     const t0 = performance.now();
     const timings: Timings = {};
     let queries = 0;
     const count = (): number => (queries = Object.keys(timings).length);
+    let client: pg.Client | null = null;
+    // Standbys first and on their own: the primary's reads never wait for them (see standbyResults).
+    for (const node of standbyNodes) startStandbyPoll(node, timings);
     try {
-      primary.client ??= await connect(options.primaryUrl, connectTimeoutMs, statementTimeoutMs, 'primary');
-      const client = primary.client;
+      client = await clientOf(primary, options.primaryUrl, 'primary', limits);
       primary.settings ??= await readSettings(client, timings);
       const settings = primary.settings;
-      const standbyPolls = Promise.all([...standbyNodes].map(([name, node]) => pollStandby(name, options.standbys?.find((s) => s.name === name)?.url ?? '', node, timings)));
       const none = new Map<string, RouterLag>();
       const routerLag = options.routerLag ? withTimeout(options.routerLag(), statementTimeoutMs, 'router lag').catch(() => none) : Promise.resolve(none);
       const database = await readDatabase(client, timings);
@@ -257,13 +383,14 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       if (statements && settings.statementsSchema) await learnTexts(client, settings.statementsSchema, statements, timings);
       const sessions = await readSessions(client, timings);
       const replication = database.inRecovery ? { standbys: [], slots: [] } : await readReplication(client, timings);
-      const standbys = await standbyPolls;
+      const standbys = await standbyResults();
       const routerLags = await routerLag;
       count();
       if (!slowRunning && Date.now() - lastSlowAt >= slowIntervalMs) {
         lastSlowAt = Date.now();
         slowRunning = runSlow().finally(() => (slowRunning = null));
       }
+      if (attempt.abandoned) return null;
       seq += 1;
       const { snapshot, memory: next } = computeSnapshot({
         seq,
@@ -284,7 +411,8 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       emit({ type: 'snapshot', snapshot });
       return snapshot;
     } catch (error) {
-      await close(primary);
+      if (attempt.abandoned) return null;
+      hangUp(primary, client ?? undefined);
       // Counters across an outage are not a window: the first poll after it starts afresh.
       memory = null;
       setState('disconnected', describeConnectionError(error));
@@ -292,8 +420,21 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
     }
   }
 
+  // The deadline cuts the primary's connection off (which also fails the query waiting on it) and
+  // reports disconnected at once, whatever the abandoned poll is still waiting for.
+  const pollWithDeadline = (): Promise<HealthSnapshot | null> => {
+    const attempt = { abandoned: false };
+    return orAfter(poll(attempt), pollTimeoutMs, () => {
+      attempt.abandoned = true;
+      hangUp(primary);
+      memory = null;
+      setState('disconnected', `the primary did not answer within ${pollTimeoutMs} ms`);
+      return null;
+    });
+  };
+
   const pollOnce = (): Promise<HealthSnapshot | null> => {
-    running ??= poll().finally(() => (running = null));
+    running ??= pollWithDeadline().finally(() => (running = null));
     return running;
   };
 
@@ -325,8 +466,9 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       timer = null;
       await running?.catch(() => undefined);
       await slowRunning?.catch(() => undefined);
+      await Promise.all(standbyNodes.map((node) => node.inFlight));
       await close(primary);
-      for (const node of standbyNodes.values()) await close(node);
+      for (const node of standbyNodes) await close(node);
     },
     pollOnce,
     slowSettled: async () => {

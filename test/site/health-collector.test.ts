@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHealthCollector, type HealthCollector } from '../../engine/health/health-collector.ts';
 import { ident } from '../../engine/sql/ident.ts';
+import { blackholeProxy, type BlackholeProxy } from '../routing/blackhole-proxy.ts';
 import { primaryAdminUrl, useTestDatabase, type TestDatabase } from '../support/database.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -165,5 +166,89 @@ describe('the health collector on the real primary and standby', () => {
     expect(s?.slow?.duplicateIndexes.map((d) => d.name)).toContain('orders_total_idx');
     expect(s?.slow?.duplicateIndexes.find((d) => d.name === 'orders_total_idx')?.duplicateOf).toBe('orders_total_dup');
     expect(s?.findings.some((f) => f.kind === 'duplicate-index' && f.fixSql === 'DROP INDEX CONCURRENTLY "public"."orders_total_idx";')).toBe(true);
+  });
+});
+
+describe('the health collector when a server stops answering without closing the connection', () => {
+  const proxies: BlackholeProxy[] = [];
+  afterAll(async () => {
+    for (const p of proxies) await p.close();
+  });
+  const proxyTo = async (url: string): Promise<BlackholeProxy> => {
+    const p = await blackholeProxy(url);
+    proxies.push(p);
+    return p;
+  };
+  const limits = { statementTimeoutMs: 500, connectTimeoutMs: 500, pollTimeoutMs: 1500 };
+
+  it('says disconnected within the poll deadline when the primary goes silent, and recovers when it answers again', async () => {
+    const proxy = await proxyTo(db.url);
+    const c = collector({ primaryUrl: proxy.url, ...limits });
+    expect(await c.pollOnce()).not.toBeNull();
+    expect(c.state().state).toBe('connected');
+
+    proxy.blackhole();
+    const t0 = Date.now();
+    expect(await c.pollOnce()).toBeNull();
+    expect(Date.now() - t0).toBeLessThan(limits.pollTimeoutMs + 500);
+    expect(c.state().state).toBe('disconnected');
+    // Still silent: the next poll (a fresh connection into the void) gives up just as fast.
+    const t1 = Date.now();
+    expect(await c.pollOnce()).toBeNull();
+    expect(Date.now() - t1).toBeLessThan(limits.pollTimeoutMs + 500);
+
+    proxy.resume();
+    expect(await c.pollOnce()).not.toBeNull();
+    expect(c.state().state).toBe('connected');
+  });
+
+  it('keeps polling on its own loop through the silence instead of hanging', async () => {
+    const proxy = await proxyTo(db.url);
+    const c = collector({ primaryUrl: proxy.url, intervalMs: 300, ...limits });
+    const states: string[] = [];
+    c.subscribe((e) => {
+      if (e.type === 'state') states.push(e.state.state);
+    });
+    c.start();
+    for (let i = 0; i < 50 && c.state().state !== 'connected'; i++) await sleep(100);
+    proxy.blackhole();
+    const silentAt = Date.now();
+    for (let i = 0; i < 50 && c.state().state !== 'disconnected'; i++) await sleep(100);
+    expect(c.state().state).toBe('disconnected');
+    expect(Date.now() - silentAt).toBeLessThan(limits.pollTimeoutMs + 300 + 1000);
+    proxy.resume();
+    for (let i = 0; i < 60 && c.state().state !== 'connected'; i++) await sleep(100);
+    expect(c.state().state).toBe('connected');
+    await c.stop();
+    expect(states).toEqual(['connected', 'disconnected', 'connected']);
+  });
+
+  it('never holds the primary’s snapshot up for a silent standby, and reports the standby down at its deadline', async (ctx) => {
+    if (!db.standbyUrl) return ctx.skip();
+    const proxy = await proxyTo(db.standbyUrl);
+    const c = collector({ standbys: [{ name: 'standby1', url: proxy.url }], standbyGraceMs: 100, ...limits });
+    const before = await c.pollOnce();
+    expect(before?.standbys.find((s) => s.name === 'standby1')?.state).toBe('streaming');
+
+    proxy.blackhole();
+    const t0 = Date.now();
+    const during = await c.pollOnce();
+    expect(during).not.toBeNull();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(c.state().state).toBe('connected');
+
+    await sleep(limits.pollTimeoutMs + 200);
+    const after = await c.pollOnce();
+    const standby = after?.standbys.find((s) => s.name === 'standby1');
+    expect(standby?.state).toBe('down');
+    expect(standby?.error).toMatch(/no answer within 1500 ms/);
+
+    proxy.resume();
+    let back = false;
+    for (let i = 0; i < 30 && !back; i++) {
+      await sleep(200);
+      back = (await c.pollOnce())?.standbys.find((s) => s.name === 'standby1')?.state === 'streaming';
+    }
+    expect(back).toBe(true);
   });
 });

@@ -22,6 +22,8 @@ type ServerState = 'connecting' | 'open' | 'unreachable';
 
 const WINDOW_MS = 15 * 60_000;
 const POLL_MS = 5000;
+/** Intervals without a new snapshot after which the figures on the page are marked stale. */
+const STALE_AFTER_INTERVALS = 3;
 
 interface Health {
   readonly collector: CollectorState;
@@ -72,9 +74,16 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
   const [now, setNow] = useState(() => Date.now());
   const [visible, setVisible] = useState(true);
   const inFlight = useRef(false);
+  // When (this browser's clock) a snapshot with a new seq last arrived: the server's clock may differ.
+  const [freshAt, setFreshAt] = useState<number | null>(null);
+  const lastSeq = useRef<number | null>(null);
   const api = useCallback((path: string) => `${apiBase ?? ''}${path}`, [apiBase]);
 
   const addSnapshot = useCallback((s: HealthSnapshot) => {
+    if (lastSeq.current !== s.seq) {
+      lastSeq.current = s.seq;
+      setFreshAt(Date.now());
+    }
     setPoints((prev) => {
       const t = Date.parse(s.at);
       if (prev.length > 0 && (prev[prev.length - 1]?.t ?? 0) >= t) return prev;
@@ -95,7 +104,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
         ]);
         setHealth(h);
         if (series) setPoints(series.points);
-        else if (h.snapshot) addSnapshot(h.snapshot);
+        if (h.snapshot) addSnapshot(h.snapshot);
         setServer('open');
         setNow(Date.now());
         return true;
@@ -184,13 +193,19 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
   const level = (figure: FigureName): Level => snapshot?.status[figure]?.level ?? 'unknown';
   const dbState = health?.collector.state ?? 'connecting';
   const disconnected = server === 'unreachable' || dbState === 'disconnected';
-  const connection = disconnected ? 'disconnected' : server === 'connecting' || dbState === 'connecting' ? 'connecting' : 'connected';
+  const intervalMs = health?.collector.intervalMs ?? POLL_MS;
+  // "connected" with nothing new for several intervals (a hung server, a stalled stream) is not live data.
+  const silentMs = freshAt === null ? null : now - freshAt;
+  const stale = visible && silentMs !== null && silentMs > STALE_AFTER_INTERVALS * intervalMs;
+  const connection = disconnected ? 'disconnected' : stale ? 'stale' : server === 'connecting' || dbState === 'connecting' ? 'connecting' : 'connected';
   const reason =
     server === 'unreachable'
       ? 'pgwarden serve is unreachable; retrying'
       : dbState === 'disconnected'
-        ? `database unreachable: ${health?.collector.error ?? 'no answer'}; retrying every ${Math.round((health?.collector.intervalMs ?? POLL_MS) / 1000)} s`
-        : null;
+        ? `database unreachable: ${health?.collector.error ?? 'no answer'}; retrying every ${Math.round(intervalMs / 1000)} s`
+        : stale
+          ? `no new figures for ${Math.round((silentMs ?? 0) / 1000)} s (expected every ${Math.round(intervalMs / 1000)} s): what is shown may be out of date`
+          : null;
 
   if (apiBase === null) {
     return (
@@ -233,7 +248,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
   } satisfies Record<string, Line[]>;
 
   return (
-    <div className="live" data-testid="live" data-connection={connection} data-seq={snapshot?.seq ?? 0}>
+    <div className={`live${stale ? ' stale' : ''}`} data-testid="live" data-connection={connection} data-stale={stale ? 'true' : 'false'} data-seq={snapshot?.seq ?? 0}>
       <div className="live-head">
         <div className="live-title">
           <h1>Live</h1>
