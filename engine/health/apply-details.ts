@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { applyStatementsSql, STATEMENTS_SCHEMA_SQL } from '../catalog/health-queries.ts';
 import { ident } from '../sql/ident.ts';
 import type { Plan } from '../plan/plan.ts';
+import { redactQueryText } from './redact-query.ts';
 
 /**
  * What an apply records beside its plan for the report site: how long each change took, and the
@@ -50,7 +51,7 @@ export async function startApplyDetails(client: pg.ClientBase, plan: Plan): Prom
       const schema = r.rows[0]?.loaded ? r.rows[0].schema : null;
       if (schema) {
         const s = await client.query<{ id: string; query: string; calls: number; total_ms: number }>(applyStatementsSql(ident(schema)), [tables]);
-        statements = s.rows.map((row) => ({ id: row.id, query: row.query, calls: row.calls, totalMs: row.total_ms }));
+        statements = s.rows.map((row) => ({ id: row.id, query: redactQueryText(row.query), calls: row.calls, totalMs: row.total_ms }));
         statementsAt = new Date().toISOString();
       }
     } catch {

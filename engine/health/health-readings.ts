@@ -12,6 +12,7 @@ import {
 } from '../catalog/health-queries.ts';
 import { ident } from '../sql/ident.ts';
 import type { SessionInfo } from './health-snapshot.ts';
+import { redactQueryText } from './redact-query.ts';
 
 /**
  * The raw rows of one poll, typed, and the functions that read them. Everything cumulative stays
@@ -155,7 +156,7 @@ export async function readSessions(client: pg.ClientBase, timings: Timings): Pro
     transactionMs: Number(r.transaction_ms),
     stateMs: Number(r.state_ms),
     waitEventType: r.wait_event_type,
-    query: r.query ?? '',
+    query: redactQueryText(r.query ?? ''),
   }));
 }
 

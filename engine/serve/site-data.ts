@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { HISTORY_LIST_SQL, HISTORY_PLAN_SQL, SITE_SOURCE_SQL, SITE_TABLES_SQL, siteIndexesSql, STATEMENTS_SCHEMA_SQL, statementsNowSql } from '../catalog/health-queries.ts';
 import type { RecordedDetails } from '../health/apply-details.ts';
+import { redactQueryText } from '../health/redact-query.ts';
 import type { HealthSnapshot } from '../health/health-snapshot.ts';
 import { THRESHOLDS, type Threshold } from '../health/health-status.ts';
 import type { Plan } from '../plan/plan.ts';
@@ -142,7 +143,7 @@ function withoutSince(d: RecordedDetails): RunDetails {
   return {
     changes: d.changes,
     statementsAt: d.statementsAt,
-    statements: d.statements.map((st) => ({ id: st.id, query: st.query, callsBefore: st.calls, meanBeforeMs: st.calls > 0 ? st.totalMs / st.calls : 0, callsSince: null, meanSinceMs: null })),
+    statements: d.statements.map((st) => ({ id: st.id, query: redactQueryText(st.query), callsBefore: st.calls, meanBeforeMs: st.calls > 0 ? st.totalMs / st.calls : 0, callsSince: null, meanSinceMs: null })),
   };
 }
 
@@ -161,7 +162,8 @@ export function runFromRow(r: HistoryRow): SiteRun {
     fingerprint: r.fingerprint,
     summary: r.summary ? { add: r.summary.add, change: r.summary.change, destroy: r.summary.destroy } : null,
     changeCount: r.change_count ?? r.plan?.changes.length ?? 0,
-    error: r.error,
+    // Records written before redaction existed, and errors that quote a statement, are redacted on the way out.
+    error: r.error === null ? null : redactQueryText(r.error),
     plan: r.plan ?? null,
     details: r.summary?.details ? withoutSince(r.summary.details) : null,
   };

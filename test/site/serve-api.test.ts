@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHealthCollector, type HealthCollector } from '../../engine/health/health-collector.ts';
 import type { HealthSnapshot } from '../../engine/health/health-snapshot.ts';
@@ -19,6 +20,7 @@ indexes:
 
 beforeAll(async () => {
   db = await useTestDatabase();
+  await db.pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   await db.pool.query('CREATE TABLE orders (id bigint PRIMARY KEY, customer int NOT NULL)');
   await db.pool.query('INSERT INTO orders SELECT g, g % 50 FROM generate_series(1, 2000) g');
   const project = await projectWith({ 'orders.yaml': POLICY });
@@ -163,6 +165,47 @@ describe('pgwarden serve: the JSON API', () => {
       expect(text).not.toContain('s3cr3t-pw');
       expect(text).not.toContain(`${u.hostname}:${u.port}`);
       expect(text).not.toContain('postgres://');
+    }
+  });
+
+  it('never shows a password that sits in a session’s or a statement’s query text', async () => {
+    // Sessions left idle in a transaction are what the snapshot names, with their last statement.
+    const texts = [
+      "CREATE ROLE leak_a LOGIN PASSWORD 'TopSecret123'",
+      "CREATE ROLE leak_b LOGIN ENCRYPTED PASSWORD E'Esc\\'Secret42'",
+      "SELECT 'host=db.example password=ConnSecret7 dbname=app' AS conninfo",
+      "SELECT 'postgres://app:UrlSecret9@db.example:5432/app' AS url",
+    ];
+    const sessions = texts.map(() => new pg.Client({ connectionString: db.url }));
+    for (const session of sessions) await session.connect();
+    let running = true;
+    // pg_stat_statements keeps comments: a statement whose text carries a password, run on every poll.
+    const statements = (async () => {
+      while (running) {
+        await db.pool.query("SELECT pg_sleep(0.002), $1::int /* dblink_connect('host=db password=CommentSecret5') */", [1]);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      for (const [i, text] of texts.entries()) {
+        await sessions[i]!.query('BEGIN');
+        await sessions[i]!.query(text);
+      }
+      const stream = await readEvents('snapshot', 4, 10_000);
+      const health = await get('/api/health');
+      const snapshot = (JSON.parse(health.body) as { snapshot: HealthSnapshot }).snapshot;
+      // The texts are there, redacted: the test saw what it means to check.
+      expect(snapshot.sessions.filter((s) => s.query.includes("PASSWORD '<redacted>'")).length).toBe(2);
+      expect(snapshot.sessions.map((s) => s.query)).toContain("SELECT 'host=db.example password=<redacted> dbname=app' AS conninfo");
+      expect(snapshot.sessions.map((s) => s.query)).toContain("SELECT 'postgres://app:<redacted>@db.example:5432/app' AS url");
+      expect(snapshot.statements.top.some((t) => t.query?.includes('password=<redacted>'))).toBe(true);
+      for (const text of [health.body, ...stream.events.map((e) => e.data)]) {
+        for (const secret of ['TopSecret123', 'Secret42', 'ConnSecret7', 'UrlSecret9', 'CommentSecret5']) expect(text).not.toContain(secret);
+      }
+    } finally {
+      running = false;
+      await statements;
+      for (const session of sessions) await session.end();
     }
   });
 });
