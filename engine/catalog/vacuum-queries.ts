@@ -6,6 +6,8 @@
  * pg_stat_user_tables view: 2.5x faster on 6,000 tables (DESIGN.md).
  */
 
+import { HEALTH_MARKER } from './health-queries.ts';
+
 /** Schemas that hold no user tables (pgwarden's own bookkeeping is not the user's either). */
 const USER_TABLES = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgwarden')
    AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'`;
@@ -28,7 +30,7 @@ export const MANAGED_SETTINGS_SQL = `
 SELECT schema_name AS schema, table_name AS "table", parameter FROM pgwarden.managed_setting`;
 
 /** The server settings that frame table health: when autovacuum acts, and where wraparound is. */
-export const VACUUM_SETTINGS_SQL = `
+export const VACUUM_SETTINGS_SQL = `${HEALTH_MARKER}
 SELECT pg_catalog.current_database() AS database,
        pg_catalog.current_setting('server_version_num')::int AS server_version,
        pg_catalog.current_setting('server_version') AS server_version_text,
@@ -53,7 +55,7 @@ SELECT pg_catalog.current_database() AS database,
  * The TOAST table's freeze ages count too: autovacuum must freeze it just the same.
  * Counters come as float8: a float8 holds every integer below 2^53 exactly, a bigint would arrive as text.
  */
-export const TABLE_STATS_SQL = `
+export const TABLE_STATS_SQL = `${HEALTH_MARKER}
 SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
        CASE WHEN c.relispartition THEN
          (SELECT i.inhparent::int8 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) END AS parent_oid,
@@ -100,7 +102,7 @@ const STATS_CTE = `stats AS MATERIALIZED (
  * its live row count. The arithmetic (tuple header, alignment, page header) is done in bloat.ts.
  * $1: table oids to restrict to, or NULL for every user table.
  */
-export const TABLE_BLOAT_INPUTS_SQL = `
+export const TABLE_BLOAT_INPUTS_SQL = `${HEALTH_MARKER}
 WITH t AS MATERIALIZED (
   SELECT c.oid, n.nspname, c.relname, c.reltuples, c.relpages, c.reloptions
     FROM pg_catalog.pg_class c
@@ -132,7 +134,7 @@ SELECT t.oid::int8 AS oid, t.nspname AS schema, t.relname AS name,
  * table's statistics, an expression key's from the index's own, which ANALYZE collects), the index's
  * tuple count and fillfactor. $1 as above (table oids).
  */
-export const INDEX_BLOAT_INPUTS_SQL = `
+export const INDEX_BLOAT_INPUTS_SQL = `${HEALTH_MARKER}
 WITH x AS MATERIALIZED (
   SELECT i.indexrelid, i.indrelid, n.nspname, ic.relname AS index_name, tc.relname AS table_name,
          am.amname, ic.reltuples, ic.relpages, ic.reloptions, i.indkey, i.indisvalid
@@ -241,7 +243,7 @@ SELECT * FROM (
          pg_catalog.concat_ws(', ', a.state, a.application_name, pg_catalog.left(a.query, 80)) AS detail
     FROM pg_catalog.pg_stat_activity a
    WHERE a.backend_xmin IS NOT NULL AND a.datname = pg_catalog.current_database()
-     AND a.pid <> ALL ($1::int[]) AND a.backend_type = 'client backend'
+     AND a.pid <> ALL ($1::int[]) AND a.pid <> pg_catalog.pg_backend_pid() AND a.backend_type = 'client backend'
   UNION ALL
   SELECT 'prepared transaction', p.gid, pg_catalog.age(p.transaction)::float8,
          EXTRACT(epoch FROM pg_catalog.now() - p.prepared)::float8, p.owner::text

@@ -64,8 +64,29 @@ export async function planMaintenance(client: pg.ClientBase, desired: DesiredSta
   };
 }
 
-/** `locked`: skipped after lock_timeout; `dropped`: the table went away after it was picked. */
-export type TaskOutcome = 'done' | 'locked' | 'dropped' | 'failed' | 'cancelled' | 'not-started';
+/**
+ * `locked`: skipped after lock_timeout; `denied`: PostgreSQL skipped it for want of privilege; `dropped`:
+ * the table went away after it was picked.
+ */
+export type TaskOutcome = 'done' | 'locked' | 'denied' | 'dropped' | 'failed' | 'cancelled' | 'not-started';
+
+/**
+ * VACUUM and ANALYZE do not fail on a table the role may not maintain: they skip it with a WARNING and
+ * succeed. PostgreSQL 14-15: `skipping "t" --- only table or database owner can vacuum it` (or "only
+ * superuser ..."); 16+: `permission denied to vacuum "t", skipping it`. The warning carries no SQLSTATE
+ * of its own (01000), so the English text is matched (a server with a translated lc_messages is not).
+ */
+const PERMISSION_SKIP = /^(skipping ".*" --- only .* can (vacuum|analyze) it|permission denied to (vacuum|analyze) ".*", skipping it)$/u;
+
+/** The fields of a server notice (pg's 'notice' event) this reads. */
+interface ServerNotice {
+  readonly severity?: string | undefined;
+  readonly message?: string | undefined;
+}
+
+function permissionSkip(notice: ServerNotice): string | null {
+  return notice.severity === 'WARNING' && PERMISSION_SKIP.test(notice.message ?? '') ? (notice.message ?? null) : null;
+}
 
 export interface TableFigures {
   readonly health: number;
@@ -229,11 +250,20 @@ export async function runMaintenance(plan: MaintenancePlan, options: MaintainOpt
         options.onEvent?.({ type: 'task-start', task, sql, index, total: plan.tasks.length });
         const t0 = performance.now();
         let result: TaskResult;
+        const skipped: string[] = [];
+        const onNotice = (notice: ServerNotice): void => {
+          const message = permissionSkip(notice);
+          if (message !== null) skipped.push(message);
+        };
+        client.on('notice', onNotice);
         try {
           await client.query(`${setLockTimeoutSql(options.lockTimeoutMs)}; ${setStatementTimeoutSql(0)}`);
           running.set(pid, task);
           await client.query(sql);
-          result = { task, sql, outcome: 'done', ms: performance.now() - t0, before, after: null };
+          result =
+            skipped.length === 0
+              ? { task, sql, outcome: 'done', ms: performance.now() - t0, before, after: null }
+              : { task, sql, outcome: 'denied', ms: performance.now() - t0, message: `skipped by PostgreSQL, which only warns: ${skipped.join('; ')}`, before, after: null };
         } catch (error) {
           const e = error as PgError;
           const ms = performance.now() - t0;
@@ -253,6 +283,7 @@ export async function runMaintenance(plan: MaintenancePlan, options: MaintainOpt
           }
         } finally {
           running.delete(pid);
+          client.off('notice', onNotice);
         }
         results[index] = result;
         options.onEvent?.({ type: 'task-done', result, index, total: plan.tasks.length });
@@ -271,13 +302,14 @@ export async function runMaintenance(plan: MaintenancePlan, options: MaintainOpt
       // The datfrozenxid update each VACUUM skipped, done once (PostgreSQL 16+).
       await main.query('VACUUM (ONLY_DATABASE_STATS)').catch(() => undefined);
     }
-    const withAfter = await afterFigures(main, finished, pids);
+    const monitorPid = (await monitor.query<{ pid: number }>('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0]?.pid ?? 0;
+    const withAfter = await afterFigures(main, finished, [...pids, monitorPid]);
     const outcome: Outcome = options.signal?.aborted
       ? 'interrupted'
-      : withAfter.some((r) => r.outcome === 'failed' || r.outcome === 'locked')
+      : withAfter.some((r) => r.outcome === 'failed' || r.outcome === 'locked' || r.outcome === 'denied')
         ? 'failed'
         : 'succeeded';
-    const problems = withAfter.filter((r) => r.outcome === 'failed' || r.outcome === 'locked' || r.outcome === 'cancelled');
+    const problems = withAfter.filter((r) => r.outcome === 'failed' || r.outcome === 'locked' || r.outcome === 'denied' || r.outcome === 'cancelled');
     const error = problems.length === 0 ? null : problems.map((r) => `${r.task.schema}.${r.task.name}: ${r.message ?? r.outcome}`).join('; ');
     await finishMaintainRecord(main, historyId, outcome, error, counts(plan, withAfter), withAfter.map(resultRecord));
     return { plan, results: withAfter, outcome, historyId, ms: performance.now() - started, budgetReached };
@@ -363,6 +395,7 @@ function counts(plan: MaintenancePlan, results: readonly TaskResult[]): Record<s
     analyze: plan.tasks.filter((t) => t.action === 'analyze').length,
     done: by('done'),
     locked: by('locked'),
+    denied: by('denied'),
     dropped: by('dropped'),
     failed: by('failed'),
     cancelled: by('cancelled'),

@@ -36,6 +36,7 @@ function figuresCell(result: TaskResult, pick: 'dead' | 'health'): string {
 const OUTCOME_WORDS: Readonly<Record<TaskResult['outcome'], string>> = {
   done: 'done',
   locked: 'skipped (locked)',
+  denied: 'skipped (not permitted)',
   dropped: 'skipped (dropped)',
   failed: 'FAILED',
   cancelled: 'cancelled',

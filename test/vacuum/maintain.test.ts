@@ -8,6 +8,8 @@ import { project as projectWith, removeProjects } from './projects.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 import { churnedTable, deadTuples, waitFor } from './churn.ts';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { XMIN_HORIZON_SQL } from '../../engine/catalog/vacuum-queries.ts';
 
 let db: TestDatabase;
 const env = (): NodeJS.ProcessEnv => ({ DATABASE_URL: db.url });
@@ -288,5 +290,49 @@ describe('pgwarden maintain', () => {
     const result = await runCli(['maintain'], { cwd: none, env: env() });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^pgwarden: no vacuum policies: maintain looks after the tables/);
+  });
+});
+
+describe('a table maintain may not vacuum', () => {
+  it('is reported as skipped with PostgreSQL\'s reason, not as done, and the run exits 1', async () => {
+    const suffix = randomBytes(4).toString('hex');
+    const owner = `pgwarden_owner_${suffix}`;
+    const maintainer = `pgwarden_maint_${suffix}`;
+    await sql(`CREATE ROLE ${ident(owner)}; CREATE ROLE ${ident(maintainer)} LOGIN PASSWORD 'maint-${suffix}'`);
+    try {
+      await churnedTable(db.pool, 'app', 'ledger');
+      await sql(`ALTER TABLE app.ledger OWNER TO ${ident(owner)}; GRANT USAGE ON SCHEMA app TO ${ident(maintainer)}`);
+      // Its history goes to the pgwarden schema, which CREATE SCHEMA IF NOT EXISTS checks CREATE on the database for.
+      await sql(`CREATE SCHEMA pgwarden AUTHORIZATION ${ident(maintainer)}; GRANT CREATE ON DATABASE ${ident(db.name)} TO ${ident(maintainer)}`);
+      const url = new URL(db.url);
+      url.username = maintainer;
+      url.password = `maint-${suffix}`;
+      const project = await projectWith({ 'defaults.yaml': DEFAULTS });
+
+      const result = await runCli(['maintain'], { cwd: project, env: { DATABASE_URL: url.toString() } });
+      expect(result.stdout).toMatch(/app\.ledger: skipped \(not permitted\) in \d+\.\d s — skipped by PostgreSQL, which only warns: (permission denied to vacuum "ledger", skipping it|skipping "ledger" --- only .* can vacuum it)/);
+      expect(result.stdout).toMatch(/ {2}app\.ledger +VACUUM \(ANALYZE\) .* skipped \(not permitted\)/);
+      expect(result.code).toBe(1);
+      expect(await deadTuples(db.pool, 'app', 'ledger')).toBeGreaterThan(1_000);
+      const history = await lastHistory();
+      expect(history).toMatchObject({ kind: 'maintain', outcome: 'failed', summary: expect.objectContaining({ done: 0, denied: 1 }) });
+    } finally {
+      await sql(`DROP SCHEMA app CASCADE; DROP SCHEMA IF EXISTS pgwarden CASCADE; CREATE SCHEMA app`);
+      await sql(`REVOKE CREATE ON DATABASE ${ident(db.name)} FROM ${ident(maintainer)}; DROP ROLE ${ident(owner)}; DROP ROLE ${ident(maintainer)}`);
+    }
+  });
+});
+
+describe('what holds dead tuples back', () => {
+  it('never names the session that asks', async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      const holders = (await client.query<{ kind: string; holder: string }>(XMIN_HORIZON_SQL, [[]])).rows;
+      expect(holders.filter((h) => h.kind === 'session' && h.holder === String(pid))).toEqual([]);
+    } finally {
+      await client.end();
+    }
   });
 });
