@@ -7,7 +7,14 @@
  * Visibility: without superuser or pg_monitor (pg_read_all_stats), pg_stat_replication and
  * pg_stat_wal_receiver show their rows with most columns NULL; callers treat NULL as "unknown", never
  * as "caught up".
+ *
+ * Every statement that runs in the background (the lag sampler, the heartbeat, the router's catalog
+ * refresh) starts with HEALTH_MARKER: pg_stat_statements keeps the first text it sees per queryid and
+ * the queryid ignores comments, so the marker must lead the text for the health collector to keep
+ * pgwarden's own statements out of the application's workload.
  */
+
+import { HEALTH_MARKER } from './health-queries.ts';
 
 /** Which server this is. pg_control_system() exists since PostgreSQL 9.6. */
 export const SERVER_IDENTITY_SQL = `
@@ -29,7 +36,7 @@ export interface ServerIdentityRow {
  * `write/flush/replay_lag` are NULL once a standby has caught up and nothing is in flight (PG 10+),
  * and the row is missing altogether while the standby is disconnected.
  */
-export const PRIMARY_REPLICATION_SQL = `
+export const PRIMARY_REPLICATION_SQL = `${HEALTH_MARKER}
 SELECT (EXTRACT(epoch FROM pg_catalog.clock_timestamp()) * 1000)::float8 AS now_ms,
        pg_catalog.pg_current_wal_lsn()::text AS current_lsn,
        COALESCE((
@@ -78,7 +85,7 @@ export interface PrimaryReplicationRow {
   standbys: WalSenderRow[];
 }
 
-const REPLICA_COLUMNS = `
+const REPLICA_COLUMNS = `${HEALTH_MARKER}
 SELECT (EXTRACT(epoch FROM pg_catalog.clock_timestamp()) * 1000)::float8 AS now_ms,
        pg_catalog.pg_is_in_recovery() AS in_recovery,
        pg_catalog.pg_last_wal_receive_lsn()::text AS receive_lsn,
@@ -109,6 +116,10 @@ export const REPLICA_STATE_WITH_HEARTBEAT_SQL = `${REPLICA_COLUMNS},
   FROM (SELECT 1) AS one
   LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true`;
 
+/** Whether the replica has replayed the heartbeat table yet: decides which REPLICA_STATE_* to run. */
+export const HEARTBEAT_TABLE_EXISTS_SQL = `${HEALTH_MARKER}
+SELECT pg_catalog.to_regclass('pgwarden.heartbeat') IS NOT NULL AS t`;
+
 export interface ReplicaStateRow {
   now_ms: number;
   in_recovery: boolean;
@@ -132,7 +143,7 @@ export interface ReplicaStateRow {
  * name is read-only (IMMUTABLE or STABLE: PostgreSQL refuses writes inside those), and the relations a
  * standby cannot serve or that are session state (temporary, unlogged, sequences).
  */
-export const FUNCTION_VOLATILITY_SQL = `
+export const FUNCTION_VOLATILITY_SQL = `${HEALTH_MARKER}
 SELECT n.nspname AS schema, p.proname AS name, pg_catalog.bool_and(p.provolatile <> 'v') AS read_only
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
@@ -144,7 +155,7 @@ export interface FunctionVolatilityRow {
   read_only: boolean;
 }
 
-export const PRIMARY_ONLY_RELATIONS_SQL = `
+export const PRIMARY_ONLY_RELATIONS_SQL = `${HEALTH_MARKER}
 SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, c.relpersistence::text AS persistence
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -1,3 +1,4 @@
+import { HEALTH_MARKER } from '../catalog/health-queries.ts';
 import { errorLine, isSqlError, monitorConnection, type ConnectionSpec } from './monitor-connection.ts';
 
 /**
@@ -23,13 +24,13 @@ export interface HeartbeatWriter {
   stop(): Promise<void>;
 }
 
-export const HEARTBEAT_UPDATE_SQL = `
+export const HEARTBEAT_UPDATE_SQL = `${HEALTH_MARKER}
 UPDATE pgwarden.heartbeat
    SET ts = pg_catalog.clock_timestamp(), writer = $1
  WHERE id = 1 AND ts < pg_catalog.clock_timestamp() - $2::float8 * interval '1 millisecond'`;
 
 // The row is created with the table; this puts it back if someone deleted it.
-export const HEARTBEAT_INSERT_SQL = `
+export const HEARTBEAT_INSERT_SQL = `${HEALTH_MARKER}
 INSERT INTO pgwarden.heartbeat (id, ts, writer) VALUES (1, pg_catalog.clock_timestamp(), $1)
 ON CONFLICT (id) DO NOTHING`;
 
@@ -50,7 +51,7 @@ export function startHeartbeat(options: {
   const connection = monitorConnection(options.primary, {
     applicationName: 'pgwarden heartbeat',
     timeoutMs: Math.max(1000, intervalMs * 5),
-    setup: 'SET synchronous_commit = local',
+    setup: `${HEALTH_MARKER} SET synchronous_commit = local`,
   });
   let status: HeartbeatStatus = { state: 'starting', intervalMs, writes: 0, lastWriteAt: null, error: null };
   let timer: NodeJS.Timeout | null = null;

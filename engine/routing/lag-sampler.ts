@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import {
+  HEARTBEAT_TABLE_EXISTS_SQL,
   PRIMARY_REPLICATION_SQL,
   REPLICA_STATE_SQL,
   REPLICA_STATE_WITH_HEARTBEAT_SQL,
@@ -256,7 +257,7 @@ export async function sampleLagOnce(
   const readReplica = async (client: pg.ClientBase): Promise<{ at: number; row: ReplicaStateRow } | { at: number; error: string }> => {
     try {
       // Whether the heartbeat table exists decides the query; asked first, so the sample itself is one query.
-      const probe = (await client.query<{ t: boolean }>(`SELECT pg_catalog.to_regclass('pgwarden.heartbeat') IS NOT NULL AS t`)).rows[0];
+      const probe = (await client.query<{ t: boolean }>(HEARTBEAT_TABLE_EXISTS_SQL)).rows[0];
       const sent = now();
       const state = (await client.query<ReplicaStateRow>(probe?.t ? REPLICA_STATE_WITH_HEARTBEAT_SQL : REPLICA_STATE_SQL)).rows[0];
       return state === undefined ? { at: now(), error: 'no row' } : { at: (sent + now()) / 2, row: state };

@@ -2,6 +2,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHealthCollector, type HealthCollector } from '../../engine/health/health-collector.ts';
 import { ident } from '../../engine/sql/ident.ts';
+import { readExternalTableHealth } from '../../engine/health/external-health.ts';
+import { startLagSampler } from '../../engine/routing/lag-sampler.ts';
+import { CREATE_HEARTBEAT_SQL } from '../../engine/sql/routing-ddl.ts';
 import { blackholeProxy, type BlackholeProxy } from '../routing/blackhole-proxy.ts';
 import { primaryAdminUrl, useTestDatabase, type TestDatabase } from '../support/database.ts';
 
@@ -154,6 +157,37 @@ describe('the health collector on the real primary and standby', () => {
     expect(c.state().state).toBe('connected');
     // The first poll after an outage has no window: rates start afresh rather than spanning the gap.
     expect(back?.windowMs).toBeNull();
+  });
+
+  it('keeps its own statements out of the top statements: the slow cadence’s, the lag sampler’s and the heartbeat’s too', async () => {
+    await db.pool.query(CREATE_HEARTBEAT_SQL);
+    const standbys = db.standbyUrl ? [{ name: 'standby1', url: db.standbyUrl }] : [];
+    const sampler = startLagSampler({ primary: db.url, replicas: standbys.map((s) => ({ name: s.name, connection: s.url })), intervalMs: 50, heartbeatIntervalMs: 50 });
+    const c = collector({
+      standbys,
+      slowIntervalMs: 0,
+      tableHealth: (client) => readExternalTableHealth(client),
+      routerLag: async () => new Map(sampler.latest().map((l) => [l.name, { lagMs: l.lagMs, source: l.lagSource }])),
+    });
+    try {
+      await sampler.ready();
+      let last: Awaited<ReturnType<HealthCollector['pollOnce']>> = null;
+      for (let i = 0; i < 4; i++) {
+        for (let k = 0; k < 20; k++) await db.pool.query('SELECT count(*) AS the_workload FROM orders WHERE customer = $1', [k]);
+        await sleep(200);
+        last = await c.pollOnce();
+        await c.slowSettled();
+      }
+      const texts = (last?.statements.top ?? []).map((t) => t.query ?? '');
+      expect(texts.some((t) => t.includes('the_workload'))).toBe(true);
+      expect(last?.slow?.tableHealth).not.toBeNull();
+      expect(sampler.heartbeat()?.writes).toBeGreaterThan(0);
+      const ours = /pgwarden|pg_stat_replication|pg_stat_wal_receiver|pg_last_wal_replay_lsn|pg_stat_get_live_tuples|pg_stats\b|autovacuum_vacuum_threshold|pg_proc\b/;
+      expect(texts.filter((t) => ours.test(t))).toEqual([]);
+      expect(last?.poll.databaseMs).toBeGreaterThan(0);
+    } finally {
+      await sampler.stop();
+    }
   });
 
   it('keeps the slow cadence’s index findings with the SQL that fixes them', async () => {
