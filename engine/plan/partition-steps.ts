@@ -31,9 +31,11 @@ function relation(r: RelationName): string {
 }
 
 function createLikeSql(change: CreatePartition): string {
-  // LIKE copies columns, NOT NULL, defaults, CHECK constraints (ATTACH requires the parent's), storage,
-  // generated columns and comments; not identity (the parent's sequence stays the one used).
-  const like = `CREATE TABLE ${relation(change.partition)} (LIKE ${relation(change.parent)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING GENERATED INCLUDING COMMENTS)`;
+  // LIKE copies columns, NOT NULL, defaults, CHECK constraints, storage, compression (PostgreSQL 14+),
+  // generated columns and comments; not identity (the parent's sequence stays the one used). ATTACH
+  // requires every CHECK of the parent and merges the copies into them: afterwards they are inherited
+  // only (conislocal false, coninhcount 1), exactly as on a partition made with PARTITION OF.
+  const like = `CREATE TABLE ${relation(change.partition)} (LIKE ${relation(change.parent)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING GENERATED INCLUDING COMMENTS)`;
   const params = Object.entries(change.storageParameters);
   return params.length === 0 ? like : `${like} WITH (${storageParameterListSql(change.storageParameters)})`;
 }

@@ -241,7 +241,7 @@ describe('per-partition settings from the table policy', () => {
     const now = new Date('2026-11-25T10:00:00Z');
     const plan = await planAt(project, now);
     expect(renderPlanText(plan, { color: false })).toContain(
-      `(LIKE "app"."events" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING GENERATED INCLUDING COMMENTS) WITH ("autovacuum_vacuum_scale_factor" = '0.02', "autovacuum_analyze_scale_factor" = '0.01')`,
+      `(LIKE "app"."events" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING GENERATED INCLUDING COMMENTS) WITH ("autovacuum_vacuum_scale_factor" = '0.02', "autovacuum_analyze_scale_factor" = '0.01')`,
     );
     await applyAt(project, now);
     // A month later, the new partition is born with them too.
@@ -250,6 +250,18 @@ describe('per-partition settings from the table policy', () => {
                              WHERE i.inhparent = 'app.events'::regclass ORDER BY 1`);
     expect(rows).toHaveLength(6);
     for (const row of rows) expect(row['options']).toEqual(['autovacuum_vacuum_scale_factor=0.02', 'autovacuum_analyze_scale_factor=0.01']);
+  });
+});
+
+describe('what a new partition takes from its parent', () => {
+  it('keeps column compression, and holds the parent\'s CHECK constraints as inherited ones only', async () => {
+    await sql(`ALTER TABLE app.events ALTER COLUMN kind SET COMPRESSION pglz, ADD CONSTRAINT events_tenant_positive CHECK (tenant_id > 0)`);
+    const project = await projectWith({ 'events.yaml': `table: app.events\npartitioning: { by: range, column: created_at, interval: month, premake: 0 }\n` });
+    await applyAt(project, new Date('2026-11-25T00:00:00Z'));
+    expect(await sql(`SELECT attcompression AS c FROM pg_attribute WHERE attrelid = 'app.events_2026_11'::regclass AND attname = 'kind'`)).toEqual([{ c: 'p' }]);
+    expect(await sql(`SELECT conname, conislocal, coninhcount FROM pg_constraint WHERE conrelid = 'app.events_2026_11'::regclass AND contype = 'c'`)).toEqual([
+      { conname: 'events_tenant_positive', conislocal: false, coninhcount: 1 },
+    ]);
   });
 });
 
