@@ -15,6 +15,8 @@ export interface Finding {
     | 'long-transaction'
     | 'inactive-slot'
     | 'replay-paused'
+    | 'standby-down'
+    | 'standby-not-streaming'
     | 'invalid-index'
     | 'unused-index'
     | 'duplicate-index';
@@ -119,6 +121,41 @@ function sessionFindings(s: SessionInfo): Finding[] {
 }
 
 /** Every finding the snapshot supports, worst first. */
+/**
+ * A configured standby that cannot be reached, or is reachable but not receiving WAL: its reads (if the
+ * router sends any there) fall back to the primary, and it falls further behind with every write.
+ */
+function standbyFindings(standbys: readonly StandbyHealth[]): Finding[] {
+  return standbys.flatMap((s): Finding[] => {
+    if (s.state === 'down') {
+      const streaming = s.primaryView !== null;
+      return [
+        {
+          kind: 'standby-down',
+          level: 'critical',
+          subject: s.name,
+          message: `cannot be reached (${s.error ?? 'no answer'}); ${streaming ? 'the primary still streams to it, so check the network and its pg_hba.conf from this host' : 'the primary has no walsender for it either: start its server (pg_ctl start) and read its log'}. The query shows what the primary sees of its standbys`,
+          fixSql: 'SELECT application_name, client_addr, state, replay_lag FROM pg_catalog.pg_stat_replication;',
+          runOn: 'primary',
+        },
+      ];
+    }
+    if (s.state === 'not-streaming') {
+      return [
+        {
+          kind: 'standby-not-streaming',
+          level: 'critical',
+          subject: s.name,
+          message: `in recovery but its WAL receiver is not streaming (${s.ownView?.receiverStatus ?? 'stopped'}): it misses every write from now on. Check primary_conninfo and its log, fix the setting, then reload`,
+          fixSql: 'SHOW primary_conninfo; SELECT pg_catalog.pg_reload_conf();',
+          runOn: s.name,
+        },
+      ];
+    }
+    return [];
+  });
+}
+
 export function findingsFor(input: FindingInputs): Finding[] {
   const out: Finding[] = [];
   for (const t of input.tables) out.push(...tableFindings(t, input.freezeMaxAge));
@@ -134,6 +171,7 @@ export function findingsFor(input: FindingInputs): Finding[] {
       runOn: 'primary',
     });
   }
+  out.push(...standbyFindings(input.standbys));
   for (const s of input.standbys) {
     if (s.state !== 'replay-paused') continue;
     out.push({

@@ -332,6 +332,7 @@ export function computeSnapshot(input: ComputeInput): { snapshot: HealthSnapshot
     indexScanShare: idxScans !== null && seqScans !== null ? ratio(idxScans, idxScans + seqScans) : null,
     replicaLagMs: lags.length > 0 ? Math.max(...lags) : null,
     replicaLagBytes: lagBytes.length > 0 ? Math.max(...lagBytes) : null,
+    standbysDown: standbys.filter((s) => s.state === 'down' || s.state === 'not-streaming').length,
     tableHealth: worstTableHealth(tables, rel, input.slow),
     connections: db.clientConnections,
     maxConnections: primary.settings.maxConnections,

@@ -53,6 +53,11 @@ export interface Figures {
   /** The most-lagged standby's replay lag; null with no standby, or when no source can say. */
   readonly replicaLagMs: number | null;
   readonly replicaLagBytes: number | null;
+  /**
+   * Standbys the collector polls that are down (unreachable) or not receiving WAL: they have no lag to
+   * show, and are worse than any lag, so the replica-lag status turns red while this is above 0.
+   */
+  readonly standbysDown: number;
   /** The worst table's health, 0..1 (issue 5's score when available, else its live-tuple share). */
   readonly tableHealth: number | null;
   readonly connections: number;

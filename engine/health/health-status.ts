@@ -49,6 +49,12 @@ export function levelOf(threshold: Threshold, value: number | null): Level {
   return 'ok';
 }
 
+/** This poll's level of one figure; a standby that is down is the worst replica lag there is, not an unknown one. */
+function rawLevel(t: Threshold, figures: Figures): Level {
+  if (t.figure === 'replicaLagMs' && figures.standbysDown > 0) return 'critical';
+  return levelOf(t, figures[t.figure]);
+}
+
 export interface FigureStatus {
   readonly figure: FigureName;
   /** The level shown: changes only after `POLLS_TO_CHANGE` polls in a row at a new level. */
@@ -76,7 +82,7 @@ export function nextStatus(previous: StatusBoard | null, figures: Figures, at: s
   const board: Partial<Record<FigureName, FigureStatus>> = {};
   for (const t of THRESHOLDS) {
     const value = figures[t.figure];
-    const raw = levelOf(t, value);
+    const raw = rawLevel(t, figures);
     const before = previous?.[t.figure];
     if (!before) {
       board[t.figure] = { figure: t.figure, level: raw, raw, value, since: at, pending: 0 };

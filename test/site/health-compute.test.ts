@@ -166,6 +166,29 @@ describe('health snapshot from two polls', () => {
     expect(r.snapshot.standbys[0]?.lagMs).toBeNull();
   });
 
+  it('shows a configured standby that is down as red replica lag, with a finding that says what to check', () => {
+    const r = computeSnapshot(input(poll(database(5000), relations()), null, { standbys: [{ name: 'standby1', reading: null, error: 'connection refused: the server is not running or not listening' }] }));
+    expect(r.snapshot.standbys[0]?.state).toBe('down');
+    expect(r.snapshot.figures.replicaLagMs).toBeNull();
+    expect(r.snapshot.figures.standbysDown).toBe(1);
+    expect(r.snapshot.status.replicaLagMs?.level).toBe('critical');
+    const finding = r.snapshot.findings.find((f) => f.kind === 'standby-down');
+    expect(finding).toMatchObject({ level: 'critical', subject: 'standby1', runOn: 'primary' });
+    expect(finding?.message).toMatch(/connection refused.*start its server/);
+    expect(finding?.fixSql).toContain('pg_catalog.pg_stat_replication');
+  });
+
+  it('shows a standby that is up but not receiving WAL as red too, and says to check primary_conninfo', () => {
+    const standby: StandbyReading = {
+      serverTimeMs: 5000, inRecovery: true, replayPaused: false, receiverStatus: null, unreplayedBytes: 0, lastReplayAgeMs: 60_000,
+      xactCommit: 0, xactRollback: 0, blksRead: 0, blksHit: 0, conflicts: 0, clientConnections: 0, maxConnections: 100,
+    };
+    const r = computeSnapshot(input(poll(database(5000), relations()), null, { standbys: [{ name: 'standby1', reading: standby, error: null }] }));
+    expect(r.snapshot.status.replicaLagMs?.level).toBe('critical');
+    expect(r.snapshot.findings.find((f) => f.kind === 'standby-not-streaming')).toMatchObject({ level: 'critical', runOn: 'standby1' });
+    expect(r.snapshot.findings.find((f) => f.kind === 'standby-not-streaming')?.message).toMatch(/primary_conninfo/);
+  });
+
   it('prefers the routing module’s heartbeat lag when it has one', () => {
     const replication = { standbys: [{ name: 'standby1', state: 'streaming', syncState: 'async', sentBytes: 0, replayBytes: 0, writeLagMs: null, flushLagMs: null, replayLagMs: null, replyAgeMs: 10 }], slots: [] };
     const r = computeSnapshot(input(poll(database(5000), relations(), [], replication), null, { routerLag: new Map([['standby1', { lagMs: 42, source: 'heartbeat' }]]) }));

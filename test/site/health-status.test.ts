@@ -31,6 +31,7 @@ function figures(over: Partial<Figures> = {}): Figures {
     longestTransactionMs: null,
     locksWaiting: 0,
     xidAgeShare: 0.001,
+    standbysDown: 0,
     walBytesPerSecond: 100,
     pollMs: 10,
     ...over,

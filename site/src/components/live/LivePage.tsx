@@ -280,7 +280,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
           return (
             <div key={th.figure} className={`status-item ${lv}`} title={th.note} data-figure={th.figure} data-level={lv}>
               <span className="status-label">{th.label}</span>
-              <span className="status-value">{formatFigure(th, f ? f[th.figure] : null)}</span>
+              <span className="status-value">{th.figure === 'replicaLagMs' && f && f.standbysDown > 0 && f.replicaLagMs === null ? `${f.standbysDown} down` : formatFigure(th, f ? f[th.figure] : null)}</span>
               <span className="status-bound" title={st && st.pending > 0 && st.raw !== 'unknown' ? `${st.raw} for ${st.pending} poll(s); the colour changes after 3` : undefined}>
                 {th.direction === 'below' ? '≥' : '≤'} {formatBound(th, th.warn)}
                 {st && st.pending > 0 && st.raw !== 'unknown' ? ' ·' : ''}
@@ -325,7 +325,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
           id="replica-lag"
           label="Replica lag"
           value={f?.replicaLagMs ?? null}
-          text={snapshot && snapshot.standbys.length === 0 ? 'no replica' : ms(f?.replicaLagMs ?? null)}
+          text={snapshot && snapshot.standbys.length === 0 ? 'no replica' : f && f.standbysDown > 0 && f.replicaLagMs === null ? `${f.standbysDown} down` : ms(f?.replicaLagMs ?? null)}
           sub={f?.replicaLagBytes !== null && f?.replicaLagBytes !== undefined ? `${bytes(f.replicaLagBytes)} behind` : (snapshot?.standbys[0]?.lagSource ?? '')}
           position={logScale(1, 10_000)}
           bands={bandsFor(t('replicaLagMs'), 1, 10_000)}
