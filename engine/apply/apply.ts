@@ -298,7 +298,7 @@ async function runDetachStep(client: pg.Client, monitor: pg.Client | null, step:
   try {
     await runSqlStep(client, monitor, step, options);
   } catch (error) {
-    if (step.sql === detach.finalizeSql || !(await isDetachPending(client, partition.schema, partition.name))) throw error;
+    if (detach.mode === 'finalize' || !(await isDetachPending(client, partition.schema, partition.name))) throw error;
     options.onEvent?.({ type: 'notice', message: `${partition.schema}.${partition.name} was left detach-pending (${(error as Error).message}); finishing it with DETACH ... FINALIZE` });
     await runSqlStep(client, monitor, { ...step, sql: detach.finalizeSql, transactional: true }, options);
   }

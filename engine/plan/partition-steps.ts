@@ -101,6 +101,8 @@ function dropSql(partition: RelationName): string {
 
 /** What apply needs around a step that detaches a partition in its own transactions. */
 export interface DetachInfo {
+  /** `concurrently`: may leave the partition pending, to finish with `finalizeSql`; `finalize`: is that finish. */
+  readonly mode: 'concurrently' | 'finalize';
   readonly parent: RelationName;
   readonly partition: RelationName;
   /** `DETACH ... FINALIZE`: what finishes the detach when PostgreSQL left the partition pending. */
@@ -144,7 +146,7 @@ export function detachPartitionSteps(change: DetachPartition): SqlStep[] {
       transactional: false,
       lock: { mode: 'SHARE UPDATE EXCLUSIVE', on, online: true },
       build: false,
-      detach: { parent, partition, finalizeSql: finalizeSql(parent, partition), thenDrop: change.drop },
+      detach: { mode: 'concurrently', parent, partition, finalizeSql: finalizeSql(parent, partition), thenDrop: change.drop },
     };
     return change.drop ? [detach, dropStep(partition)] : [detach];
   }
@@ -167,7 +169,7 @@ export function finalizeDetachSteps(change: FinalizeDetach): SqlStep[] {
     // for every older snapshot, under lock_timeout, retried with backoff.
     lock: { mode: 'SHARE UPDATE EXCLUSIVE', on: `${parent.schema}.${parent.name}`, online: true },
     build: false,
-    detach: { parent, partition, finalizeSql: finalizeSql(parent, partition), thenDrop: change.drop },
+    detach: { mode: 'finalize', parent, partition, finalizeSql: finalizeSql(parent, partition), thenDrop: change.drop },
   };
   return change.drop ? [finalize, dropStep(partition)] : [finalize];
 }
