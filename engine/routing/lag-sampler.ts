@@ -87,7 +87,8 @@ export function startLagSampler(options: LagSamplerOptions): LagSampler {
     target,
     connection: monitorConnection(target.connection, { applicationName: 'pgwarden lag sampler', timeoutMs }),
     withHeartbeat: true,
-    lastStreamingAt: now(),
+    // Not "now": a receiver already stopped when sampling begins has been silent for an unknown time.
+    lastStreamingAt: null as number | null,
     points: [] as LagPoint[],
   }));
   const heartbeat: HeartbeatWriter | null =
@@ -275,7 +276,8 @@ export async function sampleLagOnce(
       primary,
       history: [],
       replica,
-      lastStreamingAt: replica.at,
+      // One sample has no past: a replica not streaming now has been silent for an unknown time.
+      lastStreamingAt: null,
     });
   });
 }

@@ -92,8 +92,11 @@ export interface LagInput {
   /** Earlier primary positions, oldest first. */
   readonly history: readonly PrimaryPosition[];
   readonly replica: ReplicaObservation | { readonly at: number; readonly error: string };
-  /** When the replica was last seen streaming (or when watching began). */
-  readonly lastStreamingAt: number;
+  /**
+   * When the replica was last seen streaming; null when it has not been since watching began (a
+   * single sample, or a receiver already stopped when the sampler started): its silence cannot be dated.
+   */
+  readonly lastStreamingAt: number | null;
 }
 
 export function replicaLag(input: LagInput): ReplicaLag {
@@ -146,23 +149,27 @@ export function replicaLag(input: LagInput): ReplicaLag {
   // The primary's clock at the moment the replica was read: its sample, moved on by our own clock.
   const primaryNow = primary.primaryMs + (replica.at - primary.at);
   const bounds: { readonly ms: number; readonly source: LagSource }[] = [];
-  if (replay !== null && replay >= primary.lsn) bounds.push({ ms: primary.primaryMs, source: 'caught-up' });
+  // WAL positions say "it has everything up to here", which stays true only while WAL keeps arriving: a
+  // replica whose receiver stopped on an idle primary has replayed everything there is, and will miss
+  // the next write. Without a receiver, only what it replayed (heartbeat, commit times) and how long it
+  // has been silent count.
+  const receiving = streaming !== false;
+  if (receiving && replay !== null && replay >= primary.lsn) bounds.push({ ms: primary.primaryMs, source: 'caught-up' });
   if (row.heartbeat_ms !== null) bounds.push({ ms: row.heartbeat_ms, source: 'heartbeat' });
   if (row.last_replay_ms !== null) bounds.push({ ms: row.last_replay_ms, source: 'replay-timestamp' });
-  const position = replay === null ? undefined : latestAtOrBelow(input.history, replay);
+  const position = replay === null || !receiving ? undefined : latestAtOrBelow(input.history, replay);
   if (position !== undefined) bounds.push({ ms: position.primaryMs, source: 'wal-position' });
 
   const heartbeatLagMs = row.heartbeat_ms === null ? null : Math.max(0, primaryNow - row.heartbeat_ms);
   const best = bounds.reduce<(typeof bounds)[number] | undefined>((a, b) => (a === undefined || b.ms > a.ms ? b : a), undefined);
   let lagMs = best === undefined ? null : Math.max(0, primaryNow - best.ms);
   let lagSource: LagSource = best?.source ?? 'unknown';
-  // A replica that stopped receiving cannot know what it misses: never report it as current.
-  if (streaming === false) {
-    const silentMs = Math.max(0, replica.at - input.lastStreamingAt);
-    if (lagMs === null || silentMs > lagMs) {
-      lagMs = silentMs;
-      lagSource = 'not-receiving';
-    }
+  // A replica that stopped receiving cannot know what it misses: at least as old as its silence and
+  // what it last replayed, unknown when neither can be dated, and never current.
+  if (!receiving) {
+    const silentMs = input.lastStreamingAt === null ? null : Math.max(0, replica.at - input.lastStreamingAt);
+    if (silentMs !== null && (lagMs === null || silentMs > lagMs)) lagMs = silentMs;
+    lagSource = 'not-receiving';
   }
   return { ...base, lagMs, lagSource, heartbeatLagMs };
 }

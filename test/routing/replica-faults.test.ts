@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRouter, startLagSampler, type RoutingPool } from '../../engine/routing/index.ts';
+import { sampleLagOnce } from '../../engine/routing/lag-sampler.ts';
 import { CREATE_HEARTBEAT_SQL } from '../../engine/sql/routing-ddl.ts';
 import { ownCluster, sql, waitFor, type OwnCluster } from './own-cluster.ts';
 
@@ -147,6 +148,36 @@ describe('faults on a real standby, under a read workload', () => {
       await sql(cluster.standbyUrl, 'ALTER SYSTEM RESET primary_conninfo');
       await sql(cluster.standbyUrl, 'SELECT pg_reload_conf()');
       await waitFor('streaming again', () => sampler.latest()[0]?.streaming === true, 20_000).finally(() => sampler.stop());
+    }
+  });
+
+  it('never reports a standby whose WAL receiver is stopped as 0 ms behind in a single sample (what plan uses), nor from a sampler started after it stopped', async () => {
+    const primary = new pg.Client({ connectionString: cluster.primaryUrl });
+    const standby = new pg.Client({ connectionString: cluster.standbyUrl });
+    await Promise.all([primary.connect(), standby.connect()]);
+    let sampler: ReturnType<typeof startLagSampler> | null = null;
+    try {
+      await sql(cluster.standbyUrl, `ALTER SYSTEM SET primary_conninfo = ''`);
+      await sql(cluster.standbyUrl, 'SELECT pg_reload_conf()');
+      await waitFor('the receiver to stop', async () => (await sql(cluster.standbyUrl, 'SELECT count(*)::int AS n FROM pg_stat_wal_receiver'))[0]?.['n'] === 0);
+
+      const [once] = await sampleLagOnce(primary, [{ name: 'standby1', client: standby }]);
+      expect(once?.streaming).toBe(false);
+      expect(once?.lagSource).not.toBe('caught-up');
+      expect(once?.lagMs).not.toBe(0);
+
+      sampler = startLagSampler({ primary: cluster.primaryUrl, replicas: [{ name: 'standby1', connection: cluster.standbyUrl }], heartbeat: false });
+      await sampler.ready();
+      const first = sampler.latest()[0];
+      expect(first?.streaming).toBe(false);
+      expect(first?.lagSource).not.toBe('caught-up');
+      expect(first?.lagMs).not.toBe(0);
+    } finally {
+      await sampler?.stop();
+      await sql(cluster.standbyUrl, 'ALTER SYSTEM RESET primary_conninfo');
+      await sql(cluster.standbyUrl, 'SELECT pg_reload_conf()');
+      await waitFor('streaming again', async () => (await sql(cluster.standbyUrl, `SELECT count(*)::int AS n FROM pg_stat_wal_receiver WHERE status = 'streaming'`))[0]?.['n'] === 1, 20_000);
+      await Promise.all([primary.end(), standby.end()]);
     }
   });
 });

@@ -64,7 +64,7 @@ function lagOf(input: Partial<LagInput> & { row?: Partial<ReplicaStateRow>; at?:
     primary: input.primary === undefined ? primary(T0, '0/3000000') : input.primary,
     history: input.history ?? [],
     replica: input.replica ?? { at, row: replicaRow(input.row) },
-    lastStreamingAt: input.lastStreamingAt ?? at,
+    lastStreamingAt: input.lastStreamingAt === undefined ? at : input.lastStreamingAt,
   });
 }
 
@@ -110,6 +110,27 @@ describe('replica lag, measured on the primary’s clock', () => {
     expect(lag.lagSource).toBe('not-receiving');
     expect(lag.lagMs).toBe(2_010);
     expect(lag.primaryView).toMatchObject({ connected: false });
+  });
+
+  it('does not call a replica never seen streaming caught up on an idle primary: its lag is unknown', () => {
+    const lag = lagOf({
+      lastStreamingAt: null,
+      row: { replay_lsn: '0/3000000', receiver_pid: null, receiver_status: null, last_replay_ms: null, heartbeat_ms: null },
+      primary: primary(T0, '0/3000000', []),
+    });
+
+    expect(lag).toMatchObject({ streaming: false, lagMs: null, lagSource: 'not-receiving' });
+  });
+
+  it('bounds a replica never seen streaming by what it last replayed, never by "caught up" or its WAL position', () => {
+    const lag = lagOf({
+      lastStreamingAt: null,
+      row: { replay_lsn: '0/3000000', receiver_pid: null, receiver_status: null, last_replay_ms: T0 + 5_000 - 30_000, heartbeat_ms: null },
+      primary: primary(T0, '0/3000000', []),
+    });
+
+    expect(lag.lagSource).toBe('not-receiving');
+    expect(lag.lagMs).toBeCloseTo(30_010, 6);
   });
 
   it('reports an unreachable replica with no lag at all, rather than a number', () => {
