@@ -89,6 +89,8 @@ async function connect(url: string, applicationName: string): Promise<pg.Client>
   // A server going away mid-apply must surface as a failed query, not an unhandled 'error' event.
   client.on('error', () => undefined);
   await client.connect();
+  // Statements carrying policy SQL were checked by libpg_query, which lexes strings this way.
+  await client.query('SET standard_conforming_strings = on');
   return client;
 }
 
@@ -119,6 +121,11 @@ interface PgError {
 // DDL can cause: another try later may well succeed.
 const RETRYABLE = new Set(['55P03', '40P01', '40001']);
 
+function sameStatements(saved: Plan, fresh: Plan): boolean {
+  const statements = (plan: Plan): string => JSON.stringify(plan.changes.map((c) => [c.change.address, c.destructive, c.steps]));
+  return statements(saved) === statements(fresh);
+}
+
 /** Runs a plan's steps under the safety rules of DESIGN.md. */
 export async function apply(options: ApplyOptions): Promise<ApplyResult> {
   const started = Date.now();
@@ -142,7 +149,15 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
           'run `pgwarden plan` again and review the new plan',
         );
       }
-      plan = options.savedPlan;
+      // The fresh plan's statements are the ones run: a saved file is the record of what was reviewed,
+      // never a source of SQL (it travels between CI jobs as an artifact and could have been edited).
+      if (!sameStatements(options.savedPlan, plan)) {
+        throw new ApplyError(
+          'the saved plan differs from the plan these policies give for this catalog (edited, or made by another pgwarden version); nothing was applied',
+          undefined,
+          'run `pgwarden plan` again and review the new plan',
+        );
+      }
     }
     if (options.select) {
       const changes = plan.changes.filter(options.select);

@@ -84,7 +84,8 @@ export async function canonicaliseIndexes(session: CatalogSession, desired: read
   }
   if (byTable.size === 0) return results;
 
-  await query(session, 'BEGIN');
+  // Again here, whoever the caller: the server must lex the batch's statements as libpg_query did.
+  await query(session, 'BEGIN; SET LOCAL standard_conforming_strings = on');
   try {
     await query(session, BATCH_FUNCTION_SQL);
     const groups = [...byTable].map(([table, indexes]) => ({ table, indexes: indexes.map(({ id, sql }) => ({ id, sql })) }));

@@ -16,11 +16,34 @@ export type PlanOutcome =
   | { readonly ok: true; readonly plan: Plan; readonly catalog: Catalog; readonly roundTrips: number }
   | { readonly ok: false; readonly errors: readonly PolicyError[]; readonly roundTrips: number };
 
+/** How long reading the catalog waits for a lock another session holds on a declared table. */
+export const PLAN_LOCK_TIMEOUT_MS = 5000;
+
 /** The plan pipeline: introspect -> canonicalise the desired indexes -> diff -> Plan. */
 /** `env`: where the routing policy's replica URLs are read from (the CLI passes its own environment). */
 export async function makePlan(client: pg.ClientBase, desired: DesiredState, now: Date, options: { readonly env?: Environment } = {}): Promise<PlanOutcome> {
+  try {
+    return await planAgainst(client, desired, now, options);
+  } catch (error) {
+    if ((error as { code?: string }).code !== '55P03') throw error;
+    throw new Error(
+      `another session holds a lock on a declared table; reading the catalog waited ${PLAN_LOCK_TIMEOUT_MS / 1000} s (lock_timeout) and gave up, nothing was changed. Plan again once that session is done`,
+    );
+  }
+}
+
+async function planAgainst(client: pg.ClientBase, desired: DesiredState, now: Date, options: { readonly env?: Environment }): Promise<PlanOutcome> {
   const session = catalogSession(client);
-  const [recovery] = await query<{ r: boolean }>(session, 'SELECT pg_catalog.pg_is_in_recovery() AS r');
+  // standard_conforming_strings on: policy SQL is checked by libpg_query, which always lexes strings
+  // that way; with it off, a backslash in a quoted string would let the server see a statement end the
+  // parser did not (engine/catalog/canonicalise.ts). lock_timeout: a table locked by someone else makes
+  // the plan fail with a clear error instead of waiting behind them.
+  const [recovery] = await query<{ r: boolean }>(
+    session,
+    `SELECT pg_catalog.set_config('standard_conforming_strings', 'on', false), pg_catalog.set_config('lock_timeout', $1, false),
+            pg_catalog.pg_is_in_recovery() AS r`,
+    [`${PLAN_LOCK_TIMEOUT_MS}ms`],
+  );
   if (recovery?.r) throw new Error('this server is a standby (in recovery); plan and apply need the primary');
   const named = desired.tables.map((t) => ({ schema: t.schema, name: t.name }));
   const catalog = await introspect(session, named);

@@ -113,6 +113,83 @@ describe('apply under faults', () => {
     expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() })).code).toBe(0);
   });
 
+  it('runs the statements it plans itself, never ones edited into a saved plan', async () => {
+    const project = await projectWith({ 'accounts.yaml': TENANT_INDEX });
+    expect((await runCli(['plan', '--out', 'plan.json'], { cwd: project, env: env() })).code).toBe(0);
+    const file = path.join(project, 'plan.json');
+    const plan = JSON.parse(await readFile(file, 'utf8')) as { changes: { steps: { sql?: string }[] }[] };
+    const step = plan.changes[0]!.steps.find((s) => s.sql !== undefined)!;
+    step.sql = `CREATE TABLE app.smuggled (); ${step.sql!}`;
+    await writeFile(file, JSON.stringify(plan));
+
+    const result = await runCli(['apply', '--auto-approve', '--plan', 'plan.json'], { cwd: project, env: env() });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('the saved plan differs from the plan these policies give for this catalog');
+    expect((await sql(`SELECT to_regclass('app.smuggled') IS NULL AS absent, to_regclass('app.accounts_tenant_idx') IS NULL AS unbuilt`))[0]).toEqual({ absent: true, unbuilt: true });
+  });
+
+  it('lets a second apply started while the first is still working exit 1 naming the first', async () => {
+    const lock = await holder();
+    await lock.query(`BEGIN; LOCK TABLE app.accounts IN SHARE UPDATE EXCLUSIVE MODE`);
+    const project = await projectWith({ 'accounts.yaml': TENANT_INDEX });
+    const first = runCli(['apply', '--auto-approve', '--lock-timeout', '4s', '--retries', '0'], { cwd: project, env: env() });
+    // The first apply holds the apply lock while its build waits for the table lock.
+    for (let i = 0; i < 50; i += 1) {
+      const waiting = await sql(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'CREATE INDEX CONCURRENTLY%'`);
+      if (waiting[0]?.['n'] === 1) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const second = await runCli(['apply', '--auto-approve'], { cwd: project, env: env() });
+    await lock.query('ROLLBACK');
+    await lock.end();
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/another pgwarden apply is running on this database \(pid \d+, "pgwarden apply/);
+    expect((await first).code).toBe(0);
+    expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() })).code).toBe(0);
+  });
+
+  it('keeps a writer queued behind a blocking step for at most lock_timeout', async () => {
+    await sql(`CREATE TABLE app.metrics (at timestamptz NOT NULL, host text) PARTITION BY RANGE (at)`);
+    await sql(`CREATE TABLE app.metrics_2026 PARTITION OF app.metrics FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`);
+    // An open write transaction: CREATE INDEX ... ON ONLY the parent needs SHARE, which waits for it,
+    // and every writer arriving meanwhile queues behind pgwarden's request.
+    const writer = await holder();
+    await writer.query(`BEGIN; INSERT INTO app.metrics VALUES ('2026-06-01', 'a')`);
+    const project = await projectWith({ 'metrics.yaml': `table: app.metrics\nindexes:\n  - name: metrics_host_idx\n    columns: [host]\n` });
+    const applying = runCli(['apply', '--auto-approve', '--lock-timeout', '400ms', '--retries', '0'], { cwd: project, env: env() });
+    for (let i = 0; i < 50; i += 1) {
+      const waiting = await sql(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%ON ONLY%'`);
+      if (waiting[0]?.['n'] === 1) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const t0 = Date.now();
+    await sql(`INSERT INTO app.metrics VALUES ('2026-06-02', 'b')`);
+    const queuedMs = Date.now() - t0;
+    const result = await applying;
+    await writer.query('ROLLBACK');
+    await writer.end();
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('lock_timeout (400 ms)');
+    expect(queuedMs).toBeLessThan(1500);
+    expect((await runCli(['apply', '--auto-approve'], { cwd: project, env: env() })).code).toBe(0);
+    expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() })).code).toBe(0);
+  });
+
+  it('plans with a clear error, not a hang, while a declared table is locked', async () => {
+    const lock = await holder();
+    await lock.query(`BEGIN; LOCK TABLE app.accounts IN ACCESS EXCLUSIVE MODE`);
+    const project = await projectWith({ 'accounts.yaml': TENANT_INDEX });
+    const t0 = Date.now();
+    const result = await runCli(['plan'], { cwd: project, env: env() });
+    const ms = Date.now() - t0;
+    await lock.query('ROLLBACK');
+    await lock.end();
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('another session holds a lock on a declared table');
+    expect(ms).toBeLessThan(15_000);
+  });
+
   it('rejects a file that is not a plan', async () => {
     const project = await projectWith({ 'accounts.yaml': TENANT_INDEX });
     await writeFile(path.join(project, 'plan.json'), '{"changes": []}');

@@ -68,6 +68,22 @@ describe('hostile identifiers and policy strings', () => {
     expect((await sql(`SELECT to_regclass('public.canary') IS NOT NULL AS present`))[0]?.['present']).toBe(true);
   });
 
+  it('reads a backslash in a predicate as the parser check did, even where the server defaults to standard_conforming_strings off', async () => {
+    // With the setting off, '\\' would open a string that the next quote does not close, and the text
+    // after it would be a second statement the check never saw.
+    const where = `ok::text <> '\\' OR ok::text <> ');CREATE TABLE smuggled ();SELECT 1 --'`;
+    const project = await projectWith({
+      'backslash.yaml': ['table: canary', 'indexes:', '  - name: canary_backslash_idx', '    columns: [ok]', `    where: ${JSON.stringify(where)}`, ''].join('\n'),
+    });
+    const offEnv = { DATABASE_URL: `${db.url}${db.url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c standard_conforming_strings=off')}` };
+    const planned = await runCli(['plan'], { cwd: project, env: offEnv });
+    expect(planned.stderr).toBe('');
+    const applied = await runCli(['apply', '--auto-approve'], { cwd: project, env: offEnv });
+    expect(applied.code).toBe(0);
+    expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: offEnv })).code).toBe(0);
+    expect((await sql(`SELECT to_regclass('public.smuggled') IS NULL AS absent`))[0]?.['absent']).toBe(true);
+  });
+
   it('reports only the broken one of several expression indexes on a table, and still plans the others', async () => {
     const project = await projectWith({
       'expr.yaml': [
