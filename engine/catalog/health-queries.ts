@@ -173,6 +173,7 @@ SELECT s.userid::int8::text || ':' || s.queryid::text AS key, pg_catalog.left(s.
 export const HEALTH_REPLICATION_SQL = `${HEALTH_MARKER}
 SELECT (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object(
           'name', r.application_name, 'state', r.state, 'syncState', r.sync_state,
+          'slot', (SELECT s.slot_name FROM pg_catalog.pg_replication_slots s WHERE s.active_pid = r.pid),
           'sentBytes', pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), r.sent_lsn)::float8,
           'replayBytes', pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), r.replay_lsn)::float8,
           'writeLagMs', (EXTRACT(epoch FROM r.write_lag) * 1000)::float8,
@@ -197,6 +198,11 @@ SELECT pg_catalog.now() AS server_time,
        pg_catalog.pg_is_in_recovery() AS in_recovery,
        CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() END AS replay_paused,
        (SELECT w.status FROM pg_catalog.pg_stat_wal_receiver w) AS receiver_status,
+       -- How the primary names this standby's walsender: its slot, or the application_name it connects
+       -- with (from primary_conninfo, else cluster_name, else PostgreSQL's default 'walreceiver').
+       (SELECT w.slot_name FROM pg_catalog.pg_stat_wal_receiver w) AS receiver_slot,
+       (SELECT w.conninfo FROM pg_catalog.pg_stat_wal_receiver w) AS receiver_conninfo,
+       pg_catalog.current_setting('cluster_name') AS cluster_name,
        pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn())::float8 AS unreplayed_bytes,
        (EXTRACT(epoch FROM pg_catalog.now() - pg_catalog.pg_last_xact_replay_timestamp()) * 1000)::float8 AS last_replay_age_ms,
        d.xact_commit::float8 AS xact_commit, d.xact_rollback::float8 AS xact_rollback,

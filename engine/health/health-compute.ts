@@ -170,8 +170,45 @@ function statementHealth(input: ComputeInput, windowMs: number | null): { health
   };
 }
 
+type Sender = ReplicationReading['standbys'][number];
+
+/**
+ * Which walsender on the primary feeds each polled standby: the one streaming from its slot, else the
+ * one with the application_name it connects with, else one named like it; with a single standby
+ * configured, the single walsender left. A standby that connects as 'walreceiver' is then shown once,
+ * under its configured name, rather than twice.
+ */
+function matchSenders(polled: readonly StandbyPoll[], senders: readonly Sender[]): Map<string, Sender> {
+  const matched = new Map<string, Sender>();
+  const used = new Set<Sender>();
+  const claim = (name: string, sender: Sender | undefined): void => {
+    if (sender === undefined || used.has(sender) || matched.has(name)) return;
+    matched.set(name, sender);
+    used.add(sender);
+  };
+  const only = (list: readonly Sender[]): Sender | undefined => (list.length === 1 ? list[0] : undefined);
+  for (const p of polled) {
+    const slot = p.reading?.receiverSlot ?? null;
+    if (slot !== null) claim(p.name, senders.find((s) => s.slot === slot));
+  }
+  for (const p of polled) {
+    const named = p.reading?.senderName ?? null;
+    if (named !== null) claim(p.name, only(senders.filter((s) => s.name === named && !used.has(s))));
+  }
+  for (const p of polled) claim(p.name, only(senders.filter((s) => s.name === p.name && !used.has(s))));
+  const left = senders.filter((s) => !used.has(s));
+  const first = polled[0];
+  if (polled.length === 1 && first !== undefined && left.length === 1) claim(first.name, left[0]);
+  return matched;
+}
+
 function standbyHealth(input: ComputeInput, windowMs: number | null): StandbyHealth[] {
-  const fromPrimary = new Map(input.primary.replication.standbys.map((s) => [s.name, s]));
+  const senders = input.primary.replication.standbys;
+  const matched = matchSenders(input.standbys, senders);
+  const claimed = new Set(matched.values());
+  const fromPrimary = new Map<string, Sender>(matched);
+  // Walsenders of standbys the collector does not poll are shown under their own names.
+  for (const s of senders) if (!claimed.has(s) && !fromPrimary.has(s.name)) fromPrimary.set(s.name, s);
   const names = [...new Set([...input.standbys.map((s) => s.name), ...fromPrimary.keys()])];
   return names.map((name): StandbyHealth => {
     const pv = fromPrimary.get(name) ?? null;

@@ -10,6 +10,7 @@ import {
   statementsSql,
   statementTextsSql,
 } from '../catalog/health-queries.ts';
+import { conninfoApplicationName } from '../routing/replica-lag.ts';
 import { ident } from '../sql/ident.ts';
 import type { SessionInfo } from './health-snapshot.ts';
 import { redactQueryText } from './redact-query.ts';
@@ -239,6 +240,8 @@ export async function readStatementTexts(client: pg.ClientBase, timings: Timings
 export interface ReplicationReading {
   readonly standbys: readonly {
     readonly name: string;
+    /** The replication slot the walsender streams from, if any. */
+    readonly slot?: string | null;
     readonly state: string;
     readonly syncState: string;
     readonly sentBytes: number | null;
@@ -261,6 +264,10 @@ export interface StandbyReading {
   readonly inRecovery: boolean;
   readonly replayPaused: boolean;
   readonly receiverStatus: string | null;
+  /** The slot its WAL receiver streams from. */
+  readonly receiverSlot: string | null;
+  /** The application_name its walsender has on the primary (null while the receiver is not running). */
+  readonly senderName: string | null;
   readonly unreplayedBytes: number | null;
   readonly lastReplayAgeMs: number | null;
   readonly xactCommit: number;
@@ -281,6 +288,8 @@ export async function readStandby(client: pg.ClientBase, timings: Timings, name:
     inRecovery: r['in_recovery'] === true,
     replayPaused: r['replay_paused'] === true,
     receiverStatus: (r['receiver_status'] as string | null) ?? null,
+    receiverSlot: (r['receiver_slot'] as string | null) ?? null,
+    senderName: senderName(r['receiver_conninfo'] as string | null, r['cluster_name'] as string | null),
     unreplayedBytes: opt('unreplayed_bytes'),
     lastReplayAgeMs: opt('last_replay_age_ms'),
     xactCommit: Number(r['xact_commit'] ?? 0),
@@ -291,6 +300,12 @@ export async function readStandby(client: pg.ClientBase, timings: Timings, name:
     clientConnections: Number(r['client_connections'] ?? 0),
     maxConnections: Number(r['max_connections'] ?? 0),
   };
+}
+
+/** The application_name a standby's walsender shows on the primary: primary_conninfo's, else cluster_name, else 'walreceiver'. */
+function senderName(conninfo: string | null, clusterName: string | null): string | null {
+  if (conninfo === null) return null;
+  return conninfoApplicationName(conninfo) ?? (clusterName ? clusterName : 'walreceiver');
 }
 
 export interface SlowReading {

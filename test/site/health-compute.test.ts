@@ -122,6 +122,8 @@ describe('health snapshot from two polls', () => {
       inRecovery: true,
       replayPaused: true,
       receiverStatus: 'streaming',
+      receiverSlot: null,
+      senderName: 'standby1',
       unreplayedBytes: 8192,
       lastReplayAgeMs: 4200,
       xactCommit: 0,
@@ -151,6 +153,8 @@ describe('health snapshot from two polls', () => {
       inRecovery: true,
       replayPaused: false,
       receiverStatus: null,
+      receiverSlot: null,
+      senderName: null,
       unreplayedBytes: 0,
       lastReplayAgeMs: 60_000,
       xactCommit: 0,
@@ -180,13 +184,31 @@ describe('health snapshot from two polls', () => {
 
   it('shows a standby that is up but not receiving WAL as red too, and says to check primary_conninfo', () => {
     const standby: StandbyReading = {
-      serverTimeMs: 5000, inRecovery: true, replayPaused: false, receiverStatus: null, unreplayedBytes: 0, lastReplayAgeMs: 60_000,
+      serverTimeMs: 5000, inRecovery: true, replayPaused: false, receiverStatus: null, receiverSlot: null, senderName: null, unreplayedBytes: 0, lastReplayAgeMs: 60_000,
       xactCommit: 0, xactRollback: 0, blksRead: 0, blksHit: 0, conflicts: 0, clientConnections: 0, maxConnections: 100,
     };
     const r = computeSnapshot(input(poll(database(5000), relations()), null, { standbys: [{ name: 'standby1', reading: standby, error: null }] }));
     expect(r.snapshot.status.replicaLagMs?.level).toBe('critical');
     expect(r.snapshot.findings.find((f) => f.kind === 'standby-not-streaming')).toMatchObject({ level: 'critical', runOn: 'standby1' });
     expect(r.snapshot.findings.find((f) => f.kind === 'standby-not-streaming')?.message).toMatch(/primary_conninfo/);
+  });
+
+  it('shows a standby whose walsender is named walreceiver once, under its configured name, with the primary’s view', () => {
+    const standby: StandbyReading = {
+      serverTimeMs: 5000, inRecovery: true, replayPaused: false, receiverStatus: 'streaming', receiverSlot: null, senderName: 'walreceiver',
+      unreplayedBytes: 0, lastReplayAgeMs: 100, xactCommit: 0, xactRollback: 0, blksRead: 0, blksHit: 0, conflicts: 0, clientConnections: 0, maxConnections: 100,
+    };
+    const sender = (name: string, slot: string | null) => ({ name, slot, state: 'streaming', syncState: 'async', sentBytes: 0, replayBytes: 0, writeLagMs: null, flushLagMs: null, replayLagMs: 1, replyAgeMs: 10 });
+    const two = { standbys: [sender('walreceiver', null), sender('walreceiver', 'other_slot')], slots: [] };
+    const polled = [{ name: 'standby1', reading: { ...standby, receiverSlot: 'standby1_slot' }, error: null }, { name: 'standby2', reading: { ...standby, receiverSlot: 'other_slot' }, error: null }];
+
+    const one = computeSnapshot(input(poll(database(5000), relations(), [], { standbys: [sender('walreceiver', null)], slots: [] }), null, { standbys: [{ name: 'standby1', reading: standby, error: null }] }));
+    const bySlot = computeSnapshot(input(poll(database(5000), relations(), [], two), null, { standbys: polled }));
+
+    expect(one.snapshot.standbys.map((s) => s.name)).toEqual(['standby1']);
+    expect(one.snapshot.standbys[0]?.primaryView?.replayLagMs).toBe(1);
+    // Two standbys, both connecting as walreceiver: the slot tells standby2's, and the one left is standby1's.
+    expect(bySlot.snapshot.standbys.map((s) => [s.name, s.primaryView?.replayLagMs])).toEqual([['standby1', 1], ['standby2', 1]]);
   });
 
   it('prefers the routing module’s heartbeat lag when it has one', () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHealthCollector, type HealthCollector } from '../../engine/health/health-collector.ts';
 import type { HealthSnapshot } from '../../engine/health/health-snapshot.ts';
 import { startServeServer, type ServeServer } from '../../engine/serve/serve-server.ts';
+import { CREATE_HEARTBEAT_SQL } from '../../engine/sql/routing-ddl.ts';
 import { projectWith, runCli } from '../support/cli.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 
@@ -234,6 +235,31 @@ describe('pgwarden serve: bad input', () => {
   it('refuses a --cors-origin with a path, and a too short --interval', async () => {
     expect((await runCli(['serve', '--cors-origin', 'https://docs.example.com/site', '--database-url', db.url], { cwd: process.cwd() })).stderr).toMatch(/--cors-origin must be an origin/);
     expect((await runCli(['serve', '--interval', '10ms', '--database-url', db.url], { cwd: process.cwd() })).stderr).toMatch(/--interval must be between 1s and 5m/);
+  });
+
+  it('watches the routing policy’s replicas whose URL is set, and stamps the heartbeat every 100 ms with --write-heartbeat', async (ctx) => {
+    if (!db.standbyUrl) return ctx.skip();
+    await db.pool.query(CREATE_HEARTBEAT_SQL);
+    const project = await projectWith({
+      'routing.yaml': ['routing:', '  replicas:', '    - name: standby1', '      url_env: STANDBY_ONE_URL', '    - name: standby2', '      url_env: STANDBY_TWO_URL', ''].join('\n'),
+    });
+    const controller = new AbortController();
+    const env = { ...process.env, STANDBY_ONE_URL: db.standbyUrl, STANDBY_TWO_URL: '' };
+    const running = runCli(['serve', '--port', '0', '--no-site', '--write-heartbeat', '--database-url', db.url], { cwd: project, env, signal: controller.signal });
+    const stamps = new Set<string>();
+    const started = Date.now();
+    while (Date.now() - started < 2000) {
+      const row = (await db.pool.query<{ ts: Date; writer: string }>('SELECT ts, writer FROM pgwarden.heartbeat WHERE id = 1')).rows[0];
+      if (row) stamps.add(row.ts.toISOString());
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    controller.abort();
+    const r = await running;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('standbys: standby1;');
+    expect(r.stderr).toContain('replica standby2: STANDBY_TWO_URL is not set, so it is not watched');
+    // A 1 s heartbeat would give two or three stamps in two seconds.
+    expect(stamps.size).toBeGreaterThanOrEqual(8);
   });
 
   it('runs until stopped and stops cleanly', async () => {

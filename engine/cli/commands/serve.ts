@@ -1,8 +1,12 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { HISTORY_SIGNATURE_SQL } from '../../catalog/health-queries.ts';
 import { readExternalTableHealth } from '../../health/external-health.ts';
 import { createHealthCollector } from '../../health/health-collector.ts';
-import { startLagSampler } from '../../routing/lag-sampler.ts';
+import { startLagSampler, type ReplicaTarget } from '../../routing/lag-sampler.ts';
+import { replicaTargetsFromPolicy } from '../../routing/router-options.ts';
+import { loadPolicies } from '../../policy/load.ts';
 import { defaultCacheDir } from '../../serve/site-build.ts';
 import { collectSiteData, readSiteSource, type SiteData } from '../../serve/site-data.ts';
 import { createSiteKeeper } from '../../serve/site-keeper.ts';
@@ -11,10 +15,37 @@ import { CliError, databaseUrl, parse, type Io } from '../context.ts';
 import { parseDuration } from './apply.ts';
 
 export const DEFAULT_SERVE_PORT = 3000;
+/** What the routing issue asks of every heartbeat writer, serve --write-heartbeat included. */
+export const HEARTBEAT_INTERVAL_MS = 100;
 
 export interface StandbyTarget {
   readonly name: string;
   readonly url: string;
+  /** The standby's application_name on the primary, when the routing policy gives it. */
+  readonly applicationName?: string;
+}
+
+/**
+ * The routing policy's replicas whose URL variable is set, and the names of those whose is not. No
+ * policies folder, or none with a `routing:` document: nothing. Invalid policies are reported by
+ * `validate` and `plan`; serve only says it could not read them.
+ */
+export async function policyStandbys(policiesDir: string | undefined, io: Io): Promise<{ readonly targets: StandbyTarget[]; readonly notes: string[] }> {
+  const given = policiesDir ?? 'policies';
+  const dir = path.resolve(io.cwd, given);
+  if (policiesDir === undefined && !existsSync(dir)) return { targets: [], notes: [] };
+  const { desired, errors } = await loadPolicies(dir, { displayDir: given });
+  if (errors.length > 0) return { targets: [], notes: [`the policies in ${given} do not validate (run pgwarden validate): their routing replicas are not watched`] };
+  const routing = desired.routing;
+  if (routing === undefined) return { targets: [], notes: [] };
+  const set = routing.replicas.filter((r) => (io.env[r.urlEnv] ?? '').trim() !== '');
+  const notes = routing.replicas.filter((r) => !set.includes(r)).map((r) => `replica ${r.name}: ${r.urlEnv} is not set, so it is not watched`);
+  const targets = replicaTargetsFromPolicy({ ...routing, replicas: set }, io.env).map((t: ReplicaTarget) => ({
+    name: t.name,
+    url: String(t.connection),
+    ...(t.applicationName === undefined ? {} : { applicationName: t.applicationName }),
+  }));
+  return { targets, notes };
 }
 
 /** `--standby NAME=URL` (repeatable), or REPLICA_URL as `standby1` (what `pgwarden up` prints). */
@@ -68,12 +99,25 @@ export async function serveCommand(args: readonly string[], io: Io): Promise<num
   if (intervalMs < 1000 || intervalMs > 300_000) throw new CliError(`--interval must be between 1s and 5m, got "${values.interval}"`);
   const corsOrigin = values['cors-origin'] ?? null;
   if (corsOrigin !== null && !/^https?:\/\/[^/\s]+$/.test(corsOrigin)) throw new CliError(`--cors-origin must be an origin like https://docs.example.com (no path), got "${corsOrigin}"`);
-  const standbys = standbyTargets(values.standby, io.env);
+  // --standby first; else the routing policy's replicas (their URLs from the environment); else REPLICA_URL.
+  const fromPolicy = values.standby && values.standby.length > 0 ? null : await policyStandbys(values.policies, io);
+  for (const note of fromPolicy?.notes ?? []) io.stderr(`pgwarden serve: ${note}\n`);
+  const standbys = fromPolicy && fromPolicy.targets.length > 0 ? fromPolicy.targets : standbyTargets(values.standby, io.env);
 
   // The routing module's lag sampler: heartbeat-based lag when the router (or --write-heartbeat) keeps
   // the heartbeat row fresh, WAL positions and replay time otherwise. Serve itself stays read-only
-  // unless --write-heartbeat is given.
-  const sampler = standbys.length > 0 ? startLagSampler({ primary: url ?? {}, replicas: standbys.map((s) => ({ name: s.name, connection: s.url })), intervalMs: 1000, heartbeat: values['write-heartbeat'] === true }) : null;
+  // unless --write-heartbeat is given; then it stamps the row every 100 ms, as the router does, while
+  // sampling once a second is plenty for a page that polls every few seconds.
+  const sampler =
+    standbys.length > 0
+      ? startLagSampler({
+          primary: url ?? {},
+          replicas: standbys.map((s) => ({ name: s.name, connection: s.url, ...(s.applicationName === undefined ? {} : { applicationName: s.applicationName }) })),
+          intervalMs: 1000,
+          heartbeat: values['write-heartbeat'] === true,
+          heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+        })
+      : null;
   const collector = createHealthCollector({
     primaryUrl: url,
     standbys,
