@@ -8,6 +8,7 @@ import { clusterDown, clusterStopNode } from '../../engine/cluster/embedded-clus
 import { runCli } from '../support/cli.ts';
 import { freePort } from '../../engine/cluster/local-address.ts';
 
+const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 let home: string;
 const ports = { primary: 0, standby: 0 };
 
@@ -29,7 +30,8 @@ describe('the embedded cluster (pgwarden up | status | down)', () => {
     const up = await cli('up', '--port', String(ports.primary), '--standby-port', String(ports.standby));
     expect(up.stderr).toContain('initialising the primary');
     expect(up.code).toBe(0);
-    expect(up.stdout).toContain(`export DATABASE_URL=postgres://postgres@127.0.0.1:${ports.primary}/postgres`);
+    expect(up.stdout).toContain(`export DATABASE_URL=postgres://postgres@127.0.0.1:${ports.primary}/pgwarden_example`);
+    expect(up.stderr).toContain('example: loaded small example');
     const primary = new pg.Client(`postgres://postgres@127.0.0.1:${ports.primary}/postgres`);
     const standby = new pg.Client(`postgres://postgres@127.0.0.1:${ports.standby}/postgres`);
     await primary.connect();
@@ -59,6 +61,24 @@ describe('the embedded cluster (pgwarden up | status | down)', () => {
     expect(again.code).toBe(0);
     expect(again.stderr).toBe('');
     expect(again.stdout).toContain(`127.0.0.1:${ports.standby}`);
+  });
+
+  it('runs the README quickstart as written: validate, plan, apply, then plan with nothing left', async () => {
+    const up = await cli('up');
+    const databaseUrl = /^export DATABASE_URL=(\S+)$/m.exec(up.stdout)?.[1];
+    expect(databaseUrl).toBe(`postgres://postgres@127.0.0.1:${ports.primary}/pgwarden_example`);
+    // From the repository root, as a newcomer runs it: the default --policies is ./policies.
+    const inRepo = (...args: string[]) => runCli(args, { cwd: REPO_ROOT, env: { PGWARDEN_HOME: home, DATABASE_URL: databaseUrl } });
+    expect((await inRepo('validate')).code).toBe(0);
+    const plan = await inRepo('plan', '--detailed-exitcode');
+    expect(plan.stderr).not.toContain('pgwarden:');
+    expect(plan.code).toBe(2);
+    const applied = await inRepo('apply', '--auto-approve');
+    expect(applied.stderr).not.toContain('pgwarden:');
+    expect(applied.code).toBe(0);
+    const again = await inRepo('plan', '--detailed-exitcode');
+    expect(again.stdout).toContain('No changes.');
+    expect(again.code).toBe(0);
   });
 
   it('shows both servers, the standby state and its replay lag', async () => {

@@ -1,4 +1,6 @@
 import { clusterDown, clusterStatus, clusterUp, ClusterError, defaultBaseDir, type ClusterStatus } from '../../cluster/embedded-cluster.ts';
+import { EXAMPLE_DATABASE, ensureExampleDatabase } from '../../cluster/example-database.ts';
+import { withDatabase } from '../../cluster/local-address.ts';
 import { CliError, parse, type Io } from '../context.ts';
 
 function portOption(value: string | undefined, name: string): number | undefined {
@@ -14,15 +16,22 @@ function asCliError(error: unknown): never {
 }
 
 export async function upCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, { port: { type: 'string' }, 'standby-port': { type: 'string' } });
+  const { values } = parse(args, { port: { type: 'string' }, 'standby-port': { type: 'string' }, 'no-example': { type: 'boolean' } });
   const urls = await clusterUp({
     baseDir: io.env['PGWARDEN_HOME'] ?? defaultBaseDir(),
     primaryPort: portOption(values.port, 'port'),
     standbyPort: portOption(values['standby-port'], 'standby-port'),
     log: (line) => io.stderr(`${line}\n`),
   }).catch(asCliError);
+  // The bundled policies (policies/) describe the example platform: give them its tables, once, so the
+  // quickstart's `plan` has something to plan. Small scale takes seconds; later runs find it loaded.
+  const example = values['no-example']
+    ? null
+    : await ensureExampleDatabase(urls.primaryUrl, { name: EXAMPLE_DATABASE, scale: 'small', onProgress: (m) => io.stderr(`  example: ${m}\n`) });
+  const databaseUrl = example?.url ?? urls.primaryUrl;
+  const replicaUrl = example ? withDatabase(urls.standbyUrl, EXAMPLE_DATABASE) : urls.standbyUrl;
   if (values.json) {
-    io.stdout(`${JSON.stringify(urls, null, 2)}\n`);
+    io.stdout(`${JSON.stringify({ ...urls, ...(example ? { exampleUrl: example.url } : {}) }, null, 2)}\n`);
     return 0;
   }
   io.stdout(
@@ -30,9 +39,10 @@ export async function upCommand(args: readonly string[], io: Io): Promise<number
       'PostgreSQL 16 primary and streaming hot standby are up.',
       `  primary: ${urls.primaryUrl}`,
       `  standby: ${urls.standbyUrl}`,
+      ...(example ? [`  example: ${example.url}  (the example platform at small scale, for the policies in policies/)`] : []),
       '',
-      `export DATABASE_URL=${urls.primaryUrl}`,
-      `export REPLICA_URL=${urls.standbyUrl}`,
+      `export DATABASE_URL=${databaseUrl}`,
+      `export REPLICA_URL=${replicaUrl}`,
       '',
     ].join('\n'),
   );

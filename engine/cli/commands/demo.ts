@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadExample, type ExampleSummary } from '../../../examples/load.ts';
 import { runWorkload } from '../../../examples/workload.ts';
 import { formatWorkloadReport, type WorkloadReport } from '../../../examples/workload-report.ts';
 import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
@@ -9,7 +8,6 @@ import { clusterUp, ClusterError, defaultBaseDir } from '../../cluster/embedded-
 import { makePlan } from '../../plan/make-plan.ts';
 import { loadPolicies } from '../../policy/load.ts';
 import { renderPlanText, renderPolicyErrors } from '../../render/render-text.ts';
-import { ident } from '../../sql/ident.ts';
 import { CliError, parse, type Io } from '../context.ts';
 import { parseDuration, progressPrinter } from './apply.ts';
 import { partitionDemo } from './demo-partitions.ts';
@@ -17,6 +15,7 @@ import { vacuumDemo } from './demo-vacuum.ts';
 import { routingDemo } from './demo-routing.ts';
 import { liveDemo } from './demo-live.ts';
 import { adviseDemo } from './demo-advise.ts';
+import { ensureExampleDatabase } from '../../cluster/example-database.ts';
 import { withDatabase } from '../../cluster/local-address.ts';
 
 /** The repository's own example policies: the demo runs them wherever it is started from. */
@@ -38,26 +37,6 @@ async function heading(demo: Demo, title: string): Promise<void> {
 async function pauseHere(demo: Demo): Promise<void> {
   if (!demo.pause || !demo.io.prompt) return;
   await demo.io.prompt('\n[Enter] to continue, Ctrl-C to stop (re-running resumes) ');
-}
-
-async function ensureDatabase(adminUrl: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    const exists = await admin.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [DEMO_DATABASE]);
-    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${ident(DEMO_DATABASE)}`);
-  } finally {
-    await admin.end();
-  }
-}
-
-/** The example counts as loaded when its events table holds rows (the loader commits all or nothing). */
-async function exampleLoaded(client: pg.Client): Promise<boolean> {
-  const r = await client.query<{ loaded: boolean }>(
-    `SELECT pg_catalog.to_regclass('public.events') IS NOT NULL
-            AND EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = 'public.events'::regclass AND reltuples > 0) AS loaded`,
-  ).catch(() => ({ rows: [{ loaded: false }] }));
-  return r.rows[0]?.loaded ?? false;
 }
 
 interface SlowStatement {
@@ -126,22 +105,17 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
     throw error;
   });
   io.stdout(`  primary ${urls.primaryUrl}\n  standby ${urls.standbyUrl}\n`);
-  await ensureDatabase(urls.primaryUrl);
-  const url = withDatabase(urls.primaryUrl, DEMO_DATABASE);
+
+  await heading(demo, `Load the example platform (${scale} scale): tenants, servers, deployments, incidents, events`);
+  const example = await ensureExampleDatabase(urls.primaryUrl, { name: DEMO_DATABASE, scale, reload: values.reset ?? false, onProgress: (m) => io.stdout(`  ${m}\n`) });
+  if (example.loaded) io.stdout(`  ${Object.entries(example.loaded.rows).map(([t, n]) => `${t}: ${n.toLocaleString('en-US')}`).join(', ')}\n`);
+  else io.stdout('  already loaded by an earlier run (`--reset` reloads it)\n');
+  const url = example.url;
   const pool = new pg.Pool({ connectionString: url, max: 6, application_name: 'pgwarden demo workload' });
   pool.on('error', () => undefined);
   const client = new pg.Client({ connectionString: url, application_name: 'pgwarden demo' });
   await client.connect();
   try {
-    await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-
-    await heading(demo, `Load the example platform (${scale} scale): tenants, servers, deployments, incidents, events`);
-    if (values.reset || !(await exampleLoaded(client))) {
-      const summary: ExampleSummary = await loadExample(client, { scale, onProgress: (m) => io.stdout(`  ${m}\n`) });
-      io.stdout(`  ${Object.entries(summary.rows).map(([t, n]) => `${t}: ${n.toLocaleString('en-US')}`).join(', ')}\n`);
-    } else {
-      io.stdout('  already loaded by an earlier run (`--reset` reloads it)\n');
-    }
     await pauseHere(demo);
 
     await heading(demo, `The API's workload for ${durationMs / 1000} s, before any tuning`);
