@@ -22,6 +22,19 @@ const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgw
  * `autovacuum_freeze_max_age` frames the transaction-ID age: above it autovacuum forces anti-wraparound
  * vacuums; 2^31 is where PostgreSQL stops accepting writes.
  */
+/**
+ * The collector's and serve's sessions: read-only, statements bounded, no search_path. One statement
+ * (set_config is SET) rather than several SETs in one string: pg_stat_statements records each statement
+ * of a multi-statement string without the comment before it, so only one statement can carry the marker.
+ * $1: statement_timeout in ms.
+ */
+export const HEALTH_SESSION_SQL = `${HEALTH_MARKER}
+SELECT pg_catalog.set_config('statement_timeout', $1::text, false),
+       pg_catalog.set_config('lock_timeout', '1000', false),
+       pg_catalog.set_config('idle_in_transaction_session_timeout', '60000', false),
+       pg_catalog.set_config('default_transaction_read_only', 'on', false),
+       pg_catalog.set_config('search_path', '', false)`;
+
 export const HEALTH_SETTINGS_SQL = `${HEALTH_MARKER}
 SELECT pg_catalog.current_database() AS database,
        pg_catalog.current_setting('server_version_num')::int AS server_version,

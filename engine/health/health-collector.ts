@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { HEALTH_MARKER } from '../catalog/health-queries.ts';
+import { HEALTH_MARKER, HEALTH_SESSION_SQL } from '../catalog/health-queries.ts';
 import { computeSnapshot, type PollMemory, type RouterLag, type StandbyPoll } from './health-compute.ts';
 import {
   readDatabase,
@@ -144,10 +144,7 @@ function newClient(url: string | undefined, name: string, limits: ClientLimits):
 
 async function setUp(client: pg.Client, statementTimeoutMs: number): Promise<void> {
   await client.connect();
-  await client.query(
-    `${HEALTH_MARKER} SET statement_timeout = ${Math.max(1, Math.round(statementTimeoutMs))}; SET lock_timeout = 1000; SET idle_in_transaction_session_timeout = 60000;
-     SET default_transaction_read_only = on; SET search_path = ''`,
-  );
+  await client.query(HEALTH_SESSION_SQL, [Math.max(1, Math.round(statementTimeoutMs))]);
   // PostgreSQL 15+ copies every statistics entry read into a per-transaction cache by default; the poll
   // reads each entry once, so the copies are pure cost (about 40% of the relations query on 25,000
   // relations). The setting does not exist before 15.

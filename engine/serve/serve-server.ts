@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
+import { HEALTH_SESSION_SQL } from '../catalog/health-queries.ts';
 import { describeConnectionError, type HealthCollector } from '../health/health-collector.ts';
 import { THRESHOLDS } from '../health/health-status.ts';
 import { createEventStream } from './event-stream.ts';
@@ -77,7 +78,7 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
   pool.on('error', () => undefined);
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
-    void client.query(`SET statement_timeout = ${timeout}; SET default_transaction_read_only = on; SET search_path = ''`).catch(() => undefined);
+    void client.query(HEALTH_SESSION_SQL, [timeout]).catch(() => undefined);
   });
 
   const api = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { HISTORY_SIGNATURE_SQL } from '../../catalog/health-queries.ts';
+import { HEALTH_SESSION_SQL, HISTORY_SIGNATURE_SQL } from '../../catalog/health-queries.ts';
 import { readExternalTableHealth } from '../../health/external-health.ts';
 import { createHealthCollector } from '../../health/health-collector.ts';
 import { startLagSampler, type ReplicaTarget } from '../../routing/lag-sampler.ts';
@@ -74,7 +74,7 @@ async function withDatabase<T>(url: string | undefined, fn: (client: pg.Client) 
   client.on('error', () => undefined);
   await client.connect();
   try {
-    await client.query("SET statement_timeout = 30000; SET default_transaction_read_only = on; SET search_path = ''");
+    await client.query(HEALTH_SESSION_SQL, [30_000]);
     return await fn(client);
   } finally {
     await client.end().catch(() => undefined);
