@@ -105,6 +105,26 @@ describe('pgwarden report --out DIR', () => {
     const live = await readFile(path.join(work, 'site', 'live', 'index.html'), 'utf8');
     expect(live).toContain('http://127.0.0.1:3000');
   });
+
+  it('is ready for GitHub Pages: a .nojekyll file, so Jekyll keeps the _astro folder', async () => {
+    expect((await stat(path.join(work, 'site', '.nojekyll'))).isFile()).toBe(true);
+    expect((await files(path.join(work, 'site', '_astro'))).length).toBeGreaterThan(0);
+  });
+
+  it('links every page’s assets under --base when the site is published in a subfolder', { timeout: 150_000 }, async () => {
+    const out = path.join(work, 'site-sub');
+    const r = await runCli(['report', '--out', out, '--plans', 'pending.json', '--base', '/sub/', '--database-url', db.url], { cwd: project });
+    expect(r.code, r.stderr).toBe(0);
+    expect((await stat(path.join(out, '.nojekyll'))).isFile()).toBe(true);
+    for (const page of ['index.html', 'live/index.html', 'runs/1/index.html']) {
+      const html = await readFile(path.join(out, page), 'utf8');
+      const assets = [...html.matchAll(/(?:href|src|component-url|renderer-url)="([^"]*_astro[^"]*)"/g)].map((m) => m[1] ?? '');
+      expect(assets.length, page).toBeGreaterThan(0);
+      expect(assets.filter((a) => !a.startsWith('/sub/_astro/')), page).toEqual([]);
+      expect(html, page).toContain('href="/sub/live/"');
+      expect([...html.matchAll(/(?:href|src)="(\/[^"]*)"/g)].map((m) => m[1]).filter((link) => !link?.startsWith('/sub/')), page).toEqual([]);
+    }
+  });
 });
 
 describe('pgwarden report: bad input', () => {

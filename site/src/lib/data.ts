@@ -31,8 +31,12 @@ export function siteData(): SiteData {
   return cached;
 }
 
-/** A link inside the site, under the configured base path. */
+/**
+ * A link inside the site, under the configured base path. Pages are prerendered in Node, where the
+ * build's PGWARDEN_SITE_BASE is the truth: Astro 5 leaves import.meta.env.BASE_URL at '/' in this
+ * module (assets got the base, links did not), which broke every link of a site published under --base.
+ */
 export function href(path: string): string {
-  const base = import.meta.env.BASE_URL.replace(/\/$/, '');
+  const base = (process.env['PGWARDEN_SITE_BASE'] ?? import.meta.env.BASE_URL).replace(/\/$/, '');
   return `${base}/${path.replace(/^\//, '')}`;
 }
