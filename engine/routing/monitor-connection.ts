@@ -112,6 +112,24 @@ export function isSqlError(error: unknown): error is Error & { code: string } {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/u.test(code);
 }
 
+// Socket errors (also on an AggregateError from Node's address racing), and node-postgres's and pg-pool's
+// own messages for a connection that broke, never came up, or stopped answering (query_timeout).
+const SOCKET_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+const CONNECTION_FAILURE_MESSAGE =
+  /^(?:Connection terminated|Connection ended|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Client was closed|The server does not support SSL|self[- ]signed certificate|unable to verify)/iu;
+
+/**
+ * An error outside SQL that says the server could not be reached or the connection broke — as opposed to
+ * one the client raised before sending anything (a bad bind value, a wrong argument), which says nothing
+ * about the server.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  if (e === null || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && SOCKET_ERROR_CODES.has(e.code)) return true;
+  return typeof e.message === 'string' && CONNECTION_FAILURE_MESSAGE.test(e.message);
+}
+
 /** Class 08 (connection exception) and 57P (operator intervention: shutdown, crash, starting up). */
 export function connectionLevel(error: Error & { code: string }): boolean {
   return error.code.startsWith('08') || error.code.startsWith('57P');

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { FUNCTION_VOLATILITY_SQL, PRIMARY_ONLY_RELATIONS_SQL, type FunctionVolatilityRow, type PrimaryOnlyRelationRow } from '../catalog/replica-queries.ts';
 import type { OnReplicaDown, ReadTarget } from '../policy/desired-routing.ts';
 import { startLagSampler, type LagPoint } from './lag-sampler.ts';
-import { connectionLevel, errorLine, isSqlError, type ConnectionSpec } from './monitor-connection.ts';
+import { connectionLevel, errorLine, isConnectionFailure, isSqlError, type ConnectionSpec } from './monitor-connection.ts';
 import type { ReplicaLag } from './replica-lag.ts';
 import { initialHealth, observeFailure, observeLag, type HealthPolicy, type ReplicaHealth } from './replica-health.ts';
 import {
@@ -57,6 +57,12 @@ export interface RouterOptions {
   readonly equalLagMs?: number;
   /** How often the function and relation catalog is reloaded (default 30 s). */
   readonly knowledgeRefreshMs?: number;
+  /**
+   * Client-side limit on a read sent to a replica, when the replica's configuration sets no
+   * query_timeout (default 30 s): a replica that stops answering without closing the connection would
+   * otherwise hold the read for ever. A read that times out is retried on the primary.
+   */
+  readonly replicaQueryTimeoutMs?: number;
 }
 
 export type Route = 'primary' | 'replica';
@@ -143,6 +149,7 @@ const INHERITED: readonly (keyof pg.PoolConfig)[] = [
 // An unreachable replica must fail a read fast, so that it is retried on the primary while the
 // application waits; pg's own default is to wait for ever.
 const REPLICA_CONNECT_TIMEOUT_MS = 2000;
+const REPLICA_QUERY_TIMEOUT_MS = 30_000;
 
 const now = (): number => Date.now();
 
@@ -150,9 +157,10 @@ function poolConfig(spec: string | pg.PoolConfig): pg.PoolConfig {
   return typeof spec === 'string' ? { connectionString: spec } : spec;
 }
 
-function replicaPoolConfig(primary: pg.PoolConfig, replica: string | pg.PoolConfig): pg.PoolConfig {
+function replicaPoolConfig(primary: pg.PoolConfig, replica: string | pg.PoolConfig, queryTimeoutMs: number): pg.PoolConfig {
   const inherited = Object.fromEntries(INHERITED.flatMap((key) => (primary[key] === undefined ? [] : [[key, primary[key]]])));
-  return { connectionTimeoutMillis: REPLICA_CONNECT_TIMEOUT_MS, ...inherited, ...poolConfig(replica) };
+  // keepAlive: a replica behind a dead network path is noticed by the OS, not only by the timeout.
+  return { connectionTimeoutMillis: REPLICA_CONNECT_TIMEOUT_MS, query_timeout: queryTimeoutMs, keepAlive: true, ...inherited, ...poolConfig(replica) };
 }
 
 function monitorSpec(config: pg.PoolConfig): ConnectionSpec {
@@ -170,11 +178,13 @@ export function isRecoveryConflict(error: unknown): boolean {
 }
 
 /**
- * The replica is gone, going, not there yet or refuses us (a socket error, shutdown, "starting up",
- * too many connections, its database or our role missing there): the read never ran.
+ * The replica is gone, going, not there yet, not answering or refuses us (a socket error, a client-side
+ * timeout, shutdown, "starting up", too many connections, its database or our role missing there).
+ * Anything else thrown before the statement reached the server (a bad bind value) is the caller's
+ * error, and says nothing about the replica.
  */
 function replicaUnavailable(error: unknown): boolean {
-  if (!isSqlError(error)) return !(error instanceof NoReplicaError);
+  if (!isSqlError(error)) return isConnectionFailure(error);
   return connectionLevel(error) || error.code.startsWith('53') || error.code.startsWith('28') || error.code === '3D000';
 }
 
@@ -231,7 +241,7 @@ export function createRouter(options: RouterOptions): RoutingPool {
   const baseEnd = pool.end.bind(pool);
 
   const replicas: ReplicaNode[] = options.replicas.map((replica) => {
-    const replicaPool = new pg.Pool(replicaPoolConfig(primaryConfig, replica.connection));
+    const replicaPool = new pg.Pool(replicaPoolConfig(primaryConfig, replica.connection, options.replicaQueryTimeoutMs ?? REPLICA_QUERY_TIMEOUT_MS));
     const node: ReplicaNode = {
       name: replica.name,
       pool: replicaPool,

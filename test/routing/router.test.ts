@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRouter, NoReplicaError, startLagSampler, type RoutingPool } from '../../engine/routing/index.ts';
 import { CREATE_HEARTBEAT_SQL } from '../../engine/sql/routing-ddl.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
+import { blackholeProxy } from './blackhole-proxy.ts';
 
 let db: TestDatabase;
 let router: RoutingPool;
@@ -261,6 +262,48 @@ describe('the standalone lag sampler (for pgwarden serve)', () => {
       expect(sampler.heartbeat()).toBeNull();
     } finally {
       await sampler.stop();
+    }
+  });
+});
+
+describe('what takes a replica out of rotation', () => {
+  it('keeps a replica that is fine when a read fails in the client (a bad bind value), and hands the caller that error', async () => {
+    const circular: Record<string, unknown> = {};
+    circular['self'] = circular;
+    const retriesBefore = router.metrics().retries['replica-unavailable'];
+
+    await expect(router.query('SELECT $1::jsonb AS v', [circular])).rejects.toThrow(/circular/i);
+
+    expect(router.metrics().replicas[0]).toMatchObject({ healthy: true, reason: null });
+    expect(router.metrics().retries['replica-unavailable']).toBe(retriesBefore);
+    expect(await ranOn(router)).toBe('standby');
+  });
+
+  it('gives up on a replica that stops answering after the replica query timeout, and runs the read on the primary', async () => {
+    const proxy = await blackholeProxy(db.standbyUrl);
+    const silent = createRouter({
+      primary: { connectionString: db.url, max: 2 },
+      replicas: [{ name: 'standby1', connection: proxy.url }],
+      replicaQueryTimeoutMs: 1000,
+      readYourWritesScope: 'session',
+    });
+    try {
+      await silent.ready();
+      await waitFor('the standby to take reads', () => silent.metrics().replicas[0]?.healthy === true);
+      expect(await ranOn(silent)).toBe('standby');
+
+      proxy.blackhole();
+      const t0 = Date.now();
+      // Sent before the lag sampler can notice: it goes to the replica, which never answers.
+      const where = await ranOn(silent);
+
+      expect(where).toBe('primary');
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(silent.metrics().retries['replica-unavailable']).toBeGreaterThanOrEqual(1);
+      expect(silent.metrics().replicas[0]?.healthy).toBe(false);
+    } finally {
+      await silent.end();
+      await proxy.close();
     }
   });
 });
