@@ -22,8 +22,11 @@ const code = await run(process.argv.slice(2), {
   color: Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'],
   prompt: async (question) => {
     const rl = createInterface({ input: process.stdin, output: process.stdout });
+    // At a prompt the terminal hands Ctrl-C to readline, not to the process: pass it on, so it stops
+    // the command like a Ctrl-C anywhere else, and the question is given up.
+    rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
     try {
-      return await rl.question(question);
+      return await rl.question(question, { signal: controller.signal });
     } finally {
       rl.close();
     }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterDown } from '../../engine/cluster/embedded-cluster.ts';
+import { run } from '../../engine/cli/main.ts';
 import { runCli } from '../support/cli.ts';
 
 let home: string;
@@ -69,5 +70,40 @@ describe('pgwarden demo', () => {
     expect(result.stdout).toContain('already loaded by an earlier run');
     expect(result.stdout).toContain('No changes. Database pgwarden_demo matches the policies.');
     expect(result.stdout).toContain('nothing to do: the policies were applied by an earlier run');
+  });
+  it('at a terminal, pauses between steps and ends on the live page with traffic, until Ctrl-C', async () => {
+    const servePort = await freePort();
+    const interrupt = new AbortController();
+    let stdout = '';
+    let prompts = 0;
+    const finished = run(['demo', '--scale', 'small', '--duration', '1s', '--port', ports[0]!, '--standby-port', ports[1]!, '--serve-port', servePort], {
+      stdout: (t) => (stdout += t),
+      stderr: (t) => (stdout += t),
+      env: { PGWARDEN_HOME: home },
+      cwd: home,
+      isTTY: true,
+      color: false,
+      prompt: async () => {
+        prompts += 1;
+        return '';
+      },
+      signal: interrupt.signal,
+    });
+    const health = async (): Promise<{ collector: { state: string }; snapshot: { figures: { statementsPerSecond?: number | null } } | null } | null> => {
+      const r = await fetch(`http://127.0.0.1:${servePort}/api/health`).catch(() => null);
+      return r?.ok ? ((await r.json()) as never) : null;
+    };
+    let body = null;
+    for (let i = 0; i < 600 && !(body?.collector.state === 'connected' && body.snapshot); i += 1) {
+      await new Promise((r) => setTimeout(r, 250));
+      if (stdout.includes('pgwarden serve: http')) body = await health();
+    }
+    interrupt.abort();
+    expect(await finished).toBe(0);
+    expect(stdout).toContain(`pgwarden serve: http://127.0.0.1:${servePort}/live/`);
+    expect(body?.collector.state).toBe('connected');
+    // A pause after each of the steps that show something: the cluster's own start runs straight on.
+    expect(prompts).toBeGreaterThanOrEqual(10);
+    expect(stdout).toContain('pgwarden serve: stopped');
   });
 });

@@ -15,6 +15,7 @@ import { vacuumDemo } from './demo-vacuum.ts';
 import { routingDemo } from './demo-routing.ts';
 import { liveDemo } from './demo-live.ts';
 import { adviseDemo } from './demo-advise.ts';
+import { serveCommand } from './serve.ts';
 import { ensureExampleDatabase } from '../../cluster/example-database.ts';
 import { withDatabase } from '../../cluster/local-address.ts';
 
@@ -36,7 +37,10 @@ async function heading(demo: Demo, title: string): Promise<void> {
 
 async function pauseHere(demo: Demo): Promise<void> {
   if (!demo.pause || !demo.io.prompt) return;
-  await demo.io.prompt('\n[Enter] to continue, Ctrl-C to stop (re-running resumes) ');
+  await demo.io.prompt('\n[Enter] to continue, Ctrl-C to stop (re-running resumes) ').catch((error: unknown) => {
+    if (demo.io.signal?.aborted) throw new CliError('demo stopped; run `npm start` again to resume where it left off');
+    throw error;
+  });
 }
 
 interface SlowStatement {
@@ -79,6 +83,20 @@ function formatSpeedup(before: WorkloadReport, after: WorkloadReport): string {
   return `  query (p50)                         before       after\n${rows.join('\n')}\n`;
 }
 
+/** `pgwarden serve` until Ctrl-C, while the API's workload runs in rounds of 5 s at 10 requests/s. */
+async function serveWithTraffic(io: Io, pool: pg.Pool, serveArgs: readonly string[]): Promise<void> {
+  let serving = true;
+  const traffic = (async () => {
+    while (serving) await runWorkload(pool, { durationMs: 5000, ratePerSecond: 10, concurrency: 2 }).catch(() => undefined);
+  })();
+  try {
+    await serveCommand(serveArgs, io);
+  } finally {
+    serving = false;
+    await traffic;
+  }
+}
+
 export async function demoCommand(args: readonly string[], io: Io): Promise<number> {
   const { values } = parse(args, {
     yes: { type: 'boolean', short: 'y' },
@@ -87,6 +105,7 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
     reset: { type: 'boolean' },
     port: { type: 'string' },
     'standby-port': { type: 'string' },
+    'serve-port': { type: 'string' },
   });
   const scale = values.scale ?? 'demo';
   if (scale !== 'demo' && scale !== 'small') throw new CliError(`--scale must be demo or small, got "${scale}"`);
@@ -158,21 +177,36 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
     const after = await runWorkload(pool, { durationMs, ratePerSecond: 20, concurrency: 4 });
     io.stdout(formatWorkloadReport(after));
     io.stdout(`\n${formatSpeedup(before, after)}`);
+    await pauseHere(demo);
 
     await heading(demo, 'Partitions: events by month, three ahead, a default one; a month query reads one partition');
     io.stdout(await partitionDemo(client, new Date()));
+    await pauseHere(demo);
 
     await heading(demo, 'Table health: churn pushes deployments below its floor, `pgwarden maintain` restores it');
     await vacuumDemo(client, url, desired, io);
+    await pauseHere(demo);
 
     await heading(demo, 'Read-replica routing: SELECTs to the standby within 250 ms of lag, writes to the primary');
     await routingDemo(io, { primaryUrl: url, standbyUrl: withDatabase(urls.standbyUrl, DEMO_DATABASE), durationMs, desired });
+    await pauseHere(demo);
 
     await heading(demo, 'The live page: what `pgwarden serve` shows every 5 s (rates over the window, not since reset)');
     await liveDemo(io, { primaryUrl: url, standbyUrl: withDatabase(urls.standbyUrl, DEMO_DATABASE), durationMs });
+    await pauseHere(demo);
 
     await heading(demo, 'Slow queries and index advice: `pgwarden analyze` finds them, `pgwarden advise` proposes the fix');
     await adviseDemo(io, { url, pool, desired, policiesDir: EXAMPLE_POLICIES, displayDir: policyDir });
+    await pauseHere(demo);
+
+    // At a terminal the tour ends on the live page itself, with the workload running so its gauges move.
+    if (demo.pause) {
+      await heading(demo, 'The live page in your browser, with the workload running (Ctrl-C ends the demo)');
+      await serveWithTraffic(io, pool, [
+        '--database-url', url, '--port', values['serve-port'] ?? '3000',
+        '--standby', `standby1=${withDatabase(urls.standbyUrl, DEMO_DATABASE)}`, '--write-heartbeat',
+      ]);
+    }
 
     io.stdout(
       [
