@@ -28,8 +28,25 @@ export interface IndexRef {
   readonly valid: boolean;
   readonly definition: string | null;
   readonly bytes: number;
-  /** For a partitioned index: partitions that still lack an attached index of their own. */
-  readonly missingPartitions?: readonly PartitionRef[];
+}
+
+/**
+ * A partition's part of a partitioned index: the index of its own PostgreSQL needs before it can be
+ * attached, and what already stands, unattached, under that index's name (an earlier build that was
+ * interrupted before its ATTACH, or an index someone built by hand the way PostgreSQL documents).
+ */
+export interface PartitionIndex {
+  readonly partition: PartitionRef;
+  /** `partitionIndexName(partition, index)`. */
+  readonly name: string;
+  /** 'none': build it; 'valid': it has the declared definition, attach it as is; 'invalid': drop it and build again. */
+  readonly existing: 'none' | 'valid' | 'invalid';
+}
+
+/** A change that builds a declared index: on a partitioned table, what each partition needs. */
+interface BuildsIndex {
+  /** Empty for a plain table. */
+  readonly partitionIndexes: readonly PartitionIndex[];
 }
 
 /** A change that makes a declared index exist: carries what PostgreSQL made of the declaration. */
@@ -47,20 +64,25 @@ interface ChangeBase {
 }
 
 /** The index is declared and missing. */
-export interface CreateIndex extends ChangeBase, DeclaredIndex {
+export interface CreateIndex extends ChangeBase, DeclaredIndex, BuildsIndex {
   readonly kind: 'create-index';
 }
 
 /** An INVALID index (a failed or interrupted concurrent build) stands under the declared name. */
-export interface RebuildIndex extends ChangeBase, DeclaredIndex {
+export interface RebuildIndex extends ChangeBase, DeclaredIndex, BuildsIndex {
   readonly kind: 'rebuild-index';
   readonly actual: IndexRef;
   /** The INVALID index has the declared definition (a partitioned one can then be finished, not redone). */
   readonly definitionMatches: boolean;
+  /**
+   * A partitioned index with the declared definition that some partitions still lack: nothing is dropped,
+   * `partitionIndexes` lists only those partitions. Otherwise the INVALID index is dropped and built again.
+   */
+  readonly resume: boolean;
 }
 
 /** The declared name exists with another definition: build the new one first, then drop the old. */
-export interface ReplaceIndex extends ChangeBase, DeclaredIndex {
+export interface ReplaceIndex extends ChangeBase, DeclaredIndex, BuildsIndex {
   readonly kind: 'replace-index';
   readonly actual: IndexRef;
 }
@@ -110,3 +132,15 @@ export function replacementName(name: string): string {
 }
 
 export const REPLACEMENT_SUFFIX = '_pgwarden_new';
+
+/** `<partition>_<index>` cut to 63 bytes with a short hash so distinct long names stay distinct. */
+export function partitionIndexName(partition: string, index: string): string {
+  const full = `${partition}_${index}`;
+  if (Buffer.byteLength(full, 'utf8') <= 63) return full;
+  let hash = 0;
+  for (const ch of full) hash = (Math.imul(hash, 31) + (ch.codePointAt(0) ?? 0)) >>> 0;
+  const suffix = `_${hash.toString(36)}`;
+  let base = full;
+  while (Buffer.byteLength(base + suffix, 'utf8') > 63) base = [...base].slice(0, -1).join('');
+  return base + suffix;
+}

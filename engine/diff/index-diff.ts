@@ -4,9 +4,12 @@ import type { Canonical } from '../catalog/canonicalise.ts';
 import type { DesiredIndex, DesiredState, DesiredTable, PolicyError } from '../policy/desired.ts';
 import {
   indexAddress,
+  partitionIndexName,
+  replacementName,
   REPLACEMENT_SUFFIX,
   type Change,
   type IndexRef,
+  type PartitionIndex,
   type PartitionRef,
   type TableRef,
   type Warning,
@@ -31,6 +34,8 @@ interface CatalogView {
   readonly partitionsOf: ReadonlyMap<number, readonly ActualTable[]>;
   readonly indexesOf: ReadonlyMap<number, readonly ActualIndex[]>;
   readonly childIndexesOf: ReadonlyMap<number, readonly ActualIndex[]>;
+  /** Every index by schema and name (index names are unique per schema). */
+  readonly indexByName: ReadonlyMap<string, ActualIndex>;
   readonly managed: ReadonlySet<string>;
 }
 
@@ -50,6 +55,7 @@ function view(catalog: Catalog): CatalogView {
     partitionsOf: groupBy(catalog.tables, (t) => t.parentOid),
     indexesOf: groupBy(catalog.indexes, (i) => i.tableOid),
     childIndexesOf: groupBy(catalog.indexes, (i) => i.parentIndexOid),
+    indexByName: new Map(catalog.indexes.map((i) => [`${i.schema}\u0000${i.name}`, i])),
     managed: new Set(catalog.managed.map((m) => `${m.schema}\u0000${m.name}`)),
   };
 }
@@ -69,15 +75,62 @@ function tableRef(table: ActualTable, v: CatalogView): TableRef {
   };
 }
 
-function indexRef(index: ActualIndex, table: ActualTable, v: CatalogView): IndexRef {
+function indexRef(index: ActualIndex): IndexRef {
   // The definition is display-only and filled in by the planner for the few indexes a plan touches.
-  const base = { schema: index.schema, name: index.name, valid: index.valid, definition: null, bytes: index.bytes };
-  if (table.kind !== 'partitioned') return base;
-  const attachedTo = new Set((v.childIndexesOf.get(index.oid) ?? []).map((c) => c.tableOid));
-  const missingPartitions = (v.partitionsOf.get(table.oid) ?? [])
-    .filter((p) => !attachedTo.has(p.oid))
-    .map((p): PartitionRef => ({ schema: p.schema, name: p.name, partitioned: p.kind === 'partitioned' }));
-  return { ...base, missingPartitions };
+  return { schema: index.schema, name: index.name, valid: index.valid, definition: null, bytes: index.bytes };
+}
+
+/** Partitions of `table` that have no index attached to the partitioned index `parentOid`. */
+function partitionsLacking(table: ActualTable, parentOid: number, v: CatalogView): ActualTable[] {
+  const attachedTo = new Set((v.childIndexesOf.get(parentOid) ?? []).map((c) => c.tableOid));
+  return (v.partitionsOf.get(table.oid) ?? []).filter((p) => !attachedTo.has(p.oid));
+}
+
+interface PartitionIndexRequest {
+  readonly index: DesiredIndex;
+  /** The partitioned index being built (the declared name, or a replace's temporary name). */
+  readonly name: string;
+  readonly signature: IndexSignature;
+  readonly partitions: readonly ActualTable[];
+  /** A partitioned index this change drops before building: indexes attached to it go with it. */
+  readonly dropsFirst: number | null;
+}
+
+/**
+ * What each partition needs for the partitioned index: a build, an ATTACH of the index already standing
+ * under its name (VALID and of the declared definition, compared from the raw catalog signature like
+ * every index here), or a rebuild of an INVALID one there. A VALID index of another definition under
+ * that name, or a name some other relation holds, is reported and left alone: building the partition's
+ * index would fail on it, and it is not pgwarden's to drop.
+ */
+function partitionIndexes(request: PartitionIndexRequest, catalog: Catalog, v: CatalogView): { items: PartitionIndex[]; errors: PolicyError[] } {
+  const items: PartitionIndex[] = [];
+  const errors: PolicyError[] = [];
+  const { index } = request;
+  for (const p of request.partitions) {
+    const partition: PartitionRef = { schema: p.schema, name: p.name, partitioned: p.kind === 'partitioned' };
+    const name = partitionIndexName(p.name, request.name);
+    const existing = v.indexByName.get(`${p.schema}\u0000${name}`);
+    const conflict = (what: string, hint: string): void => {
+      errors.push({ ...index.source, message: `index ${index.name}: the index of partition ${p.schema}.${p.name} would be named ${name}, but ${what}`, hint });
+    };
+    if (!existing || (existing.parentIndexOid !== null && existing.parentIndexOid === request.dropsFirst)) {
+      if (!existing && catalog.relationNames.get(p.schema)?.has(name)) {
+        conflict(`another relation in schema ${p.schema} has that name`, 'rename that relation; pgwarden names a partition\'s index <partition>_<index>');
+        continue;
+      }
+      items.push({ partition, name, existing: 'none' });
+    } else if (existing.tableOid !== p.oid || existing.parentIndexOid !== null) {
+      conflict(existing.tableOid !== p.oid ? 'an index of another table has that name' : 'that index is attached to another partitioned index', 'rename that index; pgwarden leaves it alone');
+    } else if (!existing.valid) {
+      items.push({ partition, name, existing: 'invalid' });
+    } else if (sameSignature(existing.signature, request.signature)) {
+      items.push({ partition, name, existing: 'valid' });
+    } else {
+      conflict('an index of another definition has that name (not attached to any partitioned index)', `drop or rename ${p.schema}.${name} if it is a leftover; pgwarden leaves it alone`);
+    }
+  }
+  return { items, errors };
 }
 
 /**
@@ -118,6 +171,14 @@ function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, c
   const declaredNames = new Set(table.indexes.map((i) => i.name));
   const claimed = new Set<string>();
   const pending: { index: DesiredIndex; signature: IndexSignature }[] = [];
+  const allPartitions = v.partitionsOf.get(actual.oid) ?? [];
+  // null when a partition's index name is in the way: the error says which, and the index waits.
+  const builds = (request: PartitionIndexRequest): PartitionIndex[] | null => {
+    if (actual.kind !== 'partitioned') return [];
+    const result = partitionIndexes(request, catalog, v);
+    errors.push(...result.errors);
+    return result.errors.length > 0 ? null : result.items;
+  };
 
   for (const index of table.indexes) {
     const address = indexAddress(table.schema, table.name, index.name);
@@ -141,19 +202,31 @@ function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, c
       continue;
     }
     claimed.add(same.name);
-    const base = { address, table: ref, source: index.source, index, signature: canon.signature, actual: indexRef(same, actual, v) };
+    const base = { address, table: ref, source: index.source, index, signature: canon.signature, actual: indexRef(same) };
     const matches = sameSignature(same.signature, canon.signature);
     if (!same.valid) {
+      const lacking = actual.kind === 'partitioned' ? partitionsLacking(actual, same.oid, v) : [];
+      const resume = matches && lacking.length > 0;
+      const parts = builds({ index, name: index.name, signature: canon.signature, partitions: resume ? lacking : allPartitions, dropsFirst: same.oid });
+      if (parts === null) continue;
       changes.push({
         ...base,
         kind: 'rebuild-index',
         definitionMatches: matches,
+        resume,
+        partitionIndexes: parts,
         reason: matches
           ? 'the index is INVALID (a concurrent build failed or was interrupted); PostgreSQL maintains it but never uses it'
           : 'the index is INVALID and its definition differs from the policy',
       });
     } else if (!matches) {
-      changes.push({ ...base, kind: 'replace-index', reason: 'the definition in the policy differs from the live index' });
+      const next = replacementName(index.name);
+      const leftover = v.indexByName.get(`${index.schema}\u0000${next}`);
+      // pgwarden's own leftover of an interrupted replace is dropped first (below), with what is attached to it.
+      const dropsFirst = leftover && leftover.tableOid === actual.oid && v.managed.has(desiredKey(leftover)) ? leftover.oid : null;
+      const parts = builds({ index, name: next, signature: canon.signature, partitions: allPartitions, dropsFirst });
+      if (parts === null) continue;
+      changes.push({ ...base, kind: 'replace-index', partitionIndexes: parts, reason: 'the definition in the policy differs from the live index' });
     } else if (!v.managed.has(desiredKey(index))) {
       changes.push({ ...base, kind: 'adopt-index', reason: 'an identical index already exists; pgwarden records it as managed' });
     }
@@ -172,21 +245,25 @@ function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, c
         source: index.source,
         index,
         signature,
-        actual: indexRef(twin, actual, v),
+        actual: indexRef(twin),
         reason: `an equivalent index exists as ${twin.name}; renaming it avoids a rebuild`,
       });
       continue;
     }
-    changes.push({ kind: 'create-index', address, table: ref, source: index.source, index, signature, reason: 'declared in the policy and missing' });
+    const parts = builds({ index, name: index.name, signature, partitions: allPartitions, dropsFirst: null });
+    if (parts === null) continue;
+    changes.push({ kind: 'create-index', address, table: ref, source: index.source, index, signature, partitionIndexes: parts, reason: 'declared in the policy and missing' });
   }
 
+  const leftovers: Change[] = [];
   for (const index of live) {
     if (claimed.has(index.name) || declaredNames.has(index.name) || index.constraintType !== null) continue;
     const address = indexAddress(table.schema, table.name, index.name);
-    const actualRef = indexRef(index, actual, v);
+    const actualRef = indexRef(index);
     const ours = v.managed.has(`${index.schema}\u0000${index.name}`);
     if (ours && index.name.endsWith(REPLACEMENT_SUFFIX)) {
-      changes.push({ kind: 'drop-index', address, table: ref, actual: actualRef, destructive: false, reason: 'left over from an interrupted replace by pgwarden' });
+      // First: the replace it was part of builds under that name again.
+      leftovers.push({ kind: 'drop-index', address, table: ref, actual: actualRef, destructive: false, reason: 'left over from an interrupted replace by pgwarden' });
     } else if (ours || table.managed === 'full') {
       changes.push({
         kind: 'drop-index',
@@ -205,5 +282,5 @@ function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, c
       });
     }
   }
-  return { changes, warnings, errors };
+  return { changes: [...leftovers, ...changes], warnings, errors };
 }

@@ -1,4 +1,4 @@
-import { replacementName, type Change, type TableRef } from '../diff/change.ts';
+import { replacementName, type Change, type PartitionIndex, type TableRef } from '../diff/change.ts';
 import { signatureKey, type IndexSignature } from '../catalog/catalog.ts';
 import { specHash } from '../catalog/canonicalise.ts';
 import type { DesiredIndex } from '../policy/desired.ts';
@@ -44,8 +44,8 @@ export type Step = SqlStep | RegistryStep | SettingRegistryStep | ReplicaStep;
 
 const onTable = (schema: string, table: string): string => `${schema}.${table}`;
 
-function buildSteps(index: DesiredIndex, name: string, partitions: TableRef['partitions'], partitioned: boolean): Step[] {
-  if (!partitioned) {
+function buildSteps(index: DesiredIndex, name: string, table: TableRef, partitionIndexes: readonly PartitionIndex[]): Step[] {
+  if (!table.partitioned) {
     return [
       {
         kind: 'sql',
@@ -69,14 +69,25 @@ function buildSteps(index: DesiredIndex, name: string, partitions: TableRef['par
       build: false,
     },
   ];
-  for (const partition of partitions) {
-    const childName = partitionIndexName(partition.name, name);
+  for (const child of partitionIndexes) steps.push(...partitionIndexSteps(index, name, child));
+  return steps;
+}
+
+/**
+ * One partition's part: build its index (after dropping an INVALID one left under that name, which a
+ * second CREATE INDEX would collide with), or take the VALID one standing there as it is; then attach.
+ */
+function partitionIndexSteps(index: DesiredIndex, parentName: string, child: PartitionIndex): Step[] {
+  const { partition } = child;
+  const steps: Step[] = [];
+  if (child.existing === 'invalid') steps.push(dropStep(partition.schema, child.name, partition));
+  if (child.existing !== 'valid') {
     steps.push({
       kind: 'sql',
       sql: createIndexSql(index, {
         schema: partition.schema,
         table: partition.name,
-        name: childName,
+        name: child.name,
         concurrently: !partition.partitioned,
         ifNotExists: partition.partitioned,
       }),
@@ -85,32 +96,20 @@ function buildSteps(index: DesiredIndex, name: string, partitions: TableRef['par
         ? { mode: 'SHARE', on: onTable(partition.schema, partition.name), online: false }
         : { mode: 'SHARE UPDATE EXCLUSIVE', on: onTable(partition.schema, partition.name), online: true },
       build: !partition.partitioned,
-      creates: { schema: partition.schema, name: childName },
-    });
-    steps.push({
-      kind: 'sql',
-      sql: attachIndexSql(index.schema, name, partition.schema, childName),
-      transactional: true,
-      lock: { mode: 'SHARE UPDATE EXCLUSIVE', on: `${index.schema}.${name}`, online: true },
-      build: false,
+      creates: { schema: partition.schema, name: child.name },
     });
   }
+  steps.push({
+    kind: 'sql',
+    sql: attachIndexSql(index.schema, parentName, partition.schema, child.name),
+    transactional: true,
+    lock: { mode: 'SHARE UPDATE EXCLUSIVE', on: `${index.schema}.${parentName}`, online: true },
+    build: false,
+  });
   return steps;
 }
 
-/** `<partition>_<index>` cut to 63 bytes with a short hash so distinct long names stay distinct. */
-export function partitionIndexName(partition: string, index: string): string {
-  const full = `${partition}_${index}`;
-  if (Buffer.byteLength(full, 'utf8') <= 63) return full;
-  let hash = 0;
-  for (const ch of full) hash = (Math.imul(hash, 31) + (ch.codePointAt(0) ?? 0)) >>> 0;
-  const suffix = `_${hash.toString(36)}`;
-  let base = full;
-  while (Buffer.byteLength(base + suffix, 'utf8') > 63) base = [...base].slice(0, -1).join('');
-  return base + suffix;
-}
-
-function dropStep(schema: string, name: string, table: TableRef): SqlStep {
+function dropStep(schema: string, name: string, table: Pick<TableRef, 'schema' | 'name' | 'partitioned'>): SqlStep {
   // DROP INDEX CONCURRENTLY is refused on partitioned indexes (PostgreSQL <= 17): a short ACCESS EXCLUSIVE.
   const concurrently = !table.partitioned;
   return {
@@ -155,20 +154,16 @@ export function stepsFor(change: Change): Step[] {
   switch (change.kind) {
     case 'create-index':
       // Recorded before the build, so an interrupted build is known to be pgwarden's own.
-      return [record(change), ...buildSteps(change.index, change.index.name, table.partitions, table.partitioned)];
-    case 'rebuild-index': {
-      const missing = change.actual.missingPartitions;
-      if (table.partitioned && change.definitionMatches && missing && missing.length > 0) {
-        // Finish the interrupted partitioned build: only the partitions that lack their index.
-        return [record(change), ...buildSteps(change.index, change.index.name, missing, true)];
-      }
-      return [record(change), dropStep(change.actual.schema, change.actual.name, table), ...buildSteps(change.index, change.index.name, table.partitions, table.partitioned)];
-    }
+      return [record(change), ...buildSteps(change.index, change.index.name, table, change.partitionIndexes)];
+    case 'rebuild-index':
+      // Resuming an interrupted partitioned build: only the partitions that lack their index, nothing dropped.
+      if (change.resume) return [record(change), ...buildSteps(change.index, change.index.name, table, change.partitionIndexes)];
+      return [record(change), dropStep(change.actual.schema, change.actual.name, table), ...buildSteps(change.index, change.index.name, table, change.partitionIndexes)];
     case 'replace-index': {
       const next = replacementName(change.index.name);
       return [
         record(change, next),
-        ...buildSteps(change.index, next, table.partitions, table.partitioned),
+        ...buildSteps(change.index, next, table, change.partitionIndexes),
         dropStep(change.actual.schema, change.actual.name, table),
         renameStep(change.index.schema, next, change.index.name),
         { kind: 'registry', action: 'forget', schema: change.index.schema, name: next, table: table.name },

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import path from 'node:path';
+import pg from 'pg';
 import { makePlan } from '../../engine/plan/make-plan.ts';
 import { loadPolicies } from '../../engine/policy/load.ts';
 import { projectWith, runCli, writePolicy } from '../support/cli.ts';
@@ -163,6 +164,78 @@ describe('index policies, planned and applied online', () => {
     await applyAndConverge(project);
     const parent = await sql(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'app.metrics_host_at_idx'::regclass`);
     expect(parent[0]?.['indisvalid']).toBe(true);
+  });
+
+  describe('an interrupted partitioned build', () => {
+    const METRICS = `table: app.metrics\nindexes:\n  - name: metrics_host_idx\n    columns: [host]\n`;
+
+    beforeEach(async () => {
+      await sql(`CREATE TABLE app.metrics (id bigint, at timestamptz NOT NULL, host text) PARTITION BY RANGE (at)`);
+      for (const month of ['10', '11', '12']) {
+        const next = month === '12' ? '2027-01-01' : `2026-${Number(month) + 1}-01`;
+        await sql(`CREATE TABLE app.metrics_2026_${month} PARTITION OF app.metrics FOR VALUES FROM ('2026-${month}-01') TO ('${next}')`);
+      }
+      await sql(`INSERT INTO app.metrics SELECT g, '2026-10-01'::timestamptz + (g % 90) * interval '1 day', 'h' || (g % 9) FROM generate_series(1, 6000) g`);
+    });
+
+    /** What a concurrent build leaves when it runs into lock_timeout waiting for an old snapshot: an INVALID index. */
+    async function leaveInvalidIndex(statement: string): Promise<void> {
+      const old = new pg.Client({ connectionString: db.url });
+      const builder = new pg.Client({ connectionString: db.url });
+      await Promise.all([old.connect(), builder.connect()]);
+      try {
+        await old.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1`);
+        await builder.query(`SET lock_timeout = '300ms'`);
+        await expect(builder.query(statement)).rejects.toThrow('lock timeout');
+      } finally {
+        await old.query('ROLLBACK');
+        await Promise.all([old.end(), builder.end()]);
+      }
+    }
+
+    it('is resumed: a VALID partition index under the expected name is attached as is, an INVALID one rebuilt, the rest built', async () => {
+      // What an apply stopped midway leaves: the parent ON ONLY, one partition's index built but never attached, one INVALID.
+      await sql(`CREATE INDEX metrics_host_idx ON ONLY app.metrics (host)`);
+      await sql(`CREATE INDEX metrics_2026_10_metrics_host_idx ON app.metrics_2026_10 (host)`);
+      await leaveInvalidIndex(`CREATE INDEX CONCURRENTLY metrics_2026_11_metrics_host_idx ON app.metrics_2026_11 (host)`);
+      const handBuilt = await sql(`SELECT 'app.metrics_2026_10_metrics_host_idx'::regclass::oid::int8 AS oid`);
+      const project = await projectWith({ 'metrics.yaml': METRICS });
+
+      const p = await plan(project);
+      expect(p.stdout).toContain('± rebuild INVALID index metrics_host_idx');
+      expect(p.stdout).not.toContain('DROP INDEX IF EXISTS "app"."metrics_host_idx"');
+      expect(p.stdout).not.toContain('CREATE INDEX CONCURRENTLY "metrics_2026_10_metrics_host_idx"');
+      expect(p.stdout).toContain('ALTER INDEX "app"."metrics_host_idx" ATTACH PARTITION "app"."metrics_2026_10_metrics_host_idx"');
+      const dropInvalid = p.stdout.indexOf('DROP INDEX CONCURRENTLY IF EXISTS "app"."metrics_2026_11_metrics_host_idx"');
+      expect(dropInvalid).toBeGreaterThan(0);
+      expect(p.stdout.indexOf('CREATE INDEX CONCURRENTLY "metrics_2026_11_metrics_host_idx"')).toBeGreaterThan(dropInvalid);
+      expect(p.stdout).toContain('CREATE INDEX CONCURRENTLY "metrics_2026_12_metrics_host_idx"');
+
+      await applyAndConverge(project);
+      const attached = await sql(
+        `SELECT c.relname, x.indisvalid FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_index x ON x.indexrelid = c.oid
+          WHERE i.inhparent = 'app.metrics_host_idx'::regclass ORDER BY 1`,
+      );
+      expect(attached).toEqual(['10', '11', '12'].map((m) => ({ relname: `metrics_2026_${m}_metrics_host_idx`, indisvalid: true })));
+      expect((await sql(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'app.metrics_host_idx'::regclass`))[0]?.['indisvalid']).toBe(true);
+      expect((await sql(`SELECT 'app.metrics_2026_10_metrics_host_idx'::regclass::oid::int8 AS oid`))[0]).toEqual(handBuilt[0]);
+    });
+
+    it('reports a partition index of another definition under the name it needs, and leaves it alone', async () => {
+      await sql(`CREATE INDEX metrics_2026_11_metrics_host_idx ON app.metrics_2026_11 (at)`);
+      const project = await projectWith({ 'metrics.yaml': METRICS });
+
+      const p = await plan(project);
+      expect(p.code).toBe(1);
+      expect(p.stderr).toContain(
+        'index metrics_host_idx: the index of partition app.metrics_2026_11 would be named metrics_2026_11_metrics_host_idx, but an index of another definition has that name',
+      );
+      const applied = await runCli(['apply', '--auto-approve'], { cwd: project, env: env() });
+      expect(applied.code).toBe(1);
+      expect(await indexNames('app.metrics')).toEqual([]);
+      const definition = await sql(`SELECT pg_get_indexdef('app.metrics_2026_11_metrics_host_idx'::regclass) AS d`);
+      expect(String(definition[0]?.['d'])).toContain('USING btree (at)');
+    });
   });
 
   it('makes a first plan in the same number of round trips for one table as for twenty, expressions and predicates included', async () => {
