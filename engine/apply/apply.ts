@@ -12,7 +12,7 @@ import { ensurePgwardenSchema, finishRecord, provenance, recordRetiredPartition,
 import { detachOf, type DetachInfo } from '../plan/partition-steps.ts';
 import { isDetachPending } from '../catalog/partition-queries.ts';
 import { startApplyDetails, type ApplyDetails } from '../health/apply-details.ts';
-import { watchBuild, type BuildProgress } from './progress.ts';
+import { describeBlocker, olderTransactions, watchBuild, type BuildProgress } from './progress.ts';
 
 export interface ApplyOptions {
   readonly databaseUrl: string;
@@ -22,7 +22,7 @@ export interface ApplyOptions {
   readonly allowDrop: boolean;
   /** Per try: the longest any writer can queue behind a pgwarden statement. */
   readonly lockTimeoutMs: number;
-  /** For index builds, which legitimately take long; 0 = no limit. */
+  /** statement_timeout of an index build (`--build-timeout`), which legitimately takes long; 0 = no limit. */
   readonly buildTimeoutMs: number;
   readonly retries: number;
   readonly backoffMs: number;
@@ -42,12 +42,12 @@ export interface ApplyOptions {
 
 /**
  * The safety settings DESIGN.md promises unless a caller says otherwise: a writer waits at most 5 s behind
- * any one try, 5 retries with backoff from 0.5 s, builds without a statement_timeout, nothing dropped.
+ * any one try, 5 retries with backoff from 0.5 s, a build cancelled after 6 h, nothing dropped.
  */
 export const APPLY_DEFAULTS = {
   allowDrop: false,
   lockTimeoutMs: 5000,
-  buildTimeoutMs: 0,
+  buildTimeoutMs: 6 * 3_600_000,
   retries: 5,
   backoffMs: 500,
   now: (): Date => new Date(),
@@ -183,7 +183,8 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
     await ensurePgwardenSchema(main);
     historyId = await startRecord(main, 'apply', plan, who);
     details = await startApplyDetails(main, plan);
-    const monitor = plan.changes.some((c) => c.steps.some((s) => s.kind === 'sql' && s.build)) ? await connect(options.databaseUrl, 'pgwarden monitor') : null;
+    // The second connection watches builds and is how an interrupt cancels whatever statement runs.
+    const monitor = plan.changes.some((c) => c.steps.some((s) => s.kind === 'sql')) ? await connect(options.databaseUrl, 'pgwarden monitor') : null;
     // Replica steps run on each replica's own connection, opened on first use.
     const replicas = replicaStepRunner(main, options.env ?? {});
     try {
@@ -249,47 +250,77 @@ async function invalidLeftover(client: pg.Client, schema: string, name: string):
   return r.rows[0]?.valid === false;
 }
 
+/** What became of the INVALID index a failed build left: none was left, it was dropped, or it is still there. */
+type Leftover =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'dropped'; readonly note: string }
+  | { readonly kind: 'stuck'; readonly note: string; readonly hint: string };
+
+const NO_LEFTOVER: Leftover = { kind: 'none' };
+
 /**
  * A failed CONCURRENTLY build leaves an INVALID index behind; drop it so nothing half-done remains.
  * DROP INDEX CONCURRENTLY waits for old transactions just like the build did, so when that wait is what
- * failed (or the user interrupted), one short try is made and the leftover is otherwise reported: the
- * next plan shows it as INVALID and rebuilds it.
+ * failed (or the user interrupted), one short try is made and the leftover is otherwise reported with the
+ * transactions it waits for: the next plan shows it as INVALID and rebuilds it.
  */
-async function dropLeftover(client: pg.Client, step: SqlStep, options: ApplyOptions): Promise<string | null> {
-  if (!step.creates || !(await invalidLeftover(client, step.creates.schema, step.creates.name))) return null;
+async function dropLeftover(client: pg.Client, step: SqlStep, options: ApplyOptions): Promise<Leftover> {
+  if (!step.creates || !(await invalidLeftover(client, step.creates.schema, step.creates.name))) return NO_LEFTOVER;
   const name = `${step.creates.schema}.${step.creates.name}`;
   const sql = dropIndexSql(step.creates.schema, step.creates.name, { concurrently: !step.transactional });
   options.onEvent?.({ type: 'cleanup', message: `dropping the INVALID leftover ${name}` });
+  await client.query(`${setLockTimeoutSql(Math.min(options.lockTimeoutMs, 2000))}; ${setStatementTimeoutSql(0)}`);
+  const started = Date.now();
   try {
-    await client.query(`${setLockTimeoutSql(Math.min(options.lockTimeoutMs, 2000))}; ${setStatementTimeoutSql(0)}`);
     await client.query(sql);
-    return null;
+    return { kind: 'dropped', note: `the INVALID leftover ${name} was dropped` };
   } catch (error) {
-    const note = `the INVALID leftover ${name} could not be dropped now (${(error as Error).message}); the next plan rebuilds it`;
+    const holders = await olderTransactions(client, qualified(step.creates.schema, step.creates.name), Date.now() - started).catch(() => []);
+    const waits = holders.length > 0 ? `; DROP INDEX CONCURRENTLY waits for these older transactions: ${holders.map(describeBlocker).join(', ')}` : '';
+    const note = `the INVALID leftover ${name} could not be dropped now (${(error as Error).message})${waits}; not retried, since a new build would collide with it: the next plan rebuilds it`;
     options.onEvent?.({ type: 'cleanup', message: note });
-    return note;
+    const hint = holders.length > 0
+      ? `end those sessions or let them finish (pg_terminate_backend(pid) ends one), then apply again`
+      : 'apply again once long-running transactions on this database have finished';
+    return { kind: 'stuck', note, hint };
   }
 }
 
+/** The sentence for a statement that failed for good. */
+function failure(e: PgError, step: SqlStep, options: ApplyOptions, attempt: number, statementTimeoutMs: number): string {
+  if (e.code === '55P03') return `could not take its lock within lock_timeout (${options.lockTimeoutMs} ms) after ${attempt} tries: ${e.message}`;
+  // 57014 is also a cancel on interrupt ("due to user request"), which says so itself.
+  if (e.code === '57014' && /statement timeout/.test(e.message)) {
+    return step.build
+      ? `the build ran longer than the build timeout (--build-timeout, ${statementTimeoutMs} ms) and was cancelled`
+      : `the statement ran longer than its statement_timeout (${statementTimeoutMs} ms) and was cancelled`;
+  }
+  return e.message;
+}
+
 async function withRetries(
-  sql: string,
+  step: SqlStep,
+  statementTimeoutMs: number,
   options: ApplyOptions,
   run: () => Promise<void>,
-  onFailedTry: () => Promise<string | null>,
+  cleanUp: () => Promise<Leftover>,
 ): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
+    // An interrupt during the backoff: the next try never starts.
+    if (options.signal?.aborted) throw new ApplyError('interrupted; the current step was not started', step.sql);
     try {
       await run();
       return;
     } catch (error) {
       const e = error as PgError;
-      const note = await onFailedTry().catch((cleanupError: Error) => `cleanup failed: ${cleanupError.message}`);
-      if (!RETRYABLE.has(e.code ?? '') || attempt > options.retries || options.signal?.aborted) {
-        const why = e.code === '55P03' ? `could not take its lock within lock_timeout (${options.lockTimeoutMs} ms) after ${attempt} tries: ${e.message}` : e.message;
-        throw new ApplyError(`${why}${e.detail ? ` — ${e.detail}` : ''}${note ? `; ${note}` : ''}`, sql);
+      const leftover = await cleanUp().catch((c: Error): Leftover => ({ kind: 'stuck', note: `checking for an INVALID leftover failed: ${c.message}`, hint: 'run `pgwarden plan` to see what is left' }));
+      const retry = RETRYABLE.has(e.code ?? '') && leftover.kind !== 'stuck' && attempt <= options.retries && !options.signal?.aborted;
+      if (!retry) {
+        const note = leftover.kind === 'none' ? '' : `; ${leftover.note}`;
+        throw new ApplyError(`${failure(e, step, options, attempt, statementTimeoutMs)}${e.detail ? ` — ${e.detail}` : ''}${note}`, step.sql, leftover.kind === 'stuck' ? leftover.hint : undefined);
       }
       const waitMs = Math.min(options.backoffMs * 2 ** (attempt - 1), 30_000);
-      options.onEvent?.({ type: 'retry', sql, attempt, waitMs, reason: e.message });
+      options.onEvent?.({ type: 'retry', sql: step.sql, attempt, waitMs, reason: e.message });
       await sleep(waitMs);
     }
   }
@@ -324,7 +355,8 @@ async function runSqlStep(client: pg.Client, monitor: pg.Client | null, step: Sq
   const statementTimeout = step.build ? options.buildTimeoutMs : Math.max(options.lockTimeoutMs * 4, 60_000);
   const pid = await backendPid(client);
   await withRetries(
-    step.sql,
+    step,
+    statementTimeout,
     options,
     async () => {
       await client.query(`${setLockTimeoutSql(options.lockTimeoutMs)}; ${setStatementTimeoutSql(statementTimeout)}`);
@@ -344,6 +376,6 @@ async function runSqlStep(client: pg.Client, monitor: pg.Client | null, step: Sq
         throw Object.assign(new Error(`the build of ${step.creates.name} finished INVALID`), { code: '55P03' });
       }
     },
-    () => (step.creates ? dropLeftover(client, step, options) : Promise.resolve(null)),
+    () => (step.creates ? dropLeftover(client, step, options) : Promise.resolve(NO_LEFTOVER)),
   );
 }

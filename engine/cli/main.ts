@@ -19,7 +19,7 @@ const COMMANDS: Record<string, { run?: Command; summary: string }> = {
   status: { run: statusCommand, summary: 'show both servers, the standby state and its replay lag' },
   validate: { run: validateCommand, summary: 'check the policy files (no database needed)' },
   plan: { run: planCommand, summary: 'show what would change and why (--out, --format text|json|markdown, --detailed-exitcode)' },
-  apply: { run: applyCommand, summary: 'plan and apply online (--auto-approve, --plan FILE, --allow-drop, --allow-restart, --lock-timeout 5s)' },
+  apply: { run: applyCommand, summary: 'plan and apply online (--auto-approve, --plan FILE, --allow-drop, --allow-restart, --lock-timeout 5s, --build-timeout 6h (0: none), --retries 5)' },
   analyze: { run: analyzeCommand, summary: 'slow queries (pg_stat_statements) and plan findings; --query SQL [--param V] explains one (--analyze, --since 5m)' },
   advise: { run: adviseCommand, summary: 'index advice for the workload, with evidence; --write adds it to the policy files (--since 5m, --max-indexes N)' },
   maintain: { run: maintainCommand, summary: 'VACUUM (ANALYZE) what the vacuum policies say is due, worst first (--dry-run, --parallel N, --budget 10m, --every 5m)' },

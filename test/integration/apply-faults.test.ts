@@ -228,6 +228,74 @@ describe('apply under faults', () => {
     expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() })).code).toBe(0);
   });
 
+  it('stops retrying when the old snapshot that failed a build also blocks dropping its leftover, and names that session', async () => {
+    const old = await holder();
+    const oldPid = Number((await old.query('SELECT pg_backend_pid() AS pid')).rows[0]?.pid);
+    await old.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM app.accounts`);
+    const project = await projectWith({ 'accounts.yaml': TENANT_INDEX });
+    const result = await runCli(['apply', '--auto-approve', '--lock-timeout', '500ms', '--retries', '3'], { cwd: project, env: env() });
+    await old.query('ROLLBACK');
+    await old.end();
+
+    expect(result.code).toBe(1);
+    expect(result.stdout).not.toContain('retry 1');
+    expect(result.stderr).not.toContain('already exists');
+    expect(result.stderr).toContain('could not take its lock within lock_timeout (500 ms) after 1 tries');
+    expect(result.stderr).toContain('the INVALID leftover app.accounts_tenant_idx could not be dropped now');
+    expect(result.stderr).toMatch(
+      new RegExp(`waits for these older transactions: pid ${oldPid} \\(idle in transaction, transaction open \\d+ s: .*SELECT count\\(\\*\\) FROM`),
+    );
+    expect(result.stderr).toContain('hint: end those sessions or let them finish');
+    const next = await runCli(['plan'], { cwd: project, env: env() });
+    expect(next.stdout).toContain('± rebuild INVALID index accounts_tenant_idx');
+    expect((await runCli(['apply', '--auto-approve'], { cwd: project, env: env() })).code).toBe(0);
+    expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() })).code).toBe(0);
+  });
+
+  it('cancels a build that runs longer than --build-timeout, drops its INVALID leftover and says so', async () => {
+    await sql(`INSERT INTO app.accounts SELECT g, g % 10, md5(g::text) || '@example.com' FROM generate_series(10001, 600000) g`);
+    const project = await projectWith({ 'accounts.yaml': `table: app.accounts\nindexes:\n  - name: accounts_email_idx\n    columns: [email]\n` });
+    const result = await runCli(['apply', '--auto-approve', '--build-timeout', '150ms'], { cwd: project, env: env() });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('the build ran longer than the build timeout (--build-timeout, 150 ms) and was cancelled');
+    expect(result.stderr).toContain('the INVALID leftover app.accounts_email_idx was dropped');
+    expect(result.stdout).toContain('dropping the INVALID leftover app.accounts_email_idx');
+    expect((await sql(`SELECT count(*)::int AS n FROM pg_class WHERE relname = 'accounts_email_idx'`))[0]?.['n']).toBe(0);
+    expect((await runCli(['apply', '--auto-approve'], { cwd: project, env: env() })).code).toBe(0);
+    expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() })).code).toBe(0);
+  });
+
+  it('cancels a running statement that is not a build on interrupt', async () => {
+    const lock = await holder();
+    await lock.query(`BEGIN; LOCK TABLE app.accounts IN SHARE UPDATE EXCLUSIVE MODE`);
+    // A plan with no index build at all: one ALTER TABLE ... SET (...), which waits for the lock.
+    const project = await projectWith({ 'accounts.yaml': `table: app.accounts\nvacuum:\n  autovacuum: { vacuum_scale_factor: 0.02 }\n` });
+    const controller = new AbortController();
+    const started = Date.now();
+    const applying = runCli(['apply', '--auto-approve', '--lock-timeout', '60s', '--retries', '0'], { cwd: project, env: env(), signal: controller.signal });
+    for (let i = 0; i < 100; i += 1) {
+      const waiting = await sql(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE%'`,
+      );
+      if (waiting[0]?.['n'] === 1) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    controller.abort();
+    const result = await applying;
+    const ms = Date.now() - started;
+    await lock.query('ROLLBACK');
+    await lock.end();
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('canceling statement due to user request');
+    expect(ms).toBeLessThan(20_000);
+    expect((await sql(`SELECT outcome FROM pgwarden.history ORDER BY id DESC LIMIT 1`))[0]?.['outcome']).toBe('interrupted');
+    expect((await sql(`SELECT reloptions FROM pg_class WHERE oid = 'app.accounts'::regclass`))[0]?.['reloptions']).toBeNull();
+    expect((await runCli(['apply', '--auto-approve'], { cwd: project, env: env() })).code).toBe(0);
+    expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() })).code).toBe(0);
+  });
+
   it('says which sessions a concurrent build is waiting for', async () => {
     const lock = await holder();
     await lock.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM app.accounts`);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { apply, APPLY_DEFAULTS, ApplyError, type ApplyEvent } from '../../apply/apply.ts';
+import { describeBlocker } from '../../apply/progress.ts';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../plan/plan.ts';
 import { describeChange } from '../../render/describe.ts';
 import { renderPlanText } from '../../render/render-text.ts';
@@ -61,7 +62,7 @@ export function progressPrinter(io: Io): (event: ApplyEvent) => void {
         const p = event.progress;
         const pct = p.percent === null ? '' : ` ${p.percent.toFixed(0).padStart(3)}%`;
         const waiting = p.waitingFor.length > 0
-          ? ` — waiting for ${p.waitingFor.map((b) => `pid ${b.pid} (${b.state ?? '?'}, transaction open ${Math.round(b.transactionAgeS ?? 0)} s: ${b.query.replace(/\s+/g, ' ').slice(0, 60)})`).join(', ')}`
+          ? ` — waiting for ${p.waitingFor.map(describeBlocker).join(', ')}`
           : '';
         if (io.isTTY) {
           const width = 20;
@@ -87,6 +88,7 @@ export async function applyCommand(args: readonly string[], io: Io): Promise<num
     'allow-restart': { type: 'boolean' },
     plan: { type: 'string' },
     'lock-timeout': { type: 'string' },
+    'build-timeout': { type: 'string' },
     retries: { type: 'string' },
   });
   const desired = await loadOrFail(values.policies, io);
@@ -108,6 +110,8 @@ export async function applyCommand(args: readonly string[], io: Io): Promise<num
       allowRestart: values['allow-restart'] ?? false,
       env: io.env,
       lockTimeoutMs: values['lock-timeout'] ? parseDuration(values['lock-timeout'], 'lock-timeout') : APPLY_DEFAULTS.lockTimeoutMs,
+      // 0 = no statement_timeout for builds.
+      buildTimeoutMs: values['build-timeout'] ? parseDuration(values['build-timeout'], 'build-timeout') : APPLY_DEFAULTS.buildTimeoutMs,
       retries,
       signal: io.signal,
       onEvent: values.json ? undefined : print,
