@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import pg from 'pg';
+import { apply, APPLY_DEFAULTS } from '../../engine/apply/apply.ts';
 import { makePlan } from '../../engine/plan/make-plan.ts';
 import { loadPolicies } from '../../engine/policy/load.ts';
 import { projectWith, runCli, writePolicy } from '../support/cli.ts';
@@ -96,6 +97,36 @@ describe('index policies, planned and applied online', () => {
     expect(order).toBeGreaterThan(0);
     expect(changed.stdout.indexOf('DROP INDEX CONCURRENTLY IF EXISTS "app"."events_tenant_created_idx"')).toBeGreaterThan(order);
     await applyAndConverge(project);
+    const def = await sql(`SELECT pg_get_indexdef('app.events_tenant_created_idx'::regclass) AS d`);
+    expect(String(def[0]?.['d'])).toContain('INCLUDE (kind, status)');
+  });
+
+  it('drops the new index a replace interrupted before its swap left behind, then replaces again', async () => {
+    const project = await projectWith({ 'events.yaml': EVENTS });
+    await applyAndConverge(project);
+    await writePolicy(project, 'events.yaml', EVENTS.replace('include: [kind]', 'include: [kind, status]'));
+    const { desired } = await loadPolicies(path.join(project, 'policies'));
+    const controller = new AbortController();
+    // Interrupted once the replacement is built, before the old index is dropped and the new one renamed.
+    const interrupted = apply({
+      ...APPLY_DEFAULTS,
+      databaseUrl: db.url,
+      desired,
+      who: { actor: 'test', gitCommit: null, gitBranch: null },
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'step' && event.sql.startsWith('DROP INDEX CONCURRENTLY')) controller.abort();
+      },
+    });
+    await expect(interrupted).rejects.toThrow('interrupted');
+    expect(await indexNames('app.events')).toContain('app.events_tenant_created_idx_pgwarden_new');
+
+    const p = await plan(project);
+    const dropLeftover = p.stdout.indexOf('DROP INDEX CONCURRENTLY IF EXISTS "app"."events_tenant_created_idx_pgwarden_new"');
+    expect(dropLeftover).toBeGreaterThan(0);
+    expect(p.stdout.indexOf('CREATE INDEX CONCURRENTLY "events_tenant_created_idx_pgwarden_new"')).toBeGreaterThan(dropLeftover);
+    await applyAndConverge(project);
+    expect(await indexNames('app.events')).toEqual(['app.events_lower_email_idx', 'app.events_pkey', 'app.events_tenant_created_idx']);
     const def = await sql(`SELECT pg_get_indexdef('app.events_tenant_created_idx'::regclass) AS d`);
     expect(String(def[0]?.['d'])).toContain('INCLUDE (kind, status)');
   });
