@@ -252,6 +252,29 @@ describe('apply under faults', () => {
     expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() })).code).toBe(0);
   });
 
+  it('resumes a partitioned build whose partition index an old snapshot left INVALID and undroppable', async () => {
+    await sql(`CREATE TABLE app.metrics (at timestamptz NOT NULL, host text) PARTITION BY RANGE (at)`);
+    await sql(`CREATE TABLE app.metrics_2026 PARTITION OF app.metrics FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`);
+    await sql(`CREATE TABLE app.metrics_2027 PARTITION OF app.metrics FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')`);
+    await sql(`INSERT INTO app.metrics SELECT '2026-01-01'::timestamptz + g * interval '1 hour', 'h' || (g % 7) FROM generate_series(1, 10000) g`);
+    const old = await holder();
+    await old.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM app.metrics`);
+    const project = await projectWith({ 'metrics.yaml': `table: app.metrics\nindexes:\n  - name: metrics_host_idx\n    columns: [host]\n` });
+    const failed = await runCli(['apply', '--auto-approve', '--lock-timeout', '500ms'], { cwd: project, env: env() });
+    await old.query('ROLLBACK');
+    await old.end();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('the INVALID leftover app.metrics_2026_metrics_host_idx could not be dropped now');
+
+    const next = await runCli(['plan'], { cwd: project, env: env() });
+    expect(next.stdout).toContain('DROP INDEX CONCURRENTLY IF EXISTS "app"."metrics_2026_metrics_host_idx"');
+    expect(next.stdout).not.toContain('DROP INDEX IF EXISTS "app"."metrics_host_idx"');
+    expect((await runCli(['apply', '--auto-approve'], { cwd: project, env: env() })).code).toBe(0);
+    expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() })).code).toBe(0);
+    const valid = await sql(`SELECT bool_and(indisvalid) AS ok, count(*)::int AS n FROM pg_index WHERE indexrelid::regclass::text LIKE 'app.metrics%host_idx'`);
+    expect(valid[0]).toEqual({ ok: true, n: 3 });
+  });
+
   it('cancels a build that runs longer than --build-timeout, drops its INVALID leftover and says so', async () => {
     await sql(`INSERT INTO app.accounts SELECT g, g % 10, md5(g::text) || '@example.com' FROM generate_series(10001, 600000) g`);
     const project = await projectWith({ 'accounts.yaml': `table: app.accounts\nindexes:\n  - name: accounts_email_idx\n    columns: [email]\n` });
