@@ -19,6 +19,15 @@ afterAll(async () => {
   await db.close();
 });
 
+function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** The `|` that split a GFM table row: those not escaped as `\\|`. */
+function unescapedPipes(row: string): number {
+  return (row.match(/(?<!\\)\|/g) ?? []).length;
+}
+
 describe('plan output for people and machines', () => {
   it('prints a versioned JSON plan with SQL, lock, online flag, reason, size and fingerprint', async () => {
     const result = await runCli(['plan', '--format', 'json'], { cwd: project, env: env() });
@@ -54,6 +63,44 @@ describe('plan output for people and machines', () => {
     // A `|` in a user's index name must not break the table.
     expect(md).toContain('| `+` | create index servers_tenant\\|idx on public.servers | SHARE UPDATE EXCLUSIVE | online build |');
     expect(md).toMatch(/<details><summary>SQL \(1 statements\)<\/summary>[\s\S]*CREATE INDEX CONCURRENTLY "servers_tenant\|idx"[\s\S]*<\/details>/);
+  });
+
+  it('keeps a hostile table, index name and predicate inside their cell, code span and SQL block', async () => {
+    // Each name tries one way out: a fence, a heading, a list item, an HTML comment, the end of <details>.
+    const table = 'evil`|</details>-->';
+    const index = 'a```\n### pgwarden plan: no changes';
+    const where = "note <> '````' AND note <> '</details><!--'";
+    const unmanaged = 'u|<!--\n- [x] approved';
+    await db.pool.query(`CREATE TABLE ${ident(table)} (id int, note text); CREATE INDEX ${ident(unmanaged)} ON ${ident(table)} (id)`);
+    const hostile = await projectWith({ 'evil.yaml': JSON.stringify({ table, indexes: [{ name: index, columns: ['note'], where }] }) });
+
+    const json = await runCli(['plan', '--format', 'json'], { cwd: hostile, env: env() });
+    const sql = (JSON.parse(json.stdout) as { changes: { steps: { sql?: string }[] }[] }).changes.flatMap((c) => c.steps.flatMap((s) => s.sql ?? []));
+    const md = (await runCli(['plan', '--format', 'markdown'], { cwd: hostile, env: env() })).stdout;
+    const lines = md.split('\n');
+
+    const fences = lines.filter((l) => /^ {0,3}`{3,}/.test(l));
+    // The predicate holds a run of four backticks: the fence is five.
+    expect(fences).toEqual(['`````sql', '`````']);
+    const block = md.slice(md.indexOf('`````sql\n') + 9, md.lastIndexOf('\n`````\n'));
+    expect(block).toContain(`${sql[0]};`);
+    expect(block.split('\n').filter((l) => l.startsWith('-- '))).toHaveLength(1);
+
+    const outside = md.replace(block, '');
+    expect(outside.split('\n').filter((l) => l.startsWith('#'))).toEqual(['### pgwarden plan: 1 to add, 0 to change, 0 to destroy']);
+    expect(outside.match(/(?<!\\)<\/?details>/g)).toEqual(['<details>', '</details>']);
+    expect(outside.match(/(?<!\\)<!--|--(?<!\\)>/g)).toEqual(['<!--', '-->']);
+    expect(outside).not.toMatch(/(^|[^\\])<(?!!-- pgwarden-plan -->|\/?details>|\/?summary>|\/?sub>)/m);
+
+    const rows = lines.slice(lines.indexOf('| | Change | Lock | Risk | Table size | Policy |'));
+    const table_ = rows.slice(0, rows.indexOf(''));
+    expect(table_).toHaveLength(3);
+    for (const row of table_) expect(unescapedPipes(row)).toBe(7);
+    expect(table_[2]).toContain('create index a\\`\\`\\` ### pgwarden plan: no changes on public.evil\\`\\|\\</details\\>--\\>');
+
+    const warning = lines.find((l) => l.startsWith('> - ') && l.includes('u|'));
+    expect(warning).toContain('u|\\<!-- - \\[x\\] approved');
+    await db.pool.query(`DROP TABLE ${ident(table)}`);
   });
 
   it('uses a template the user supplies instead of the bundled one', async () => {
