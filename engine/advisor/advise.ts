@@ -9,7 +9,7 @@ import {
   type StatementWindow,
 } from '../analysis/statement-stats.ts';
 import { tableKey } from '../analysis/table-statistics.ts';
-import { FOREIGN_KEYS_SQL } from '../catalog/analysis-queries.ts';
+import { FOREIGN_KEYS_SQL, INDEX_PLAIN_KEYS_SQL } from '../catalog/analysis-queries.ts';
 import type { ActualIndex, Catalog } from '../catalog/catalog.ts';
 import { catalogSession, introspect } from '../catalog/introspect.ts';
 import type { DesiredIndex, DesiredState } from '../policy/desired.ts';
@@ -152,14 +152,15 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
 
   const accesses = workload.statements.flatMap((s) => s.usage.accesses.map((access) => ({ statementKey: s.key, access })));
   const generated = generateCandidates(accesses, workload.tables);
-  const existing = indexesByTable(catalog);
+  const plainKeys = await readPlainKeys(client, catalog);
+  const existing = indexesByTable(catalog, plainKeys);
   const declared = declaredByTable(options.desired);
   const candidates = generated.filter((c) => !coveredBy(c, existing.get(tableKey(c.schema, c.table)) ?? [], declared.get(tableKey(c.schema, c.table)) ?? []));
 
   const useHypopg = facts.hypopgSchema !== null && options.method !== 'statistics';
   const evaluator: Evaluator = useHypopg
     ? hypopgEvaluator(client, facts, facts.hypopgSchema as string, workload.tables, declaredNotBuilt)
-    : await statisticsEvaluator(client, facts, workload.tables, declaredNotBuilt.flatMap(asCandidate), existingCandidates(catalog));
+    : await statisticsEvaluator(client, facts, workload.tables, declaredNotBuilt.flatMap(asCandidate), existingCandidates(catalog, plainKeys));
   try {
     // Statements the server cannot plan (a type it cannot infer, a function gone) are set aside.
     const skipped = [...workload.skipped];
@@ -306,14 +307,19 @@ function asCandidate(index: DesiredIndex): IndexCandidate[] {
   return [{ ...shape, id: candidateId(shape), sources: [] }];
 }
 
-/** Valid btree indexes on plain columns, as candidates: what the statistics-based estimate compares with. */
-function existingCandidates(catalog: Catalog): IndexCandidate[] {
+/**
+ * Valid btree indexes on plain columns, as candidates: what the statistics-based estimate compares with.
+ * One with a key of another operator class or collation is left out: the estimate would take it for
+ * an ordinary index on the column, which it is not for ranges and ORDER BY.
+ */
+function existingCandidates(catalog: Catalog, plainKeys: PlainKeys): IndexCandidate[] {
   const tables = new Map(catalog.tables.map((t) => [t.oid, t]));
   return catalog.indexes.flatMap((i): IndexCandidate[] => {
     const t = tables.get(i.tableOid);
     const s = i.signature;
     // A partial index's predicate is PostgreSQL's deparse, not comparable with a statement's text: left out.
     if (t === undefined || !i.valid || s.method !== 'btree' || s.predicate !== null || s.keys.some((k) => k.column === null)) return [];
+    if (!(plainKeys.get(i.oid) ?? []).every((plain) => plain)) return [];
     const shape = {
       schema: t.schema,
       table: t.name,
@@ -324,30 +330,48 @@ function existingCandidates(catalog: Catalog): IndexCandidate[] {
   });
 }
 
-interface KeyShape {
+export interface KeyShape {
   readonly columns: readonly (string | null)[];
   /** true: descending. */
   readonly desc: readonly boolean[];
+  /**
+   * true: the key orders its column as a candidate's would (the type's default operator class, the
+   * column's collation); false for `text_pattern_ops`, a `COLLATE "C"` key on a column of another
+   * collation, an expression.
+   */
+  readonly plain: readonly boolean[];
   readonly include: readonly string[];
   readonly predicate: string | null;
 }
 
-function indexesByTable(catalog: Catalog): Map<string, KeyShape[]> {
+/** Index oid -> for each key, whether it is plain (INDEX_PLAIN_KEYS_SQL). */
+export type PlainKeys = ReadonlyMap<number, readonly boolean[]>;
+
+export async function readPlainKeys(client: pg.ClientBase, catalog: Catalog): Promise<PlainKeys> {
+  const btree = catalog.indexes.filter((i) => i.signature.method === 'btree').map((i) => i.oid);
+  if (btree.length === 0) return new Map();
+  const rows = (await client.query<{ oid: string; plain: boolean[] }>(INDEX_PLAIN_KEYS_SQL, [btree])).rows;
+  return new Map(rows.map((r) => [Number(r.oid), r.plain]));
+}
+
+/** Valid btree indexes of the catalog's tables by `schema.table`, as coveredBy() compares them. */
+export function indexesByTable(catalog: Catalog, plainKeys: PlainKeys): Map<string, KeyShape[]> {
   const tables = new Map(catalog.tables.map((t) => [t.oid, t]));
   const out = new Map<string, KeyShape[]>();
   for (const i of catalog.indexes) {
     const t = tables.get(i.tableOid);
     if (t === undefined || !i.valid || i.signature.method !== 'btree') continue;
     const key = tableKey(t.schema, t.name);
-    out.set(key, [...(out.get(key) ?? []), actualShape(i)]);
+    out.set(key, [...(out.get(key) ?? []), actualShape(i, plainKeys.get(i.oid) ?? [])]);
   }
   return out;
 }
 
-function actualShape(i: ActualIndex): KeyShape {
+function actualShape(i: ActualIndex, plain: readonly boolean[]): KeyShape {
   return {
     columns: i.signature.keys.map((k) => k.column),
     desc: i.signature.keys.map((k) => (k.option & 1) === 1),
+    plain: i.signature.keys.map((_, n) => plain[n] ?? false),
     include: i.signature.include,
     predicate: i.signature.predicate,
   };
@@ -364,6 +388,9 @@ function declaredByTable(desired: DesiredState | undefined): Map<string, KeyShap
         {
           columns: i.keys.map((k) => (k.kind === 'column' ? k.column : null)),
           desc: i.keys.map((k) => k.order === 'desc'),
+          // Declared, not built: PostgreSQL has not said what the named class or collation is, so any
+          // named one counts as different (at worst an equivalent candidate is evaluated, not skipped).
+          plain: i.keys.map((k) => k.kind === 'column' && k.opclass === undefined && k.collation === undefined),
           include: i.include,
           predicate: i.where ?? null,
         },
@@ -377,7 +404,9 @@ function declaredByTable(desired: DesiredState | undefined): Map<string, KeyShap
  * The candidate's keys are the first keys of an index that is there or declared (in the same
  * relative directions), its INCLUDE columns are in that index — or its keys are exactly that index's
  * keys — and that index is not partial (or has the same predicate, compared loosely: PostgreSQL
- * deparses `status <> 'x'` as `(status <> 'x'::text)`).
+ * deparses `status <> 'x'` as `(status <> 'x'::text)`). The keys it shares with the candidate must be
+ * plain: a `text_pattern_ops` or `COLLATE "C"` key sorts differently, so it cannot serve the
+ * candidate's ranges or ORDER BY (its keys past the candidate's are not used and may be anything).
  *
  * The same keys with more INCLUDE columns is not a new index: it would be a second copy of the same
  * btree, maintained by every write, for a heap fetch saved. Whether such a covering variant is
@@ -388,7 +417,9 @@ export function coveredBy(candidate: IndexCandidate, existing: readonly KeyShape
   return [...existing, ...declared].some((index) => {
     if (candidate.keys.length > index.columns.length) return false;
     const flip = (index.desc[0] ?? false) !== (candidate.keys[0]?.order === 'desc');
-    const keysMatch = candidate.keys.every((k, i) => index.columns[i] === k.column && ((index.desc[i] ?? false) !== (k.order === 'desc')) === flip);
+    const keysMatch = candidate.keys.every(
+      (k, i) => index.columns[i] === k.column && (index.plain[i] ?? false) && ((index.desc[i] ?? false) !== (k.order === 'desc')) === flip,
+    );
     if (!keysMatch) return false;
     const stored = new Set([...index.columns, ...index.include]);
     const sameKeys = candidate.keys.length === index.columns.length;

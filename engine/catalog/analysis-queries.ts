@@ -190,3 +190,21 @@ SELECT n.nspname AS schema, c.relname AS table, con.conname AS name,
   JOIN pg_catalog.pg_class rc ON rc.oid = con.confrelid
   JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
  WHERE con.contype = 'f'`;
+
+/**
+ * For each key of the given indexes ($1, oids): does it order its column as an index declared with
+ * the column alone would — the type's default operator class and the column's own collation? A
+ * `text_pattern_ops` key, or one `COLLATE "C"` on a column of another collation, serves equality and
+ * LIKE 'x%' but not the ranges and ORDER BY of the column's ordinary comparison. Expression keys: false.
+ */
+export const INDEX_PLAIN_KEYS_SQL = `
+SELECT x.indexrelid::int8 AS oid,
+       ARRAY(SELECT COALESCE(oc.opcdefault AND k.collid = a.attcollation, false)
+               FROM ROWS FROM (pg_catalog.unnest(x.indkey::int2[]), pg_catalog.unnest(x.indclass::oid[]),
+                               pg_catalog.unnest(x.indcollation::oid[])) WITH ORDINALITY AS k(attnum, opclass, collid, ord)
+               LEFT JOIN pg_catalog.pg_opclass oc ON oc.oid = k.opclass
+               LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum AND k.attnum > 0
+              WHERE k.ord <= x.indnkeyatts
+              ORDER BY k.ord) AS plain
+  FROM pg_catalog.pg_index x
+ WHERE x.indexrelid = ANY ($1::int8[]::pg_catalog.oid[])`;
