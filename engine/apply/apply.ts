@@ -121,9 +121,14 @@ interface PgError {
 // DDL can cause: another try later may well succeed.
 const RETRYABLE = new Set(['55P03', '40P01', '40001']);
 
-function sameStatements(saved: Plan, fresh: Plan): boolean {
-  const statements = (plan: Plan): string => JSON.stringify(plan.changes.map((c) => [c.change.address, c.destructive, c.steps]));
-  return statements(saved) === statements(fresh);
+/**
+ * Every change about to run is one the saved plan holds, statement for statement. A saved change the
+ * fresh plan no longer has (a table only the defaults covered was dropped since) is simply not needed.
+ */
+function reviewedIn(saved: Plan, fresh: Plan): boolean {
+  const statements = (c: PlannedChange): string => JSON.stringify([c.change.address, c.destructive, c.steps]);
+  const reviewed = new Set(saved.changes.map(statements));
+  return fresh.changes.every((c) => reviewed.has(statements(c)));
 }
 
 /** Runs a plan's steps under the safety rules of DESIGN.md. */
@@ -151,9 +156,9 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
       }
       // The fresh plan's statements are the ones run: a saved file is the record of what was reviewed,
       // never a source of SQL (it travels between CI jobs as an artifact and could have been edited).
-      if (!sameStatements(options.savedPlan, plan)) {
+      if (!reviewedIn(options.savedPlan, plan)) {
         throw new ApplyError(
-          'the saved plan differs from the plan these policies give for this catalog (edited, or made by another pgwarden version); nothing was applied',
+          'the saved plan differs from the plan these policies give for this catalog: it lacks statements that would run (edited, or made by another pgwarden version); nothing was applied',
           undefined,
           'run `pgwarden plan` again and review the new plan',
         );

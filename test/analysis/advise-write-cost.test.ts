@@ -16,7 +16,11 @@ const LOADED = 300_000;
 
 beforeAll(async () => {
   db = await useTestDatabase();
-  await db.pool.query(`
+  // On a session of its own that then exits: a backend's table statistics are flushed when it is idle
+  // for a while or exits, and the 100,000 rows loaded here must not land inside a test's window.
+  const setup = new pg.Client({ connectionString: db.url });
+  await setup.connect();
+  await setup.query(`
     CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
     CREATE TABLE public.readings (id bigserial PRIMARY KEY, sensor int NOT NULL, reading int NOT NULL, note text)
       WITH (autovacuum_enabled = off);
@@ -26,6 +30,12 @@ beforeAll(async () => {
     BEGIN
       INSERT INTO public.readings (sensor, reading, note) SELECT g % 1000, g, 'loaded' FROM generate_series(1, n) g;
     END $$;`);
+  await setup.end();
+  for (let i = 0; i < 150; i += 1) {
+    const r = await db.pool.query<{ n: string }>("SELECT pg_stat_get_tuples_inserted('public.readings'::regclass) AS n");
+    if (Number(r.rows[0]!.n) >= 100_000) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   client = new pg.Client({ connectionString: db.url });
   await client.connect();
   await quietStatements(client);

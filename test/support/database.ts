@@ -31,6 +31,9 @@ export async function useTestDatabase(): Promise<TestDatabase> {
   const url = withDatabase(inject('primaryUrl'), name);
   const standby = inject('standbyUrl');
   const pool = new pg.Pool({ connectionString: url, max: 4 });
+  // A test that terminates the database's sessions (the server "going away") kills this pool's idle
+  // clients too; their error then reaches the next query, not the process as an unhandled event.
+  pool.on('error', () => undefined);
   return {
     url,
     standbyUrl: standby ? withDatabase(standby, name) : '',
