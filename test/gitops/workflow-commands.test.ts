@@ -34,13 +34,13 @@ function stepScript(workflow: Workflow, name: string): string {
   return step.run;
 }
 
-async function runStep(script: string): Promise<{ code: number; stdout: string; outputs: Record<string, string> }> {
+async function runStep(script: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string; outputs: Record<string, string> }> {
   const outputFile = path.join(project, `github-output-${Date.now()}`);
   await writeFile(outputFile, '');
   const result = await execa('bash', ['-e', '-c', script], {
     cwd: project,
     reject: false,
-    env: { PATH: `${shimDir}:${process.env['PATH'] ?? ''}`, DATABASE_URL: db.url, GITHUB_OUTPUT: outputFile },
+    env: { PATH: `${shimDir}:${process.env['PATH'] ?? ''}`, DATABASE_URL: db.url, GITHUB_OUTPUT: outputFile, ...env },
     extendEnv: false,
   });
   const outputs = Object.fromEntries(
@@ -49,7 +49,7 @@ async function runStep(script: string): Promise<{ code: number; stdout: string; 
       .filter((l) => l.includes('='))
       .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   );
-  return { code: result.exitCode ?? 1, stdout: String(result.stdout), outputs };
+  return { code: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr), outputs };
 }
 
 beforeAll(async () => {
@@ -103,6 +103,22 @@ describe("the pull-request workflow's commands, end to end", () => {
     const apply = await runStep(scripts.apply);
     expect(apply.code).toBe(0);
     expect(apply.stdout).toContain('planning again from main and applying');
+    expect((await runStep(scripts.plan)).outputs['exitcode']).toBe('0');
+  });
+  it('applies a drop only when the merged pull request was labelled pgwarden:allow-drop', async () => {
+    await writeFile(
+      path.join(project, 'policies', 'deployments.yaml'),
+      'table: deployments\nindexes:\n  - name: deployments_tenant_status_idx\n    columns: [tenant_id, status]\n',
+    );
+    expect((await runStep(scripts.plan)).outputs['exitcode']).toBe('2');
+    const unlabelled = await runStep(scripts.apply, { PGWARDEN_ALLOW_DROP: 'false' });
+    expect(unlabelled.code).toBe(1);
+    expect(unlabelled.stderr).toContain('the plan drops or detaches 1 object(s)');
+    expect((await db.pool.query(`SELECT to_regclass('deployments_created_idx') IS NOT NULL AS present`)).rows[0]?.present).toBe(true);
+
+    const labelled = await runStep(scripts.apply, { PGWARDEN_ALLOW_DROP: 'true' });
+    expect(labelled.code).toBe(0);
+    expect((await db.pool.query(`SELECT to_regclass('deployments_created_idx') IS NULL AS gone`)).rows[0]?.gone).toBe(true);
     expect((await runStep(scripts.plan)).outputs['exitcode']).toBe('0');
   });
 });
