@@ -181,10 +181,12 @@ SELECT s.userid::int8::text || ':' || s.queryid::text AS key, pg_catalog.left(s.
 
 /**
  * Replication as the primary sees it: each walsender's positions and lag columns, and every slot with
- * the WAL it holds back (an inactive slot retains WAL until the disk fills).
+ * the WAL it holds back (an inactive slot retains WAL until the disk fills); and whether routers can
+ * publish their metrics here (pgwarden.router_metrics exists).
  */
-export const HEALTH_REPLICATION_SQL = `${HEALTH_MARKER}
-SELECT (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object(
+const REPLICATION_COLUMNS = `${HEALTH_MARKER}
+SELECT pg_catalog.to_regclass('pgwarden.router_metrics') IS NOT NULL AS router_metrics_table,
+       (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object(
           'name', r.application_name, 'state', r.state, 'syncState', r.sync_state,
           'slot', (SELECT s.slot_name FROM pg_catalog.pg_replication_slots s WHERE s.active_pid = r.pid),
           'sentBytes', pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), r.sent_lsn)::float8,
@@ -200,6 +202,28 @@ SELECT (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object(
           'retainedBytes', pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::float8)
           ORDER BY s.slot_name), '[]'::json)
           FROM pg_catalog.pg_replication_slots s) AS slots`;
+
+export const HEALTH_REPLICATION_SQL = `${REPLICATION_COLUMNS},
+       NULL::json AS routers, 0 AS stale_routers`;
+
+/**
+ * The same with the routers' published metrics folded in (no extra round trip): the rows updated within
+ * $1 ms, newest 100, and how many older ones are left (routers that stopped without ending cleanly).
+ * A query naming a missing table fails to parse, hence two variants: the collector runs this one while
+ * `router_metrics_table` says the table is there.
+ */
+export const HEALTH_REPLICATION_WITH_ROUTERS_SQL = `${REPLICATION_COLUMNS},
+       (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object(
+          'instance', m.instance, 'application', m.application, 'host', m.host, 'pid', m.pid,
+          'startedAtMs', (EXTRACT(epoch FROM m.started_at) * 1000)::float8,
+          'updatedAtMs', (EXTRACT(epoch FROM m.updated_at) * 1000)::float8,
+          'ageMs', (EXTRACT(epoch FROM pg_catalog.now() - m.updated_at) * 1000)::float8,
+          'counters', m.counters) ORDER BY m.instance), '[]'::json)
+          FROM (SELECT r.* FROM pgwarden.router_metrics r
+                 WHERE r.updated_at > pg_catalog.now() - $1::float8 * interval '1 millisecond'
+                 ORDER BY r.updated_at DESC LIMIT 100) m) AS routers,
+       (SELECT pg_catalog.count(*) FROM pgwarden.router_metrics r
+         WHERE r.updated_at <= pg_catalog.now() - $1::float8 * interval '1 millisecond')::int AS stale_routers`;
 
 /**
  * A standby's own view: what it received and replayed, whether its WAL receiver streams, and its

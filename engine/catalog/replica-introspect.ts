@@ -44,7 +44,14 @@ export async function introspectRouting(
     }),
   );
   return {
-    primary: { identity, heartbeatExists: objects.heartbeat_exists, heartbeatColumns: objects.heartbeat_columns, registry },
+    primary: {
+      identity,
+      heartbeatExists: objects.heartbeat_exists,
+      heartbeatColumns: objects.heartbeat_columns,
+      routerMetricsExists: objects.router_metrics_exists,
+      routerMetricsColumns: objects.router_metrics_columns,
+      registry,
+    },
     replicas,
   };
 }

@@ -203,18 +203,27 @@ export interface FileSettingRow {
   sourcefile: string | null;
 }
 
-/** The primary side of a routing plan: the heartbeat table's shape and pgwarden's settings registry. */
+const columnsOf = (table: string): string => `COALESCE((SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum)
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = pg_catalog.to_regclass('${table}') AND a.attnum > 0 AND NOT a.attisdropped),
+                '{}')`;
+
+/**
+ * The primary side of a routing plan: the shapes of the tables routers write (the heartbeat, the
+ * router metrics) and pgwarden's settings registry.
+ */
 export const ROUTING_OBJECTS_SQL = `
 SELECT pg_catalog.to_regclass('pgwarden.heartbeat') IS NOT NULL AS heartbeat_exists,
-       COALESCE((SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum)
-                   FROM pg_catalog.pg_attribute a
-                  WHERE a.attrelid = pg_catalog.to_regclass('pgwarden.heartbeat') AND a.attnum > 0 AND NOT a.attisdropped),
-                '{}') AS heartbeat_columns,
+       ${columnsOf('pgwarden.heartbeat')} AS heartbeat_columns,
+       pg_catalog.to_regclass('pgwarden.router_metrics') IS NOT NULL AS router_metrics_exists,
+       ${columnsOf('pgwarden.router_metrics')} AS router_metrics_columns,
        pg_catalog.to_regclass('pgwarden.managed_replica_setting') IS NOT NULL AS registry_exists`;
 
 export interface RoutingObjectsRow {
   heartbeat_exists: boolean;
   heartbeat_columns: string[];
+  router_metrics_exists: boolean;
+  router_metrics_columns: string[];
   registry_exists: boolean;
 }
 

@@ -13,9 +13,18 @@ interface RoutingChangeBase {
   readonly source?: SourcePos;
 }
 
-/** The heartbeat table the router and `pgwarden serve` stamp on the primary is missing. */
+/** A table routers write on the primary. */
+export type RoutingTable = 'pgwarden.heartbeat' | 'pgwarden.router_metrics';
+
+/**
+ * Tables routers write on the primary are missing: the heartbeat (stamped by every router and
+ * `pgwarden serve --write-heartbeat`) and the router metrics (the live page's routing panel). The kind
+ * keeps its first name: saved plans and the plan format know it.
+ */
 export interface CreateHeartbeat extends RoutingChangeBase {
   readonly kind: 'create-heartbeat';
+  /** Which are missing; absent in plans saved before the router metrics table existed (the heartbeat alone). */
+  readonly tables?: readonly RoutingTable[];
 }
 
 /** A managed standby setting differs on a replica: ALTER SYSTEM + pg_reload_conf() there. */

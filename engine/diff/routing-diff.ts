@@ -3,7 +3,7 @@ import type { PolicyError, SourcePos } from '../policy/desired.ts';
 import type { DesiredReplica, DesiredRouting } from '../policy/desired-routing.ts';
 import type { ReplicaLag } from '../routing/replica-lag.ts';
 import type { Warning } from './change.ts';
-import type { ReplicaReport, RoutingChange, RoutingReport } from './routing-change.ts';
+import type { ReplicaReport, RoutingChange, RoutingReport, RoutingTable } from './routing-change.ts';
 import { canonicalActual, canonicalSetting, showSetting } from './setting-value.ts';
 
 /** What plan read from the primary and from each replica for the routing policy. */
@@ -12,6 +12,8 @@ export interface ActualRouting {
     readonly identity: ServerIdentityRow;
     readonly heartbeatExists: boolean;
     readonly heartbeatColumns: readonly string[];
+    readonly routerMetricsExists: boolean;
+    readonly routerMetricsColumns: readonly string[];
     /** The standby settings pgwarden set, per replica (pgwarden.managed_replica_setting). */
     readonly registry: readonly ManagedReplicaSettingRow[];
   };
@@ -40,6 +42,7 @@ export interface RoutingDiff {
 }
 
 const HEARTBEAT_COLUMNS = ['id', 'ts'];
+const ROUTER_METRICS_COLUMNS = ['instance', 'application', 'host', 'pid', 'started_at', 'updated_at', 'counters'];
 
 /** Pure: the routing policy against what plan found. */
 export function diffRouting(desired: DesiredRouting, actual: ActualRouting): RoutingDiff {
@@ -50,18 +53,21 @@ export function diffRouting(desired: DesiredRouting, actual: ActualRouting): Rou
     errors.push({ ...source, message, ...(hint === undefined ? {} : { hint }) });
   };
 
-  if (!actual.primary.heartbeatExists) {
+  const tables = routingTables(actual.primary, (table, missing) =>
+    error(desired.source, `${table} exists but is not pgwarden's (it lacks the column(s) ${missing.join(', ')})`, 'drop or rename that table; pgwarden creates its own'),
+  );
+  if (tables.length > 0) {
+    const reasons: Record<RoutingTable, string> = {
+      'pgwarden.heartbeat': 'the router stamps the heartbeat on the primary every 100 ms and reads it back on each replica: lag that stays true while the primary is idle',
+      'pgwarden.router_metrics': "each router publishes its reads, fallbacks and lag there every 5 s: the live page's routing panel",
+    };
     changes.push({
       kind: 'create-heartbeat',
-      address: 'routing:heartbeat',
-      reason: 'the router stamps it on the primary every 100 ms and reads it back on each replica: lag that stays true while the primary is idle',
+      address: tables.includes('pgwarden.heartbeat') ? 'routing:heartbeat' : 'routing:router-metrics',
+      tables,
+      reason: tables.map((t) => reasons[t]).join('; '),
       source: desired.source,
     });
-  } else {
-    const missing = HEARTBEAT_COLUMNS.filter((c) => !actual.primary.heartbeatColumns.includes(c));
-    if (missing.length > 0) {
-      error(desired.source, `pgwarden.heartbeat exists but is not pgwarden's (it lacks the column(s) ${missing.join(', ')})`, 'drop or rename that table; pgwarden creates its own');
-    }
   }
 
   const reports: ReplicaReport[] = [];
@@ -96,6 +102,20 @@ export function diffRouting(desired: DesiredRouting, actual: ActualRouting): Rou
   }
 
   return { changes, warnings, errors, report: { file: desired.source.file, maxLagMs: desired.maxLagMs, replicas: reports } };
+}
+
+/** The tables routers write that are missing; a same-named table without pgwarden's columns is an error. */
+function routingTables(primary: ActualRouting['primary'], notOurs: (table: RoutingTable, missing: readonly string[]) => void): RoutingTable[] {
+  const wanted: readonly { table: RoutingTable; exists: boolean; columns: readonly string[]; expected: readonly string[] }[] = [
+    { table: 'pgwarden.heartbeat', exists: primary.heartbeatExists, columns: primary.heartbeatColumns, expected: HEARTBEAT_COLUMNS },
+    { table: 'pgwarden.router_metrics', exists: primary.routerMetricsExists, columns: primary.routerMetricsColumns, expected: ROUTER_METRICS_COLUMNS },
+  ];
+  return wanted.flatMap(({ table, exists, columns, expected }) => {
+    if (!exists) return [table];
+    const missing = expected.filter((c) => !columns.includes(c));
+    if (missing.length > 0) notOurs(table, missing);
+    return [];
+  });
 }
 
 function checkIdentity(replica: DesiredReplica, identity: ServerIdentityRow, primary: ServerIdentityRow): { message: string; hint: string } | null {

@@ -56,6 +56,10 @@ export interface HealthCollectorOptions {
    * holds the primary's figures up.
    */
   readonly standbyGraceMs?: number;
+  /** Router rows older than this are left out of the routing section (default one minute). */
+  readonly routerFreshMs?: number;
+  /** The routing section's rate window (default one minute). */
+  readonly routingWindowMs?: number;
   /** Lag per standby name from the routing module's sampler (heartbeat-based); pg_stat_replication is used otherwise. */
   readonly routerLag?: () => Promise<ReadonlyMap<string, RouterLag>>;
   /** Issue 5's per-table health and bloat, run on the slow cadence under slowTimeoutMs. */
@@ -251,6 +255,9 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
   const texts = new Map<string, string>();
   const ownKeys = new Set<string>();
   let memory: PollMemory | null = null;
+  // Whether to read the routers' rows with the replication query: the table was there at the last poll.
+  let withRouters = true;
+  const routerFreshMs = options.routerFreshMs ?? 60_000;
   let seq = 0;
   let slow: SlowHealth | null = null;
   let slowRunning: Promise<void> | null = null;
@@ -379,7 +386,8 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       const statements = settings.statementsSchema ? await readStatements(client, timings, settings.statementsSchema) : null;
       if (statements && settings.statementsSchema) await learnTexts(client, settings.statementsSchema, statements, timings);
       const sessions = await readSessions(client, timings);
-      const replication = database.inRecovery ? { standbys: [], slots: [] } : await readReplication(client, timings);
+      const replication = database.inRecovery ? { standbys: [], slots: [] } : await readReplication(client, timings, { withRouters, freshMs: routerFreshMs });
+      if (replication.routing) withRouters = replication.routing.table && replication.routing.error === null;
       const standbys = await standbyResults();
       const routerLags = await routerLag;
       count();
@@ -399,6 +407,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
         texts,
         ownKeys,
         slow,
+        ...(options.routingWindowMs === undefined ? {} : { routingWindowMs: options.routingWindowMs }),
         poll: { wallMs: performance.now() - t0, queries, queryMs: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 100) / 100])) },
       });
       memory = next;

@@ -14,6 +14,7 @@ import type {
 import { nextStatus, type StatusBoard } from './health-status.ts';
 import type { DatabaseReading, HealthSettings, RelationsReading, ReplicationReading, StandbyReading, StatementCounters } from './health-readings.ts';
 import { statementP95, summariseLatency, type StatementWindow } from './latency-distribution.ts';
+import { computeRouting, type RoutingMemory } from './routing-health.ts';
 
 /**
  * From two polls' cumulative counters to one snapshot of rates: pure, so every rule here is tested
@@ -51,6 +52,8 @@ export interface PollMemory {
   readonly statements: ReadonlyMap<string, StatementCounters>;
   readonly standbys: ReadonlyMap<string, StandbyReading>;
   readonly status: StatusBoard;
+  /** The routers' publications of the routing window. */
+  readonly routing?: RoutingMemory;
 }
 
 export interface ComputeInput {
@@ -65,6 +68,8 @@ export interface ComputeInput {
   /** The collector's own statements: left out of the workload's figures, counted as the poll's database time. */
   readonly ownKeys: ReadonlySet<string>;
   readonly slow: SlowHealth | null;
+  /** The window of the routing section's rates (default one minute). */
+  readonly routingWindowMs?: number;
   readonly poll: { readonly wallMs: number; readonly queries: number; readonly queryMs: Readonly<Record<string, number>> };
 }
 
@@ -355,6 +360,7 @@ export function computeSnapshot(input: ComputeInput): { snapshot: HealthSnapshot
   const lags = standbys.map((s) => s.lagMs).filter((v): v is number => v !== null);
   const lagBytes = standbys.map((s) => s.lagBytes).filter((v): v is number => v !== null);
   const tables = tableRows(rel, primary.settings, input.slow);
+  const routing = computeRouting(primary.replication.routing, previous?.routing ?? null, input.routingWindowMs);
   const figures: Figures = {
     latencyMeanMs: statements.latency.meanMs,
     latencyP50Ms: statements.latency.p50Ms,
@@ -406,6 +412,7 @@ export function computeSnapshot(input: ComputeInput): { snapshot: HealthSnapshot
       tempBytesPerSecond: perSecond(d('tempBytes'), windowMs),
     },
     standbys,
+    routing: routing.routing,
     statements: statements.health,
     tables: { count: rel.tables, deadRows: rel.dead, liveRows: rel.live, worst: tables },
     sessions: primary.sessions,
@@ -426,6 +433,7 @@ export function computeSnapshot(input: ComputeInput): { snapshot: HealthSnapshot
     statements: new Map((primary.statements ?? []).map((s) => [s.key, s])),
     standbys: new Map(input.standbys.flatMap((s) => (s.reading ? [[s.name, s.reading] as const] : []))),
     status,
+    routing: routing.memory,
   };
   return { snapshot, memory };
 }

@@ -4,6 +4,7 @@ import {
   HEALTH_LONG_TRANSACTIONS_SQL,
   HEALTH_RELATIONS_SQL,
   HEALTH_REPLICATION_SQL,
+  HEALTH_REPLICATION_WITH_ROUTERS_SQL,
   HEALTH_SETTINGS_SQL,
   HEALTH_SLOW_SQL,
   HEALTH_STANDBY_SQL,
@@ -252,11 +253,64 @@ export interface ReplicationReading {
     readonly replyAgeMs: number | null;
   }[];
   readonly slots: readonly { readonly name: string; readonly type: string; readonly active: boolean; readonly retainedBytes: number | null }[];
+  /** What routers published to pgwarden.router_metrics; absent when the primary was not asked. */
+  readonly routing?: RoutingReading;
 }
 
-export async function readReplication(client: pg.ClientBase, timings: Timings): Promise<ReplicationReading> {
-  const [r] = await timed<{ standbys: ReplicationReading['standbys']; slots: ReplicationReading['slots'] }>(client, timings, 'replication', HEALTH_REPLICATION_SQL);
-  return { standbys: r?.standbys ?? [], slots: r?.slots ?? [] };
+/** One router's row in pgwarden.router_metrics; `counters` as written (parsed by the routing section). */
+export interface RouterRow {
+  readonly instance: string;
+  readonly application: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly startedAtMs: number;
+  /** The primary's clock. */
+  readonly updatedAtMs: number;
+  readonly ageMs: number;
+  readonly counters: unknown;
+}
+
+export interface RoutingReading {
+  /** pgwarden.router_metrics exists (the routing policy was applied). */
+  readonly table: boolean;
+  /** Rows updated within the freshness limit. */
+  readonly routers: readonly RouterRow[];
+  /** Rows older than that: routers that stopped without removing their row. */
+  readonly staleRouters: number;
+  /** Why the rows could not be read (no SELECT privilege on the table); the collector stops asking. */
+  readonly error: string | null;
+}
+
+interface ReplicationRow {
+  router_metrics_table: boolean;
+  standbys: ReplicationReading['standbys'];
+  slots: ReplicationReading['slots'];
+  routers: RouterRow[] | null;
+  stale_routers: number;
+}
+
+/**
+ * The primary's replication, with the routers' rows when `withRouters` (the table was there at the last
+ * poll). A table dropped since costs one more round trip, once: the plain variant says it is gone.
+ */
+export async function readReplication(client: pg.ClientBase, timings: Timings, routers: { readonly withRouters: boolean; readonly freshMs: number }): Promise<ReplicationReading> {
+  let r: ReplicationRow | undefined;
+  let error: string | null = null;
+  try {
+    [r] = routers.withRouters
+      ? await timed<ReplicationRow>(client, timings, 'replication', HEALTH_REPLICATION_WITH_ROUTERS_SQL, [routers.freshMs])
+      : await timed<ReplicationRow>(client, timings, 'replication', HEALTH_REPLICATION_SQL);
+  } catch (failure) {
+    const code = (failure as { code?: unknown }).code;
+    if (!routers.withRouters || (code !== '42P01' && code !== '42501')) throw failure;
+    if (code === '42501') error = 'permission denied for pgwarden.router_metrics: GRANT SELECT on it to the role pgwarden serve connects as';
+    [r] = await timed<ReplicationRow>(client, timings, 'replication', HEALTH_REPLICATION_SQL);
+  }
+  return {
+    standbys: r?.standbys ?? [],
+    slots: r?.slots ?? [],
+    routing: { table: r?.router_metrics_table ?? false, routers: r?.routers ?? [], staleRouters: Number(r?.stale_routers ?? 0), error },
+  };
 }
 
 export interface StandbyReading {

@@ -24,6 +24,8 @@ export interface HealthSnapshot {
   readonly status: StatusBoard;
   readonly primary: PrimaryHealth;
   readonly standbys: readonly StandbyHealth[];
+  /** What the read-replica routers publish: null when the primary was not asked (it is in recovery). */
+  readonly routing: RoutingHealth | null;
   readonly statements: StatementHealth;
   readonly tables: TablesHealth;
   readonly sessions: readonly SessionInfo[];
@@ -126,6 +128,73 @@ export interface StandbyHealth {
     readonly conflicts: number | null;
   } | null;
   readonly error: string | null;
+}
+
+/**
+ * The routers' reads, fallbacks and lag, from the rows they publish to pgwarden.router_metrics: rates
+ * and counts over the window from counter deltas per router (a router's restart starts its counters
+ * afresh and is counted from zero, never as a negative rate). Only rows updated in the last minute count.
+ */
+export interface RoutingHealth {
+  /**
+   * `no-table`: the routing policy was not applied (no pgwarden.router_metrics); `unreadable`: no SELECT
+   * on it (`note` says so); `silent`: no router published lately; `reporting`: at least one did.
+   */
+  readonly state: 'no-table' | 'unreadable' | 'silent' | 'reporting';
+  readonly note: string | null;
+  /** The longest span the rates cover (a router seen for the first time covers less); null without two points. */
+  readonly windowMs: number | null;
+  /** All reads, on every target, per second. */
+  readonly readsPerSecond: number | null;
+  /** Share of the window's reads a replica served, 0..1. */
+  readonly replicaReadShare: number | null;
+  /** Statements only the primary could run (writes, locks, transactions...) per second. */
+  readonly primaryStatementsPerSecond: number | null;
+  /** The primary first, then each replica. */
+  readonly targets: readonly RoutingTarget[];
+  /** Reads a replica could have served that went to the primary in the window, by reason, most first. */
+  readonly fallbacks: readonly ReasonCount[];
+  /** Reads that failed on a replica and were run again on the primary, by cause. */
+  readonly retries: readonly ReasonCount[];
+  readonly failedReads: number | null;
+  readonly routers: readonly RouterHealth[];
+  /** Rows older than a minute: routers that stopped without removing theirs (not counted above). */
+  readonly staleRouters: number;
+}
+
+export interface RoutingTarget {
+  readonly name: string;
+  readonly kind: 'primary' | 'replica';
+  readonly readsPerSecond: number | null;
+  /** Reads in the window. */
+  readonly reads: number | null;
+  /** Replicas: how many reporting routers see it, and how many of them send it reads. */
+  readonly seenBy: number;
+  readonly healthyIn: number;
+  /** The highest current lag the routers report, and the highest p99 over their last minute. */
+  readonly lagMs: number | null;
+  readonly p99LagMs: number | null;
+  /** Why routers keep reads off it now (`lag`, `unreachable`...). */
+  readonly reasons: readonly string[];
+}
+
+export interface ReasonCount {
+  readonly reason: string;
+  readonly count: number;
+}
+
+export interface RouterHealth {
+  readonly instance: string;
+  readonly application: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  /** Age of its last publication on the primary's clock. */
+  readonly ageMs: number;
+  readonly reads: 'replica' | 'primary';
+  readonly maxLagMs: number;
+  readonly readsPerSecond: number | null;
 }
 
 export interface StatementHealth {

@@ -1,5 +1,5 @@
-import type { ReplicaRef, RoutingChange } from '../diff/routing-change.ts';
-import { alterSystemResetSql, alterSystemSetSql, CREATE_HEARTBEAT_SQL, RELOAD_CONF_SQL } from '../sql/routing-ddl.ts';
+import type { ReplicaRef, RoutingChange, RoutingTable } from '../diff/routing-change.ts';
+import { alterSystemResetSql, alterSystemSetSql, CREATE_HEARTBEAT_SQL, CREATE_ROUTER_METRICS_SQL, RELOAD_CONF_SQL } from '../sql/routing-ddl.ts';
 import type { Step } from './step.ts';
 
 /**
@@ -20,19 +20,22 @@ export interface ReplicaStep {
   readonly sql: readonly string[];
 }
 
+const CREATE_TABLE_SQL: Record<RoutingTable, string> = {
+  'pgwarden.heartbeat': CREATE_HEARTBEAT_SQL,
+  'pgwarden.router_metrics': CREATE_ROUTER_METRICS_SQL,
+};
+
 export function routingSteps(change: RoutingChange): Step[] {
   switch (change.kind) {
     case 'create-heartbeat':
-      return [
-        {
-          kind: 'sql',
-          sql: CREATE_HEARTBEAT_SQL,
-          transactional: true,
-          // A new table nobody uses yet: its ACCESS EXCLUSIVE lock blocks no one.
-          lock: { mode: 'ACCESS EXCLUSIVE', on: 'pgwarden.heartbeat', online: true },
-          build: false,
-        },
-      ];
+      return (change.tables ?? ['pgwarden.heartbeat']).map((table) => ({
+        kind: 'sql',
+        sql: CREATE_TABLE_SQL[table],
+        transactional: true,
+        // A new table nobody uses yet: its ACCESS EXCLUSIVE lock blocks no one.
+        lock: { mode: 'ACCESS EXCLUSIVE', on: table, online: true },
+        build: false,
+      }));
     case 'set-replica-setting':
       return [
         {

@@ -1,11 +1,16 @@
-import type { RoutingChange, RoutingReport } from '../diff/routing-change.ts';
+import type { RoutingChange, RoutingReport, RoutingTable } from '../diff/routing-change.ts';
 import type { PlannedChange } from '../plan/plan.ts';
+
+const TABLE_ROLES: Record<RoutingTable, string> = {
+  'pgwarden.heartbeat': 'the replication heartbeat table pgwarden.heartbeat',
+  'pgwarden.router_metrics': "the routers' metrics table pgwarden.router_metrics",
+};
 
 /** One line for a routing change, as describeChange gives for every change. */
 export function describeRoutingChange(change: RoutingChange): string {
   switch (change.kind) {
     case 'create-heartbeat':
-      return 'create the replication heartbeat table pgwarden.heartbeat on the primary';
+      return `create ${(change.tables ?? ['pgwarden.heartbeat']).map((t) => TABLE_ROLES[t]).join(' and ')} on the primary`;
     case 'set-replica-setting':
       return `set ${change.setting} = ${change.to} on replica ${change.replica.name} (now ${change.from ?? 'unset'})${change.needsRestart ? ', needs a restart of the standby' : ''}`;
     case 'reset-replica-setting':
@@ -20,7 +25,7 @@ export function describeRoutingChange(change: RoutingChange): string {
 export function routingDetailLines(planned: PlannedChange): string[] {
   const change = planned.change;
   if (change.kind === 'create-heartbeat') {
-    return ['where: the primary; a new one-row table, nothing waits on it'];
+    return ['where: the primary; new tables routers write (a row each), nothing waits on them'];
   }
   if (change.kind !== 'set-replica-setting' && change.kind !== 'reset-replica-setting') return [];
   const lines = [`where: replica ${change.replica.name} (URL from $${change.replica.urlEnv}): ALTER SYSTEM, then pg_reload_conf(); no locks, queries continue`];

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { FUNCTION_VOLATILITY_SQL, PRIMARY_ONLY_RELATIONS_SQL, type FunctionVolatilityRow, type PrimaryOnlyRelationRow } from '../catalog/replica-queries.ts';
 import type { OnReplicaDown, ReadTarget } from '../policy/desired-routing.ts';
 import { startLagSampler, type LagPoint } from './lag-sampler.ts';
+import { routerIdentity, startMetricsPublisher } from './metrics-publisher.ts';
 import { connectionLevel, errorLine, isConnectionFailure, isSqlError, type ConnectionSpec } from './monitor-connection.ts';
 import type { ReplicaLag } from './replica-lag.ts';
 import { initialHealth, observeFailure, observeLag, type HealthPolicy, type ReplicaHealth } from './replica-health.ts';
@@ -10,6 +11,7 @@ import {
   FALLBACK_REASONS,
   PRIMARY_STATEMENT_REASONS,
   RETRY_REASONS,
+  publishedMetrics,
   zeroCounts,
   type FallbackReason,
   type HealthTransition,
@@ -63,6 +65,15 @@ export interface RouterOptions {
    * otherwise hold the read for ever. A read that times out is retried on the primary.
    */
   readonly replicaQueryTimeoutMs?: number;
+  /**
+   * How often the metrics are published to `pgwarden.router_metrics` on the primary for `pgwarden serve`'s
+   * live page (default 5000 ms; 0: never). Needs the table plan/apply creates with the routing policy.
+   */
+  readonly metricsIntervalMs?: number;
+  /** This router's row in `pgwarden.router_metrics` (default: a random id per process). */
+  readonly instanceId?: string;
+  /** How the live page names this router (default: the script's file name). */
+  readonly application?: string;
 }
 
 export type Route = 'primary' | 'replica';
@@ -295,6 +306,21 @@ export function createRouter(options: RouterOptions): RoutingPool {
     recomputeEligible();
   }
 
+  const metricsIntervalMs = options.metricsIntervalMs ?? 5000;
+  const publisher =
+    metricsIntervalMs > 0
+      ? startMetricsPublisher({
+          primary: monitorSpec(primaryConfig),
+          identity: routerIdentity({
+            startedAt,
+            ...(options.instanceId === undefined ? {} : { instance: options.instanceId }),
+            ...((options.application ?? primaryConfig.application_name) === undefined ? {} : { application: options.application ?? primaryConfig.application_name }),
+          }),
+          intervalMs: metricsIntervalMs,
+          metrics: () => publishedMetrics(metrics()),
+        })
+      : null;
+
   const sampler = startLagSampler({
     primary: monitorSpec(primaryConfig),
     replicas: options.replicas.map((replica) => ({
@@ -305,6 +331,7 @@ export function createRouter(options: RouterOptions): RoutingPool {
     intervalMs: options.lagIntervalMs ?? 100,
     heartbeat: options.heartbeat ?? true,
     onSample: (lags) => {
+      publisher?.tick(now());
       const at = now();
       for (const lag of lags) {
         const node = replicas.find((r) => r.name === lag.name);
@@ -513,7 +540,7 @@ export function createRouter(options: RouterOptions): RoutingPool {
   async function end(callback?: () => void): Promise<void> {
     ending = true;
     if (knowledgeTimer !== null) clearTimeout(knowledgeTimer);
-    await Promise.all([sampler.stop(), ...replicas.map((r) => r.pool.end().catch(() => undefined))]);
+    await Promise.all([sampler.stop(), publisher?.stop(), ...replicas.map((r) => r.pool.end().catch(() => undefined))]);
     await baseEnd();
     callback?.();
   }
@@ -565,6 +592,7 @@ export function createRouter(options: RouterOptions): RoutingPool {
       pool: { total: r.pool.totalCount, idle: r.pool.idleCount, waiting: r.pool.waitingCount },
     })),
     heartbeat: sampler.heartbeat(),
+    publisher: publisher?.status() ?? null,
     primaryError: sampler.primaryError(),
     transitions: [...transitions],
   });

@@ -19,6 +19,24 @@ export const CREATE_HEARTBEAT_SQL = [
   `INSERT INTO pgwarden.heartbeat (id, ts, writer) VALUES (1, pg_catalog.clock_timestamp(), 'pgwarden apply') ON CONFLICT (id) DO NOTHING`,
 ].join(';\n');
 
+/**
+ * One row per running router (engine/routing/metrics-publisher.ts), upserted every few seconds with its
+ * counters since it started; `pgwarden serve` reads the fresh rows for the live page's routing panel.
+ * Routers delete their row when they end and sweep rows an hour old. The `counters` format is
+ * PublishedRouterMetrics (engine/routing/router-metrics.ts), versioned inside the value.
+ */
+export const CREATE_ROUTER_METRICS_SQL = [
+  'CREATE SCHEMA IF NOT EXISTS pgwarden',
+  `CREATE TABLE IF NOT EXISTS pgwarden.router_metrics (
+     instance text PRIMARY KEY,
+     application text NOT NULL,
+     host text NOT NULL,
+     pid int NOT NULL,
+     started_at timestamptz NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+     counters jsonb NOT NULL)`,
+].join(';\n');
+
 /** `work_mem` -> "work_mem"; `auto_explain.log_min_duration` -> "auto_explain"."log_min_duration". */
 export function settingName(name: string): string {
   return name.split('.').map(ident).join('.');

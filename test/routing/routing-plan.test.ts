@@ -28,6 +28,11 @@ async function heartbeatExists(): Promise<boolean> {
   return r.rows[0]?.here ?? false;
 }
 
+async function routerMetricsExists(): Promise<boolean> {
+  const r = await db.pool.query<{ here: boolean }>(`SELECT to_regclass('pgwarden.router_metrics') IS NOT NULL AS here`);
+  return r.rows[0]?.here ?? false;
+}
+
 async function closedPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -77,14 +82,33 @@ describe('plan and apply for the routing policy, on the real primary and standby
     expect(planned.stderr).toBe('');
     expect(planned.code).toBe(2);
     expect(planned.stdout).toMatch(/Replicas \(policies\/routing\.yaml\):\n {2}ok {4}standby1 {2}streaming from this primary, [\d.]+ ms behind/);
-    expect(planned.stdout).toContain('+ create the replication heartbeat table pgwarden.heartbeat on the primary');
+    expect(planned.stdout).toContain("+ create the replication heartbeat table pgwarden.heartbeat and the routers' metrics table pgwarden.router_metrics on the primary");
 
     const applied = await runCli(['apply', '--auto-approve'], { cwd: project, env: env() });
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
     expect(await heartbeatExists()).toBe(true);
     expect((await db.pool.query('SELECT id FROM pgwarden.heartbeat')).rows).toEqual([{ id: 1 }]);
+    expect(await routerMetricsExists()).toBe(true);
 
+    const again = await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() });
+    expect(again.stdout).toContain('No changes.');
+    expect(again.code).toBe(0);
+  });
+
+  it('adds the router metrics table where only the heartbeat exists (applied by an older pgwarden), then plans no changes', async () => {
+    const project = await projectWith({ 'routing.yaml': policy() });
+    await runCli(['apply', '--auto-approve'], { cwd: project, env: env() });
+    await db.pool.query('DROP TABLE pgwarden.router_metrics');
+
+    const planned = await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() });
+    expect(planned.code).toBe(2);
+    expect(planned.stdout).toContain("+ create the routers' metrics table pgwarden.router_metrics on the primary");
+    expect(planned.stdout).not.toContain('pgwarden.heartbeat and');
+
+    const applied = await runCli(['apply', '--auto-approve'], { cwd: project, env: env() });
+    expect(applied.stderr).toBe('');
+    expect(await routerMetricsExists()).toBe(true);
     const again = await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: env() });
     expect(again.stdout).toContain('No changes.');
     expect(again.code).toBe(0);

@@ -4,6 +4,7 @@ import type { FigureName } from '../../../../engine/health/health-snapshot.ts';
 import type { Level, Threshold } from '../../../../engine/health/health-status.ts';
 import { ago, bytes, count, ms, pct, rate } from '../../lib/format.ts';
 import { Gauge, type GaugeBand } from './Gauge.tsx';
+import { RoutingPanel } from './RoutingPanel.tsx';
 import { TimeSeries, type Line } from './TimeSeries.tsx';
 
 /**
@@ -458,6 +459,8 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
           )}
         </div>
       </div>
+
+      <RoutingPanel routing={snapshot?.routing ?? null} now={now} />
 
       <div className="grid cols-2">
         <div className="panel">

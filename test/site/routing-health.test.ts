@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import type { RouterRow, RoutingReading } from '../../engine/health/health-readings.ts';
+import { computeRouting, type RoutingMemory } from '../../engine/health/routing-health.ts';
+
+/** The routing section's arithmetic, without a database: rows as pgwarden.router_metrics returns them. */
+
+const T0 = Date.parse('2026-03-01T12:00:00Z');
+
+function row(atS: number, counters: { primary: number; standby1: number; lag?: number }, options: { instance?: string; startedAtS?: number } = {}): RouterRow {
+  return {
+    instance: options.instance ?? 'a',
+    application: 'orders-api',
+    host: 'web-1',
+    pid: 10,
+    startedAtMs: T0 + (options.startedAtS ?? -3600) * 1000,
+    updatedAtMs: T0 + atS * 1000,
+    ageMs: 500,
+    counters: {
+      version: 1,
+      policy: { reads: 'replica', maxLagMs: 250 },
+      reads: { primary: counters.primary, replicas: { standby1: counters.standby1 } },
+      fallbacks: { lag: counters.lag ?? 0 },
+      replicas: [{ name: 'standby1', healthy: true, reason: null, lagMs: 2, lagSource: 'heartbeat', bytesBehind: 0, p99LagMs: 9 }],
+    },
+  };
+}
+
+const reading = (...routers: RouterRow[]): RoutingReading => ({ table: true, routers, staleRouters: 0, error: null });
+
+function polls(...readings: RoutingReading[]): ReturnType<typeof computeRouting> {
+  let memory: RoutingMemory | null = null;
+  let last: ReturnType<typeof computeRouting> | null = null;
+  for (const r of readings) {
+    last = computeRouting(r, memory, 60_000);
+    memory = last.memory;
+  }
+  if (last === null) throw new Error('no reading');
+  return last;
+}
+
+describe('the routing section of a snapshot', () => {
+  it('turns counter deltas between publications into reads per second per target', () => {
+    const { routing } = polls(reading(row(0, { primary: 100, standby1: 1000 })), reading(row(10, { primary: 150, standby1: 1900, lag: 40 })));
+
+    expect(routing?.windowMs).toBe(10_000);
+    expect(routing?.targets.map((t) => [t.name, t.readsPerSecond])).toEqual([
+      ['primary', 5],
+      ['standby1', 90],
+    ]);
+    expect(routing?.replicaReadShare).toBeCloseTo(900 / 950);
+    expect(routing?.fallbacks).toEqual([{ reason: 'lag', count: 40 }]);
+  });
+
+  it('counts a restarted router from zero instead of showing a negative rate', () => {
+    const { routing } = polls(
+      reading(row(0, { primary: 100, standby1: 5000 })),
+      reading(row(5, { primary: 10, standby1: 200 }, { startedAtS: 2 })),
+    );
+
+    expect(routing?.targets.find((t) => t.name === 'standby1')?.reads).toBe(200);
+    expect(routing?.targets.find((t) => t.name === 'primary')?.reads).toBe(10);
+    expect(routing?.readsPerSecond).toBeGreaterThan(0);
+  });
+
+  it('gives a router that started within the window rates from its first publication', () => {
+    const { routing } = polls(reading(row(10, { primary: 20, standby1: 180 }, { startedAtS: 0 })));
+
+    expect(routing?.readsPerSecond).toBe(20);
+  });
+
+  it('has no rates for a long-running router seen once, until its next publication', () => {
+    const { routing } = polls(reading(row(0, { primary: 100, standby1: 1000 })));
+
+    expect(routing?.state).toBe('reporting');
+    expect(routing?.readsPerSecond).toBeNull();
+    expect(routing?.routers).toHaveLength(1);
+  });
+
+  it('adds up several routers', () => {
+    const { routing } = polls(
+      reading(row(0, { primary: 0, standby1: 0 }, { instance: 'a' }), row(0, { primary: 0, standby1: 0 }, { instance: 'b' })),
+      reading(row(10, { primary: 10, standby1: 100 }, { instance: 'a' }), row(5, { primary: 5, standby1: 50 }, { instance: 'b' })),
+    );
+
+    expect(routing?.targets.map((t) => t.readsPerSecond)).toEqual([2, 20]);
+    expect(routing?.targets[1]?.seenBy).toBe(2);
+  });
+
+  it('says the table is missing, or that no router published lately', () => {
+    expect(computeRouting({ table: false, routers: [], staleRouters: 0, error: null }, null).routing?.state).toBe('no-table');
+    expect(computeRouting({ table: true, routers: [], staleRouters: 2, error: null }, null).routing).toMatchObject({ state: 'silent', staleRouters: 2 });
+  });
+});
