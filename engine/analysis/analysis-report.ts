@@ -16,6 +16,7 @@ import {
   cumulativeWindow,
   readSnapshot,
   requireStatements,
+  sharesOver,
   statementDelta,
   topStatements,
   type StatementStats,
@@ -133,12 +134,13 @@ export async function analyzeWorkload(client: pg.ClientBase, facts: ServerFacts,
     const user = p.relations.filter((r) => !SYSTEM_SCHEMAS.has(r.schema ?? '') && !r.name.startsWith('pg_'));
     return user.length === 0 ? 'catalogOnly' : 'keep';
   };
-  const kept: StatementStats[] = [];
+  const listed: StatementStats[] = [];
   for (const s of window.statements) {
     const verdict = await classify(s);
-    if (verdict === 'keep') kept.push(s);
+    if (verdict === 'keep') listed.push(s);
     else leftOut[verdict] += 1;
   }
+  const kept = sharesOver(listed);
 
   const heaviest = topStatements(kept, 'total', options.explain);
   const analyses: StatementAnalysis[] = [];

@@ -3,7 +3,7 @@ import { nodeLabel, type PlanNode } from './explain-plan.ts';
 import type { BoundParameter } from './parameter-values.ts';
 import { count, percent, type Finding, type Severity } from './plan-finding.ts';
 import { oneLine } from './sql-statement.ts';
-import type { StatementStats } from './statement-stats.ts';
+import type { StatementStats, StatementWindow, WindowEvictions } from './statement-stats.ts';
 
 /** `analyze` for terminals and for pull-request comments. */
 
@@ -54,8 +54,27 @@ function findingLines(findings: readonly Finding[], style: AnalysisStyle, indent
   ]);
 }
 
-function statementTable(rows: readonly StatementStats[]): string[] {
-  const header = `  ${'#'.padStart(2)}  ${'total'.padStart(8)}  ${'share'.padStart(5)}  ${'calls'.padStart(8)}  ${'mean'.padStart(9)}  ${'max'.padStart(9)}  ${'rows/call'.padStart(9)}  ${'hit'.padStart(6)}  statement`;
+/**
+ * pg_stat_statements keeps one max per entry, since it was created or reset: a window of two snapshots
+ * cannot subtract it, so in a window the column says it is something else.
+ */
+function maxHeader(kind: StatementWindow['kind']): string {
+  return kind === 'delta' ? 'max*' : 'max';
+}
+
+const MAX_FOOTNOTE = '* max: the longest single call since the entry was created or pg_stat_statements was reset, not only in this window';
+
+function evictionNote(e: WindowEvictions): string {
+  const parts = [
+    e.evicted > 0 ? `pg_stat_statements evicted ${count(e.evicted)} entr${e.evicted === 1 ? 'y' : 'ies'} during the window (pg_stat_statements.max reached); statements evicted and not run again are missing` : '',
+    e.recreated > 0 ? `${count(e.recreated)} statement(s) evicted or reset and re-created in the window count from their re-creation` : '',
+    e.ambiguous ? 'before PostgreSQL 17 (no stats_since) a statement evicted and re-created with more calls than it had cannot be recognised, and is understated' : '',
+  ];
+  return `note: ${parts.filter((p) => p !== '').join('; ')}`;
+}
+
+function statementTable(rows: readonly StatementStats[], kind: StatementWindow['kind']): string[] {
+  const header = `  ${'#'.padStart(2)}  ${'total'.padStart(8)}  ${'share'.padStart(5)}  ${'calls'.padStart(8)}  ${'mean'.padStart(9)}  ${maxHeader(kind).padStart(9)}  ${'rows/call'.padStart(9)}  ${'hit'.padStart(6)}  statement`;
   const lines = rows.map((s, i) =>
     [
       `  ${String(i + 1).padStart(2)}`,
@@ -85,6 +104,8 @@ export function renderWorkloadText(report: WorkloadReport, style: AnalysisStyle)
   const out: string[] = [];
   out.push(paint(style, 'bold', `Slow queries in database ${report.database}, ${windowText(report)}`));
   out.push(`${count(report.window.statementCount)} statements, ${count(report.window.calls)} calls, ${ms(report.window.totalMs)} of execution time`);
+  if (report.window.evictions !== undefined) out.push(paint(style, 'yellow', evictionNote(report.window.evictions)));
+  if (report.window.kind === 'delta' && report.window.statementCount > 0) out.push(paint(style, 'dim', MAX_FOOTNOTE));
   const left = report.leftOut;
   const leftText = [
     left.utility > 0 ? `${left.utility} utility` : '',
@@ -109,7 +130,7 @@ export function renderWorkloadText(report: WorkloadReport, style: AnalysisStyle)
       continue;
     }
     printed.add(order);
-    out.push('', paint(style, 'bold', `Top ${rows.length} ${title}`), ...statementTable(rows));
+    out.push('', paint(style, 'bold', `Top ${rows.length} ${title}`), ...statementTable(rows, report.window.kind));
   }
   out.push('', paint(style, 'bold', `Findings for the ${report.analyses.length} statement(s) with the most total time`));
   for (const [i, a] of report.analyses.entries()) out.push('', ...analysisLines(a, i, report.serverVersion, style));
@@ -207,12 +228,14 @@ export function renderWorkloadMarkdown(report: WorkloadReport): string {
   const out: string[] = [];
   out.push('<!-- pgwarden-analyze -->', `### pgwarden analyze: ${report.database}`, '');
   out.push(`${count(report.window.statementCount)} statements, ${count(report.window.calls)} calls, ${ms(report.window.totalMs)} of execution time, ${windowText(report)}.`, '');
-  out.push('| # | total | share | calls | mean | max | hit | statement |', '|---|---|---|---|---|---|---|---|');
+  if (report.window.evictions !== undefined) out.push(`> [!NOTE]\n> ${cell(evictionNote(report.window.evictions))}`, '');
+  out.push(`| # | total | share | calls | mean | ${maxHeader(report.window.kind)} | hit | statement |`, '|---|---|---|---|---|---|---|---|');
   for (const [i, s] of report.top.total.entries()) {
     out.push(
       `| ${i + 1} | ${ms(s.totalMs)} | ${percent(s.share)} | ${count(s.calls)} | ${ms(s.meanMs)} | ${ms(s.maxMs)} | ${s.cacheHitRatio === null ? '-' : percent(s.cacheHitRatio)} | \`${cell(oneLine(s.query, 80))}\` |`,
     );
   }
+  if (report.window.kind === 'delta' && report.top.total.length > 0) out.push('', `\\${MAX_FOOTNOTE}`);
   for (const [i, a] of report.analyses.entries()) {
     out.push('', `#### ${i + 1}. \`${cell(oneLine(a.statement.query, 100))}\``, '');
     if (a.error !== undefined) out.push(`No plan: ${cell(a.error)}`);

@@ -29,19 +29,23 @@ export interface StatementEntry extends StatementCounters {
   readonly maxMs: number;
   readonly minMs: number;
   readonly stddevMs: number;
+  /** When the entry's counters started (pg_stat_statements 1.11, PostgreSQL 17+): a change means it was evicted or reset and re-created. */
+  readonly statsSince?: string;
 }
 
 export interface StatementSnapshot {
   readonly takenAt: string;
   /** When pg_stat_statements was last reset (PostgreSQL 14+), if known. */
   readonly statsReset?: string;
+  /** Entries evicted since the last reset to make room (pg_stat_statements_info.dealloc, PostgreSQL 14+), if known. */
+  readonly dealloc?: number;
   readonly entries: readonly StatementEntry[];
 }
 
 /** A statement over a window: counters of the window, means derived from them. */
 export interface StatementStats extends StatementEntry {
   readonly meanMs: number;
-  /** Share of the window's total execution time, 0..1. */
+  /** Share of the total execution time of the statements listed with it (sharesOver()), 0..1. */
   readonly share: number;
   /** shared_blks_hit / (hit + read), or null when the statement read no blocks. */
   readonly cacheHitRatio: number | null;
@@ -56,6 +60,24 @@ export interface StatementWindow {
   readonly statements: readonly StatementStats[];
   readonly totalMs: number;
   readonly calls: number;
+  /** Set when entries were evicted or re-created between the two snapshots (delta windows only). */
+  readonly evictions?: WindowEvictions;
+}
+
+/**
+ * pg_stat_statements evicts the least-used entries when it holds pg_stat_statements.max of them. An
+ * evicted statement that runs again starts from zero, so subtracting its earlier counters is wrong.
+ */
+export interface WindowEvictions {
+  /** Entries evicted between the snapshots (growth of pg_stat_statements_info.dealloc). */
+  readonly evicted: number;
+  /** Entries known to be re-created in the window (stats_since changed, or calls went down): counted from their re-creation. */
+  readonly recreated: number;
+  /**
+   * true when entries were evicted and the server has no stats_since (before PostgreSQL 17): one
+   * evicted and re-created with more calls than before cannot be told apart, and is understated.
+   */
+  readonly ambiguous: boolean;
 }
 
 /** pg_stat_statements is not there; the message carries the two lines that enable it. */
@@ -108,6 +130,7 @@ interface StatementRow {
   shared_hit: string;
   shared_read: string;
   temp_written: string;
+  stats_since: string | null;
 }
 
 export async function readSnapshot(client: pg.ClientBase, pgssSchema: string, now: () => Date): Promise<StatementSnapshot> {
@@ -125,10 +148,11 @@ export async function readSnapshot(client: pg.ClientBase, pgssSchema: string, no
     }
     throw error;
   }
-  const info = await client.query<{ present: boolean }>(statementsInfoExistsSql(), [qualified(pgssSchema, 'pg_stat_statements_info')]);
-  const reset = info.rows[0]?.present
-    ? (await client.query<{ stats_reset: Date | null }>(statementsInfoSql(pgssSchema))).rows[0]?.stats_reset
+  const exists = await client.query<{ present: boolean }>(statementsInfoExistsSql(), [qualified(pgssSchema, 'pg_stat_statements_info')]);
+  const info = exists.rows[0]?.present
+    ? (await client.query<{ stats_reset: Date | null; dealloc: string }>(statementsInfoSql(pgssSchema))).rows[0]
     : undefined;
+  const reset = info?.stats_reset;
   const merged = new Map<string, StatementEntry>();
   for (const row of rows) {
     const entry = entryOf(row);
@@ -138,6 +162,7 @@ export async function readSnapshot(client: pg.ClientBase, pgssSchema: string, no
   return {
     takenAt: now().toISOString(),
     ...(reset ? { statsReset: reset.toISOString() } : {}),
+    ...(info === undefined ? {} : { dealloc: Number(info.dealloc) }),
     entries: [...merged.values()],
   };
 }
@@ -158,6 +183,7 @@ function entryOf(row: StatementRow): StatementEntry {
     maxMs: row.max_ms,
     minMs: row.min_ms,
     stddevMs: row.stddev_ms,
+    ...(row.stats_since === null ? {} : { statsSince: row.stats_since }),
   };
 }
 
@@ -174,20 +200,26 @@ function mergeEntries(a: StatementEntry, b: StatementEntry): StatementEntry {
     planMs: a.planMs + b.planMs,
     maxMs: Math.max(a.maxMs, b.maxMs),
     minMs: Math.min(a.minMs, b.minMs),
+    // The later start: either row re-created means the statement's counters restarted.
+    ...(a.statsSince !== undefined && b.statsSince !== undefined ? { statsSince: a.statsSince > b.statsSince ? a.statsSince : b.statsSince } : {}),
   };
 }
 
 /**
  * What happened between two snapshots. An entry absent from `before` is new in the window; one whose
- * calls went down was reset or evicted and re-created in between, so all of `after` counts. Entries
- * without calls in the window are left out.
+ * stats_since moved (PostgreSQL 17+) or whose calls went down was evicted or reset and re-created in
+ * between, so all of `after` counts. Entries without calls in the window are left out. Evictions
+ * (dealloc grew) are reported with the window: before PostgreSQL 17 a statement evicted and re-created
+ * with more calls than it had cannot be recognised.
  */
 export function statementDelta(before: StatementSnapshot, after: StatementSnapshot): StatementWindow {
   const earlier = new Map(before.entries.map((e) => [e.key, e]));
   const reset = after.statsReset !== undefined && after.statsReset !== before.statsReset;
+  let recreated = 0;
   const entries = after.entries.flatMap((entry): StatementEntry[] => {
     const old = reset ? undefined : earlier.get(entry.key);
-    if (old === undefined || entry.calls < old.calls) return entry.calls > 0 ? [entry] : [];
+    if (old !== undefined && restarted(old, entry)) recreated += 1;
+    if (old === undefined || restarted(old, entry)) return entry.calls > 0 ? [entry] : [];
     const calls = entry.calls - old.calls;
     if (calls === 0) return [];
     return [
@@ -203,7 +235,21 @@ export function statementDelta(before: StatementSnapshot, after: StatementSnapsh
       },
     ];
   });
-  return windowOf('delta', entries, after.takenAt, before.takenAt);
+  const evictions = windowEvictions(before, after, reset, recreated);
+  return { ...windowOf('delta', entries, after.takenAt, before.takenAt), ...(evictions === undefined ? {} : { evictions }) };
+}
+
+function restarted(old: StatementEntry, entry: StatementEntry): boolean {
+  if (old.statsSince !== undefined && entry.statsSince !== undefined && old.statsSince !== entry.statsSince) return true;
+  return entry.calls < old.calls;
+}
+
+function windowEvictions(before: StatementSnapshot, after: StatementSnapshot, reset: boolean, recreated: number): WindowEvictions | undefined {
+  // After a reset dealloc starts again from zero, and nothing was subtracted.
+  const evicted = reset || before.dealloc === undefined || after.dealloc === undefined ? 0 : Math.max(0, after.dealloc - before.dealloc);
+  if (evicted === 0 && recreated === 0) return undefined;
+  const sinceKnown = after.entries.length > 0 && after.entries.every((e) => e.statsSince !== undefined);
+  return { evicted, recreated, ambiguous: evicted > 0 && !sinceKnown };
 }
 
 /** Everything since the last reset, as one window. */
@@ -212,19 +258,30 @@ export function cumulativeWindow(snapshot: StatementSnapshot): StatementWindow {
 }
 
 function windowOf(kind: StatementWindow['kind'], entries: readonly StatementEntry[], to: string, from?: string): StatementWindow {
-  const totalMs = entries.reduce((sum, e) => sum + e.totalMs, 0);
-  const calls = entries.reduce((sum, e) => sum + e.calls, 0);
-  const statements = entries.map((e): StatementStats => {
-    const blocks = e.sharedHit + e.sharedRead;
-    return {
-      ...e,
-      meanMs: e.calls > 0 ? e.totalMs / e.calls : 0,
-      share: totalMs > 0 ? e.totalMs / totalMs : 0,
-      cacheHitRatio: blocks > 0 ? e.sharedHit / blocks : null,
-      rowsPerCall: e.calls > 0 ? e.rows / e.calls : 0,
-    };
-  });
+  const statements = sharesOver(
+    entries.map((e): StatementStats => {
+      const blocks = e.sharedHit + e.sharedRead;
+      return {
+        ...e,
+        meanMs: e.calls > 0 ? e.totalMs / e.calls : 0,
+        share: 0,
+        cacheHitRatio: blocks > 0 ? e.sharedHit / blocks : null,
+        rowsPerCall: e.calls > 0 ? e.rows / e.calls : 0,
+      };
+    }),
+  );
+  const totalMs = statements.reduce((sum, e) => sum + e.totalMs, 0);
+  const calls = statements.reduce((sum, e) => sum + e.calls, 0);
   return { kind, ...(from === undefined ? {} : { from }), to, statements, totalMs, calls };
+}
+
+/**
+ * Each statement's share of the total time of exactly these statements: once some are left out of a
+ * report (utility statements, texts the user may not see), the shares it prints must add up to its total.
+ */
+export function sharesOver(statements: readonly StatementStats[]): StatementStats[] {
+  const totalMs = statements.reduce((sum, s) => sum + s.totalMs, 0);
+  return statements.map((s) => ({ ...s, share: totalMs > 0 ? s.totalMs / totalMs : 0 }));
 }
 
 export type Ranking = 'total' | 'mean' | 'calls';

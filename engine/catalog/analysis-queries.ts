@@ -27,7 +27,8 @@ SELECT pg_catalog.current_database() AS database,
  * Every statement pg_stat_statements holds for the current database. The counters are cumulative
  * since the entry was created or the statistics last reset; `analyze --since` subtracts two reads.
  * Rows of one queryid that differ only in `toplevel` (track = all) are summed by the reader.
- * (pg_stat_statements 1.8+, PostgreSQL 13+: *_exec_time columns.)
+ * (pg_stat_statements 1.8+, PostgreSQL 13+: *_exec_time columns. stats_since, 1.11+ and PostgreSQL 17+,
+ * is read through to_jsonb so that one text serves every version: null where the column is missing.)
  */
 export function statementsSql(pgssSchema: string): string {
   return `
@@ -35,7 +36,8 @@ SELECT s.queryid::text AS queryid, s.userid::int8 AS userid, pg_catalog.pg_get_u
        s.query, s.calls::int8 AS calls, s.total_exec_time::float8 AS total_ms, s.min_exec_time::float8 AS min_ms,
        s.max_exec_time::float8 AS max_ms, s.stddev_exec_time::float8 AS stddev_ms, s.total_plan_time::float8 AS plan_ms,
        s.rows::int8 AS rows, s.shared_blks_hit::int8 AS shared_hit, s.shared_blks_read::int8 AS shared_read,
-       s.temp_blks_written::int8 AS temp_written
+       s.temp_blks_written::int8 AS temp_written,
+       pg_catalog.to_jsonb(s) ->> 'stats_since' AS stats_since
   FROM ${qualified(pgssSchema, 'pg_stat_statements')} s
  WHERE s.dbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
    AND s.queryid IS NOT NULL`;

@@ -73,6 +73,32 @@ describe('pgwarden analyze (PostgreSQL 16)', () => {
     expect(report.top.total[0]!.calls).toBeLessThanOrEqual(5);
   });
 
+  it('--since: the shares are of the listed statements, so they add up to the total printed, even with a slow catalog-only one left out', async () => {
+    const running = analyze('--since', '3s', '--json', '--top', '20');
+    await new Promise((r) => setTimeout(r, 1000));
+    await db.pool.query('SELECT pg_sleep(0.3)');
+    for (let i = 0; i < 3; i += 1) await db.pool.query('SELECT count(*) FROM public.orders WHERE grp = $1', [i]);
+    const report = JSON.parse((await running).stdout) as WorkloadReport;
+    expect(report.leftOut.catalogOnly).toBeGreaterThanOrEqual(1);
+    const listed = report.top.total;
+    expect(listed).toHaveLength(report.window.statementCount);
+    expect(listed.reduce((n, s) => n + s.share, 0)).toBeCloseTo(1, 9);
+    expect(listed.reduce((n, s) => n + s.totalMs, 0)).toBeCloseTo(report.window.totalMs, 6);
+  });
+
+  it('--since labels max as not of the window: pg_stat_statements keeps it since the entry began', async () => {
+    const [text, markdown] = [analyze('--since', '2s', '--explain', '1'), analyze('--since', '2s', '--explain', '1', '--format', 'markdown')];
+    await new Promise((r) => setTimeout(r, 700));
+    await db.pool.query('SELECT note FROM public.orders WHERE id = $1', [7]);
+    const [t, m] = [(await text).stdout, (await markdown).stdout];
+    expect(t).toMatch(/ +max\*  rows\/call/);
+    expect(t).toContain('* max: the longest single call since the entry was created or pg_stat_statements was reset, not only in this window');
+    expect(m).toContain('| # | total | share | calls | mean | max* | hit | statement |');
+    expect(m).toContain('\\* max: the longest single call since the entry was created');
+    // Since the last reset, max is what it says.
+    expect((await analyze('--explain', '1')).stdout).toMatch(/ +max  rows\/call/);
+  });
+
   it('--query with --param explains one statement with the values bound', async () => {
     const result = await analyze('--query', 'SELECT * FROM public.orders WHERE grp = $1 AND status = $2', '--param', '7', '--param', 'open');
     expect(result.code).toBe(0);
