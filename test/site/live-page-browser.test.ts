@@ -4,7 +4,9 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRouter, type RoutingPool } from '../../engine/routing/index.ts';
 import { ident } from '../../engine/sql/ident.ts';
+import { CREATE_HEARTBEAT_SQL, CREATE_ROUTER_METRICS_SQL } from '../../engine/sql/routing-ddl.ts';
 import { launchBrowser, type TestBrowser } from '../support/browser.ts';
 import { projectWith, runCli } from '../support/cli.ts';
 import { primaryAdminUrl, useTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -26,6 +28,8 @@ let stopServe: AbortController;
 let served: Promise<{ code: number; stdout: string; stderr: string }>;
 let workloadStop = false;
 let workload: Promise<void>;
+let router: RoutingPool | null = null;
+let routedReads: Promise<void> = Promise.resolve();
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -46,6 +50,21 @@ async function runWorkload(url: string): Promise<void> {
   }
   await pool.end();
 }
+
+/**
+ * An application's reads through the router, publishing its metrics every second: most go to the
+ * standby; every tenth follows a write in its session and stays on the primary (read-your-writes).
+ */
+async function runRoutedReads(r: RoutingPool): Promise<void> {
+  for (let i = 0; !workloadStop; i += 1) {
+    const session = r.session();
+    if (i % 10 === 0) await session.query('UPDATE orders SET total = total + 1 WHERE id = $1', [(i % 5000) + 1]).catch(() => undefined);
+    await session.query('SELECT id, total FROM orders WHERE customer = $1 ORDER BY id DESC LIMIT 5', [i % 200]).catch(() => sleep(200));
+    await sleep(20);
+  }
+}
+
+const outputDir = (): string => process.env['PGWARDEN_TEST_OUTPUT'] ?? path.join(tmpdir(), 'pgwarden-test-output');
 
 async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -89,6 +108,19 @@ beforeAll(async () => {
   expect(applied.code, applied.stderr).toBe(0);
   expect((await runCli(['plan', '--detailed-exitcode', '--database-url', db.url], { cwd: project })).code).toBe(0);
   workload = runWorkload(db.url);
+  // The routing policy's tables, as apply creates them, and a router publishing to them.
+  await db.pool.query(CREATE_HEARTBEAT_SQL);
+  await db.pool.query(CREATE_ROUTER_METRICS_SQL);
+  router = createRouter({
+    primary: db.url,
+    replicas: db.standbyUrl ? [{ name: 'standby1', connection: db.standbyUrl }] : [],
+    application: 'orders-api',
+    metricsIntervalMs: 1000,
+    readYourWritesScope: 'session',
+  });
+  // An idle primary client terminated by the outage test is the application's to handle, as with pg.Pool.
+  router.on('error', () => undefined);
+  routedReads = runRoutedReads(router);
 
   cacheDir = await mkdtemp(path.join(tmpdir(), 'pgwarden-serve-cache-'));
   const port = await freePort();
@@ -105,6 +137,8 @@ beforeAll(async () => {
 afterAll(async () => {
   workloadStop = true;
   await workload?.catch(() => undefined);
+  await routedReads.catch(() => undefined);
+  await router?.end();
   await browser?.close();
   stopServe?.abort();
   const r = await served?.catch(() => null);
@@ -140,7 +174,7 @@ describe('the live page in a real browser', () => {
     expect(await page.locator('[data-testid^="chart-"] canvas').count()).toBe(6);
     expect(errors).toEqual([]);
 
-    const outDir = path.join(process.env['PGWARDEN_TEST_OUTPUT'] ?? path.join(tmpdir(), 'pgwarden-test-output'));
+    const outDir = outputDir();
     await mkdir(outDir, { recursive: true });
     await page.screenshot({ path: path.join(outDir, 'live-page.png'), fullPage: true });
     await page.close();
@@ -163,6 +197,52 @@ describe('the live page in a real browser', () => {
     await page.waitForSelector('[data-testid="live"][data-connection="connected"]', { timeout: 3 * INTERVAL_S * 1000 + 6000 });
     const seq = Number(await page.getAttribute('[data-testid="live"]', 'data-seq'));
     await page.waitForFunction((s) => Number(document.querySelector('[data-testid="live"]')?.getAttribute('data-seq')) > s, seq, { timeout: 2 * INTERVAL_S * 1000 + 4000 });
+    await page.close();
+  });
+
+  it('shows the routers in a Routing panel: reads per target and the reads that fell back, with why', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${baseUrl}/live/`);
+    await page.waitForSelector('[data-testid="routing"][data-state="reporting"]', { timeout: 15_000 });
+    // Rates need a router's publications over a few seconds: wait until the replica's share shows.
+    const replica = db.standbyUrl ? 'standby1' : 'primary';
+    await page.waitForFunction((name) => Number(document.querySelector(`[data-testid="routing-target"][data-target="${name}"]`)?.getAttribute('data-rate')) > 0, replica, {
+      timeout: 6 * INTERVAL_S * 1000,
+    });
+    await page.waitForSelector('[data-testid="routing-fallback"][data-reason="read-your-writes"]', { timeout: 6 * INTERVAL_S * 1000 });
+
+    expect(await page.textContent('[data-testid="routing-routers"]')).toMatch(/^1 router reporting/);
+    expect(await page.locator('[data-testid="routing-target"]').count()).toBe(db.standbyUrl ? 2 : 1);
+    expect(await page.textContent('[data-testid="routing"]')).toContain('orders-api');
+    expect(await page.textContent('[data-testid="routing-fallback"][data-reason="read-your-writes"]')).toMatch(/^\d+ read-your-writes$/);
+
+    const outDir = outputDir();
+    await mkdir(outDir, { recursive: true });
+    await page.locator('[data-testid="routing"]').screenshot({ path: path.join(outDir, 'routing-panel-dark.png') });
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.locator('[data-testid="routing"]').screenshot({ path: path.join(outDir, 'routing-panel-light.png') });
+    await page.close();
+  });
+
+  it('greys the figures out and says "stale" after three intervals without a new snapshot', async () => {
+    const page = await browser.context.newPage();
+    // A stream that opens and never says anything (a proxy buffering it): only the first fetch lands.
+    await page.route('**/api/stream', () => undefined);
+    await page.clock.install();
+    await page.goto(`${baseUrl}/live/`);
+    await page.waitForSelector('[data-testid="live"][data-connection="connected"]', { timeout: 15_000 });
+    expect(await page.getAttribute('[data-testid="live"]', 'data-stale')).toBe('false');
+
+    await page.clock.fastForward(2 * INTERVAL_S * 1000);
+    expect(await page.getAttribute('[data-testid="live"]', 'data-stale')).toBe('false');
+    await page.clock.fastForward(INTERVAL_S * 1000 + 1500);
+
+    await page.waitForSelector('[data-testid="live"][data-stale="true"]', { timeout: 2000 });
+    expect(await page.textContent('[data-testid="connection"]')).toBe('stale');
+    expect(await page.textContent('[data-testid="connection-reason"]')).toMatch(/^no new figures for \d+ s \(expected every 2 s\)/);
+    expect(await page.getAttribute('[data-testid="live"]', 'class')).toContain('stale');
+    await page.waitForFunction(() => Number(getComputedStyle(document.querySelector('[data-testid="status-strip"]') as Element).opacity) < 0.6, undefined, { timeout: 3000 });
+    await page.screenshot({ path: path.join(outputDir(), 'live-page-stale.png') });
     await page.close();
   });
 

@@ -28,7 +28,7 @@ const REASONS: Readonly<Record<string, string>> = {
 const reasonText = (reason: string): string => REASONS[reason] ?? reason;
 
 function targetState(t: RoutingTarget): { level: 'ok' | 'warn' | 'critical' | 'info'; text: string } {
-  if (t.kind === 'primary') return { level: 'info', text: 'primary' };
+  if (t.kind === 'primary') return { level: 'info', text: 'fallbacks and retries' };
   if (t.seenBy === 0) return { level: 'warn', text: 'not configured' };
   if (t.healthyIn === t.seenBy) return { level: 'ok', text: 'taking reads' };
   const why = t.reasons.map(reasonText).join(', ') || 'out of rotation';
