@@ -71,10 +71,29 @@ export function renderMaintainSummary(result: MaintainResult): string {
   return `${out.join('\n')}\n`;
 }
 
-/** Progress for people: one live line on a terminal, plain lines (at most every 5 s per table) in CI logs. */
-export function maintainProgressPrinter(io: { readonly stdout: (text: string) => void; readonly isTTY: boolean }): (event: MaintainEvent) => void {
+/** A CI log gets a progress line for a table at most this often, unless what it says changes. */
+export const CI_PROGRESS_EVERY_MS = 5000;
+
+/**
+ * What a CI progress line is about, leaving out what moves on every poll (the percentage, how long the
+ * blocker's transaction has been open): a change of phase, or of who blocks the lock, is worth a line
+ * at once; the same state again only every CI_PROGRESS_EVERY_MS.
+ */
+function progressState(p: VacuumProgress): string {
+  return `${p.phase ?? 'waiting'}|${p.waitingFor.map((b) => b.pid).join(',')}`;
+}
+
+/**
+ * Progress for people: one live line on a terminal, redrawn in place; in CI logs plain lines, one per
+ * change of phase or blocker and otherwise at most every 5 s per table — a VACUUM waiting minutes for
+ * its lock must not print a line per poll.
+ */
+export function maintainProgressPrinter(
+  io: { readonly stdout: (text: string) => void; readonly isTTY: boolean },
+  now: () => number = Date.now,
+): (event: MaintainEvent) => void {
   const live = new Map<string, { task: MaintenanceTask; progress: VacuumProgress }>();
-  const lastLineAt = new Map<string, number>();
+  const lastLine = new Map<string, { at: number; state: string }>();
   let barShown = false;
   const clearBar = (): void => {
     if (barShown) io.stdout('\r\u001b[K');
@@ -89,6 +108,13 @@ export function maintainProgressPrinter(io: { readonly stdout: (text: string) =>
     p.waitingFor.length === 0
       ? ''
       : ` — waiting for ${p.waitingFor.map((b) => `pid ${b.pid} (${b.state ?? '?'}, transaction open ${Math.round(b.transactionAgeS ?? 0)} s)`).join(', ')}`;
+  const ciLineDue = (key: string, p: VacuumProgress): boolean => {
+    const last = lastLine.get(key);
+    const state = progressState(p);
+    if (last !== undefined && last.state === state && now() - last.at < CI_PROGRESS_EVERY_MS) return false;
+    lastLine.set(key, { at: now(), state });
+    return true;
+  };
   return (event) => {
     switch (event.type) {
       case 'task-start': {
@@ -108,14 +134,14 @@ export function maintainProgressPrinter(io: { readonly stdout: (text: string) =>
           });
           io.stdout(`\r      ${parts.join(' | ')}\u001b[K`);
           barShown = true;
-        } else if (Date.now() - (lastLineAt.get(key) ?? 0) > 5000 || p.waitingFor.length > 0) {
-          lastLineAt.set(key, Date.now());
+        } else if (ciLineDue(key, p)) {
           io.stdout(`      ${key}: ${p.phase ?? 'waiting for its lock'}${percentText(p)}${waiting(p)}\n`);
         }
         return;
       }
       case 'task-done': {
         live.delete(tableName(event.result.task));
+        lastLine.delete(tableName(event.result.task));
         const r = event.result;
         line(`      ${tableName(r.task)}: ${OUTCOME_WORDS[r.outcome]} in ${seconds(r.ms)}${r.message === undefined ? '' : ` — ${r.message}`}`);
         return;
