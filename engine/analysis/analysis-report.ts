@@ -144,7 +144,7 @@ export async function analyzeWorkload(client: pg.ClientBase, facts: ServerFacts,
 
   const heaviest = topStatements(kept, 'total', options.explain);
   const analyses: StatementAnalysis[] = [];
-  const explained: { index: number; explain: ExplainResult }[] = [];
+  const explained: { index: number; explain: ExplainResult; genericPlan: boolean }[] = [];
   for (const s of heaviest) {
     const p = parsed.get(s.key);
     if (p === undefined || !p.ok) {
@@ -156,7 +156,7 @@ export async function analyzeWorkload(client: pg.ClientBase, facts: ServerFacts,
         analyze: options.analyze,
         ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       });
-      explained.push({ index: analyses.length, explain: result.explain });
+      explained.push({ index: analyses.length, explain: result.explain, genericPlan: result.method === 'generic-plan' });
       analyses.push({ statement: s, plan: summary(result), findings: [] });
     } catch (error) {
       if (!(error instanceof ExplainFailed || error instanceof ExplainRefused)) throw error;
@@ -164,9 +164,9 @@ export async function analyzeWorkload(client: pg.ClientBase, facts: ServerFacts,
     }
   }
   const relations = await planRelationFacts(client, explained.map((e) => e.explain));
-  for (const { index, explain } of explained) {
+  for (const { index, explain, genericPlan } of explained) {
     const analysis = analyses[index] as StatementAnalysis;
-    analyses[index] = { ...analysis, findings: planFindings(explain, { relations, workMemKb: facts.workMemKb }) };
+    analyses[index] = { ...analysis, findings: planFindings(explain, { relations, workMemKb: facts.workMemKb, genericPlan }) };
   }
 
   const { statements: _all, ...rest } = window;
@@ -212,6 +212,7 @@ export async function analyzeQuery(client: pg.ClientBase, facts: ServerFacts, sq
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
   const relations = await planRelationFacts(client, [result.explain]);
+  const genericPlan = result.method === 'generic-plan';
   return {
     kind: 'query',
     database: facts.database,
@@ -220,18 +221,20 @@ export async function analyzeQuery(client: pg.ClientBase, facts: ServerFacts, sq
     plan: summary(result),
     tree: result.explain.plan,
     explain: result.explain,
-    findings: planFindings(result.explain, { relations, workMemKb: facts.workMemKb }),
-    partitions: partitionLines(result.explain.plan, relations),
+    findings: planFindings(result.explain, { relations, workMemKb: facts.workMemKb, genericPlan }),
+    partitions: partitionLines(result.explain.plan, relations, genericPlan),
   };
 }
 
 /** "N of M partitions scanned, X% pruned" per partitioned table, in issue 4's words (formatPartitionPruning). */
-export function partitionLines(root: PlanNode, relations: ReadonlyMap<string, RelationFacts>): PartitionLine[] {
-  return prunedPartitions(root, relations).map(({ parent, pruning }) => ({
+export function partitionLines(root: PlanNode, relations: ReadonlyMap<string, RelationFacts>, genericPlan = false): PartitionLine[] {
+  return prunedPartitions(root, relations, genericPlan).map(({ parent, pruning, prunedAtStartupOnParameters }) => ({
     parent: `${parent.schema}.${parent.name}`,
     scanned: pruning.scanned,
     total: pruning.total,
     prunedPercent: pruning.prunedPercent,
-    text: formatPartitionPruning(pruning),
+    text: prunedAtStartupOnParameters
+      ? `${formatPartitionPruning(pruning)} in this generic plan; the partition key is compared with $n, so each execution prunes at executor startup once it has values (--param shows it)`
+      : formatPartitionPruning(pruning),
   }));
 }

@@ -175,6 +175,8 @@ export interface FindingContext {
   /** The session's work_mem, to say how far a spill is from fitting. */
   readonly workMemKb?: number;
   readonly thresholds?: Partial<FindingThresholds>;
+  /** The plan is EXPLAIN (GENERIC_PLAN): its $n have no values (see prunedPartitions). */
+  readonly genericPlan?: boolean;
 }
 
 export function nodeRef(node: PlanNode): NodeRef {
@@ -507,8 +509,8 @@ function heapFetches(node: PlanNode, context: FindingContext, t: FindingThreshol
  */
 function partitionFindings(root: PlanNode, context: FindingContext, share: (node: PlanNode) => number): Finding[] {
   const findings: Finding[] = [];
-  for (const { parent, pruning, node } of prunedPartitions(root, context.relations)) {
-    if (pruning.total < 2 || pruning.scanned < pruning.total) continue;
+  for (const { parent, pruning, node, prunedAtStartupOnParameters } of prunedPartitions(root, context.relations, context.genericPlan ?? false)) {
+    if (pruning.total < 2 || pruning.scanned < pruning.total || prunedAtStartupOnParameters) continue;
     findings.push({
       kind: 'partitions-not-pruned',
       severity: 'medium',
@@ -532,10 +534,16 @@ export interface ParentPruning {
   readonly pruning: PartitionPruning;
   /** The Append / Merge Append over its partitions, or the one partition scan left. */
   readonly node: PlanNode;
+  /**
+   * A generic plan whose scans compare the partition key with a $n. Such a plan has no values to
+   * prune with: PostgreSQL prunes at executor startup, once an execution binds its values ("Subplans
+   * Removed"), which EXPLAIN (GENERIC_PLAN) never reaches — so its "nothing pruned" says nothing.
+   */
+  readonly prunedAtStartupOnParameters: boolean;
 }
 
-/** Pruning per partitioned table whose partitions the plan reads. */
-export function prunedPartitions(root: PlanNode, relations: ReadonlyMap<string, RelationFacts>): ParentPruning[] {
+/** Pruning per partitioned table whose partitions the plan reads; `genericPlan`: EXPLAIN (GENERIC_PLAN). */
+export function prunedPartitions(root: PlanNode, relations: ReadonlyMap<string, RelationFacts>, genericPlan = false): ParentPruning[] {
   const parents = new Map<string, { parent: NonNullable<RelationFacts['parent']>; node: PlanNode }>();
   for (const node of walkPlan(root)) {
     const parent = relations.get(relationLabel(node) ?? '')?.parent;
@@ -546,7 +554,23 @@ export function prunedPartitions(root: PlanNode, relations: ReadonlyMap<string, 
     parents.set(key, { parent, node: append ?? node });
   }
   const raw = [{ Plan: rawPlan(root) }];
-  return [...parents.values()].map(({ parent, node }) => ({ parent, node, pruning: partitionPruning(raw, parent.partitions) }));
+  return [...parents.values()].map(({ parent, node }) => ({
+    parent,
+    node,
+    pruning: partitionPruning(raw, parent.partitions),
+    prunedAtStartupOnParameters: genericPlan && comparesKeyWithParameter(node, parent.key),
+  }));
+}
+
+/** Some scan under `node` has a condition naming a partition key column and a $n. */
+function comparesKeyWithParameter(node: PlanNode, partitionKey: string | undefined): boolean {
+  // "RANGE (created_at)", "LIST (region, lower(kind))": the words inside the parentheses.
+  const columns = (/\((.*)\)/.exec(partitionKey ?? '')?.[1] ?? '').match(/[A-Za-z_][\w$]*/g) ?? [];
+  if (columns.length === 0) return false;
+  const names = new RegExp(`(^|[^\\w$])(${columns.map((c) => c.replace(/\$/g, '\\$')).join('|')})([^\\w$]|$)`);
+  return [...walkPlan(node)].some((n) =>
+    [n.filter, n.indexCond, n.recheckCond].some((condition) => condition !== undefined && /\$\d+/.test(condition) && names.test(condition)),
+  );
 }
 
 function jitFinding(explain: ExplainResult, t: FindingThresholds): Omit2<JitFinding> | undefined {

@@ -50,4 +50,23 @@ describe('pgwarden analyze --query on a table partitioned by month (13 partition
     expect(result.stdout).toMatch(/Subplans Removed: 11/);
     expect(result.stdout).toContain('partitions: public.events: 2 of 13 partitions scanned, 84% pruned (11 at executor startup)');
   });
+
+  it('a generic plan ($n, no values) cannot prune: it says PostgreSQL prunes at executor startup, and raises no "none pruned" finding', async () => {
+    const result = await analyze('--query', 'SELECT count(*) FROM events WHERE created_at >= $1 AND created_at < $2');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('method: EXPLAIN (GENERIC_PLAN)');
+    expect(result.stdout).toContain(
+      'partitions: public.events: 13 of 13 partitions in the plan, 0% pruned in this generic plan; the partition key is compared with $n, so each execution prunes at executor startup once it has values (--param shows it)',
+    );
+    expect(result.stdout).not.toContain('none pruned');
+  });
+
+  it('a generic plan that filters on another column still gets the "none pruned" finding', async () => {
+    const result = await analyze('--query', 'SELECT count(*) FROM events WHERE kind = $1');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('partitions: public.events: 13 of 13 partitions in the plan, 0% pruned\n');
+    expect(result.stdout).toContain('scans all 13 partitions of public.events: none pruned');
+  });
 });
+
