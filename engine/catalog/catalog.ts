@@ -86,6 +86,7 @@ export interface ManagedSettingRecord {
 export interface Catalog {
   readonly database: string;
   readonly serverVersion: number;
+  /** Parents before their partitions, at every level of a partition tree. */
   readonly tables: readonly ActualTable[];
   readonly indexes: readonly ActualIndex[];
   /** Indexes pgwarden created or adopted (the `pgwarden.managed_index` registry). */

@@ -16,7 +16,10 @@ SELECT pg_catalog.current_database() AS database,
 
 /**
  * All user tables. $1/$2: schema and table names the policies name; those get exact sizes, the rest
- * a relpages estimate (a stat() per relation adds up on large catalogs).
+ * a relpages estimate (a stat() per relation adds up on large catalogs). Ordered by depth in the
+ * partition tree, so a sub-partitioned table's partitions come after it and one pass over the rows sees
+ * every level of a tree (pg_partition_ancestors, PostgreSQL 12+, only for partitions); then by OID
+ * (creation order), so partitions, and the plan's steps for them, come in the same order every time.
  */
 export const TABLES_SQL = `
 WITH named AS (SELECT DISTINCT s, t FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS p(s, t))
@@ -34,7 +37,8 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN named ON named.s = n.nspname AND named.t = c.relname
- WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND ${SYSTEM_SCHEMAS}`;
+ WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND ${SYSTEM_SCHEMAS}
+ ORDER BY CASE WHEN c.relispartition THEN (SELECT pg_catalog.count(*) FROM pg_catalog.pg_partition_ancestors(c.oid)) ELSE 1 END, c.oid`;
 
 /**
  * The columns of an index's signature, from raw pg_index columns. Only expression keys and

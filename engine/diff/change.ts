@@ -11,7 +11,7 @@ export interface TableRef {
   readonly partitioned: boolean;
   readonly bytes: number;
   readonly rowEstimate: number;
-  /** Partitions of a partitioned table, each needing its own concurrent build. */
+  /** The direct partitions of a partitioned table (a sub-partitioned one has partitions of its own). */
   readonly partitions: readonly PartitionRef[];
 }
 
@@ -34,13 +34,24 @@ export interface IndexRef {
  * A partition's part of a partitioned index: the index of its own PostgreSQL needs before it can be
  * attached, and what already stands, unattached, under that index's name (an earlier build that was
  * interrupted before its ATTACH, or an index someone built by hand the way PostgreSQL documents).
+ * A sub-partitioned partition's part is itself a partitioned index, with a part for each of its own
+ * partitions: the tree is built top-down (ON ONLY each partitioned level, CONCURRENTLY each leaf) and
+ * attached bottom-up, so no statement but the brief ON ONLY ones locks a whole subtree.
  */
 export interface PartitionIndex {
   readonly partition: PartitionRef;
-  /** `partitionIndexName(partition, index)`. */
+  /** `partitionIndexName(partition, index)`, or the name of the index already attached. */
   readonly name: string;
-  /** 'none': build it; 'valid': it has the declared definition, attach it as is; 'invalid': drop it and build again. */
-  readonly existing: 'none' | 'valid' | 'invalid';
+  /**
+   * 'none': build it; 'valid': it has the declared definition, attach it as is; 'invalid': drop it and
+   * build again; 'incomplete' (sub-partitioned only): an INVALID partitioned index of the declared
+   * definition whose own partitions lack their indexes: finish those, nothing dropped.
+   */
+  readonly existing: 'none' | 'valid' | 'invalid' | 'incomplete';
+  /** Already attached to the parent's index (an incomplete one found attached): no ATTACH. */
+  readonly attached: boolean;
+  /** For a sub-partitioned partition, what each of its partitions needs; empty for a leaf. */
+  readonly partitionIndexes: readonly PartitionIndex[];
 }
 
 /** A change that builds a declared index: on a partitioned table, what each partition needs. */
@@ -75,8 +86,9 @@ export interface RebuildIndex extends ChangeBase, DeclaredIndex, BuildsIndex {
   /** The INVALID index has the declared definition (a partitioned one can then be finished, not redone). */
   readonly definitionMatches: boolean;
   /**
-   * A partitioned index with the declared definition that some partitions still lack: nothing is dropped,
-   * `partitionIndexes` lists only those partitions. Otherwise the INVALID index is dropped and built again.
+   * A partitioned index with the declared definition that some partitions still lack, at any level:
+   * nothing is dropped, `partitionIndexes` lists only the unfinished parts. Otherwise the INVALID index
+   * is dropped and built again.
    */
   readonly resume: boolean;
 }

@@ -1,4 +1,4 @@
-import { replacementName, type Change, type PartitionIndex, type TableRef } from '../diff/change.ts';
+import { replacementName, type Change, type PartitionIndex, type PartitionRef, type TableRef } from '../diff/change.ts';
 import { signatureKey, type IndexSignature } from '../catalog/catalog.ts';
 import { specHash } from '../catalog/canonicalise.ts';
 import type { DesiredIndex } from '../policy/desired.ts';
@@ -44,73 +44,87 @@ export type Step = SqlStep | RegistryStep | SettingRegistryStep | ReplicaStep;
 
 const onTable = (schema: string, table: string): string => `${schema}.${table}`;
 
+/** A partitioned index's parent, as ATTACH PARTITION names it. */
+interface ParentIndex {
+  readonly schema: string;
+  readonly name: string;
+}
+
 function buildSteps(index: DesiredIndex, name: string, table: TableRef, partitionIndexes: readonly PartitionIndex[]): Step[] {
-  if (!table.partitioned) {
-    return [
-      {
-        kind: 'sql',
-        sql: createIndexSql(index, { schema: index.schema, table: index.table, name, concurrently: true }),
-        transactional: false,
-        lock: { mode: 'SHARE UPDATE EXCLUSIVE', on: onTable(index.schema, index.table), online: true },
-        build: true,
-        creates: { schema: index.schema, name },
-      },
-    ];
-  }
+  if (!table.partitioned) return [concurrentBuildStep(index, { schema: index.schema, name: index.table }, name)];
   // PostgreSQL (<= 17) cannot build an index CONCURRENTLY on a partitioned table: create it ON ONLY the
   // parent (instant, INVALID), build each partition's index concurrently, attach them; the parent
   // index turns valid when the last partition is attached.
-  const steps: Step[] = [
-    {
-      kind: 'sql',
-      sql: createIndexSql(index, { schema: index.schema, table: index.table, name, only: true, ifNotExists: true }),
-      transactional: true,
-      lock: { mode: 'SHARE', on: onTable(index.schema, index.table), online: false },
-      build: false,
-    },
-  ];
-  for (const child of partitionIndexes) steps.push(...partitionIndexSteps(index, name, child));
+  const steps: Step[] = [onOnlyStep(index, { schema: index.schema, name: index.table }, name)];
+  for (const child of partitionIndexes) steps.push(...partitionIndexSteps(index, { schema: index.schema, name }, child));
   return steps;
 }
 
 /**
- * One partition's part: build its index (after dropping an INVALID one left under that name, which a
- * second CREATE INDEX would collide with), or take the VALID one standing there as it is; then attach.
+ * `CREATE INDEX ... ON ONLY`: the partitioned table alone, INVALID until its partitions' indexes are
+ * attached. A SHARE lock on that one table (writes routed through it wait), for a catalog-only moment;
+ * its partitions are not locked. A plain CREATE INDEX there would hold SHARE on every partition below
+ * for the whole build.
  */
-function partitionIndexSteps(index: DesiredIndex, parentName: string, child: PartitionIndex): Step[] {
+function onOnlyStep(index: DesiredIndex, table: { schema: string; name: string }, name: string): SqlStep {
+  return {
+    kind: 'sql',
+    sql: createIndexSql(index, { schema: table.schema, table: table.name, name, only: true, ifNotExists: true }),
+    transactional: true,
+    lock: { mode: 'SHARE', on: onTable(table.schema, table.name), online: false },
+    build: false,
+  };
+}
+
+function concurrentBuildStep(index: DesiredIndex, table: { schema: string; name: string }, name: string): SqlStep {
+  return {
+    kind: 'sql',
+    sql: createIndexSql(index, { schema: table.schema, table: table.name, name, concurrently: true }),
+    transactional: false,
+    lock: { mode: 'SHARE UPDATE EXCLUSIVE', on: onTable(table.schema, table.name), online: true },
+    build: true,
+    creates: { schema: table.schema, name },
+  };
+}
+
+/**
+ * One partition's part: build its index (after dropping an INVALID one left under that name, which a
+ * second CREATE INDEX would collide with), or take the one standing there as it is; then attach. A
+ * sub-partitioned partition's index is made ON ONLY and its own partitions' parts come first, so it is
+ * VALID by the time it is attached and every level turns valid bottom-up.
+ */
+function partitionIndexSteps(index: DesiredIndex, parent: ParentIndex, child: PartitionIndex): Step[] {
   const { partition } = child;
   const steps: Step[] = [];
   if (child.existing === 'invalid') steps.push(dropStep(partition.schema, child.name, partition));
-  if (child.existing !== 'valid') {
-    steps.push({
-      kind: 'sql',
-      sql: createIndexSql(index, {
-        schema: partition.schema,
-        table: partition.name,
-        name: child.name,
-        concurrently: !partition.partitioned,
-        ifNotExists: partition.partitioned,
-      }),
-      transactional: partition.partitioned,
-      lock: partition.partitioned
-        ? { mode: 'SHARE', on: onTable(partition.schema, partition.name), online: false }
-        : { mode: 'SHARE UPDATE EXCLUSIVE', on: onTable(partition.schema, partition.name), online: true },
-      build: !partition.partitioned,
-      creates: { schema: partition.schema, name: child.name },
-    });
+  if (child.existing === 'none' || child.existing === 'invalid') {
+    const table = { schema: partition.schema, name: partition.name };
+    steps.push(partition.partitioned ? onOnlyStep(index, table, child.name) : concurrentBuildStep(index, table, child.name));
   }
-  steps.push({
-    kind: 'sql',
-    sql: attachIndexSql(index.schema, parentName, partition.schema, child.name),
-    transactional: true,
-    lock: { mode: 'SHARE UPDATE EXCLUSIVE', on: `${index.schema}.${parentName}`, online: true },
-    build: false,
-  });
+  // An index lives in its table's schema: the sub-partitioned partition's index is the parent of the next level.
+  for (const grandchild of child.partitionIndexes) steps.push(...partitionIndexSteps(index, { schema: partition.schema, name: child.name }, grandchild));
+  if (!child.attached) steps.push(attachStep(parent, partition, child.name));
   return steps;
 }
 
+/**
+ * ATTACH PARTITION is catalog-only, but PostgreSQL (14-17) takes ACCESS EXCLUSIVE on the index being
+ * attached (SHARE UPDATE EXCLUSIVE on the parent index, ACCESS SHARE on both tables): reads and writes
+ * of that one partition wait for that moment, or for lock_timeout while it queues.
+ */
+function attachStep(parent: ParentIndex, partition: PartitionRef, name: string): SqlStep {
+  return {
+    kind: 'sql',
+    sql: attachIndexSql(parent.schema, parent.name, partition.schema, name),
+    transactional: true,
+    lock: { mode: 'ACCESS EXCLUSIVE', on: `index ${partition.schema}.${name} of ${onTable(partition.schema, partition.name)}`, online: false },
+    build: false,
+  };
+}
+
 function dropStep(schema: string, name: string, table: Pick<TableRef, 'schema' | 'name' | 'partitioned'>): SqlStep {
-  // DROP INDEX CONCURRENTLY is refused on partitioned indexes (PostgreSQL <= 17): a short ACCESS EXCLUSIVE.
+  // DROP INDEX CONCURRENTLY is refused on partitioned indexes (PostgreSQL <= 17): a short ACCESS EXCLUSIVE,
+  // taken on the table and on every partition under it, at every level (the attached indexes go too).
   const concurrently = !table.partitioned;
   return {
     kind: 'sql',
@@ -118,7 +132,7 @@ function dropStep(schema: string, name: string, table: Pick<TableRef, 'schema' |
     transactional: !concurrently,
     lock: concurrently
       ? { mode: 'SHARE UPDATE EXCLUSIVE', on: onTable(table.schema, table.name), online: true }
-      : { mode: 'ACCESS EXCLUSIVE', on: onTable(table.schema, table.name), online: false },
+      : { mode: 'ACCESS EXCLUSIVE', on: `${onTable(table.schema, table.name)} and every partition under it`, online: false },
     build: false,
   };
 }
