@@ -115,38 +115,44 @@ function goesWithDrop(index: ActualIndex, dropped: ReadonlySet<number>, v: Catal
   return false;
 }
 
-/**
- * What each partition of `table` needs for the partitioned index being built. With `finishing` (an
- * INVALID partitioned index of the declared definition standing on `table`), only the unfinished parts:
- * partitions with no index attached to it, and sub-partitioned ones whose attached index is itself
- * incomplete (a build interrupted at a lower level). Otherwise every partition.
- */
-function partitionIndexes(request: PartitionIndexRequest, table: ActualTable, finishing: ActualIndex | null, ctx: PartContext): PartitionIndex[] {
-  const items: PartitionIndex[] = [];
-  const attached = new Map((finishing ? (ctx.v.childIndexesOf.get(finishing.oid) ?? []) : []).map((c) => [c.tableOid, c]));
-  for (const p of ctx.v.partitionsOf.get(table.oid) ?? []) {
-    const standing = attached.get(p.oid);
-    const item = standing ? attachedPart(request, p, standing, ctx) : partitionIndex(request, p, ctx);
-    if (item) items.push(item);
-  }
-  return items;
+/** What each partition of `table` needs for the partitioned index being built. */
+function partitionIndexes(request: PartitionIndexRequest, table: ActualTable, ctx: PartContext): PartitionIndex[] {
+  return (ctx.v.partitionsOf.get(table.oid) ?? []).flatMap((p) => partitionIndex(request, p, ctx) ?? []);
 }
 
-/** A partition whose index is already attached: nothing to do when VALID; finished below when sub-partitioned. */
-function attachedPart(request: PartitionIndexRequest, p: ActualTable, standing: ActualIndex, ctx: PartContext): PartitionIndex | null {
-  if (standing.valid) return null;
-  if (p.kind !== 'partitioned') {
-    // PostgreSQL (<= 17) accepts an INVALID index in ATTACH and then never validates the parent; pgwarden
-    // never attaches one (a build that ends INVALID fails its step), so this was made by hand.
-    ctx.errors.push({
-      ...request.index.source,
-      message: `index ${request.index.name}: ${p.schema}.${standing.name}, the index of partition ${p.schema}.${p.name}, is attached but INVALID, so the partitioned index can never become valid`,
-      hint: `rebuild it with REINDEX INDEX CONCURRENTLY ${p.schema}.${standing.name}, then plan again`,
-    });
-    return null;
+/**
+ * The unfinished parts of `finishing`, an INVALID partitioned index of the declared definition on `table`:
+ * partitions with no index attached to it, and sub-partitioned ones whose attached index is itself
+ * unfinished (a build interrupted at a lower level). null when no build can finish it: nothing is
+ * missing below yet it is INVALID, or an INVALID leaf index is attached under it (PostgreSQL, <= 17,
+ * accepts that in ATTACH, and validates a partitioned index only at an ATTACH, never at a REINDEX).
+ * Only dropping it and building it again helps then.
+ */
+function unfinishedParts(request: PartitionIndexRequest, table: ActualTable, finishing: ActualIndex, ctx: PartContext): PartitionIndex[] | null {
+  const attached = new Map((ctx.v.childIndexesOf.get(finishing.oid) ?? []).map((c) => [c.tableOid, c]));
+  const items: PartitionIndex[] = [];
+  for (const p of ctx.v.partitionsOf.get(table.oid) ?? []) {
+    const standing = attached.get(p.oid);
+    if (!standing) {
+      const item = partitionIndex(request, p, ctx);
+      if (item) items.push(item);
+      continue;
+    }
+    if (standing.valid) continue;
+    if (p.kind !== 'partitioned') return null;
+    const below = unfinishedParts(request, p, standing, ctx);
+    if (below === null) return null;
+    items.push({ partition: { schema: p.schema, name: p.name, partitioned: true }, name: standing.name, existing: 'incomplete', attached: true, partitionIndexes: below });
   }
-  const partition: PartitionRef = { schema: p.schema, name: p.name, partitioned: true };
-  return { partition, name: standing.name, existing: 'incomplete', attached: true, partitionIndexes: partitionIndexes(request, p, standing, ctx) };
+  return items.length > 0 ? items : null;
+}
+
+/** `unfinishedParts` with its own error list: a tree that cannot be finished is rebuilt, and what was found on the way is moot. */
+function finish(request: PartitionIndexRequest, table: ActualTable, finishing: ActualIndex, ctx: PartContext): PartitionIndex[] | null {
+  const attempt: PartContext = { ...ctx, errors: [] };
+  const items = unfinishedParts(request, table, finishing, attempt);
+  if (items !== null) ctx.errors.push(...attempt.errors);
+  return items;
 }
 
 /**
@@ -192,16 +198,17 @@ function partitionIndex(request: PartitionIndexRequest, p: ActualTable, ctx: Par
     if (!existing && ctx.catalog.relationNames.get(p.schema)?.has(name)) {
       return conflict(`another relation in schema ${p.schema} has that name`, 'rename that relation; pgwarden names a partition\'s index <partition>_<index>');
     }
-    return part('none', () => partitionIndexes(request, p, null, ctx));
+    return part('none', () => partitionIndexes(request, p, ctx));
   }
   if (existing.tableOid !== p.oid || existing.parentIndexOid !== null) {
     return conflict(existing.tableOid !== p.oid ? 'an index of another table has that name' : 'that index is attached to another partitioned index', 'rename that index; pgwarden leaves it alone');
   }
   const matches = sameSignature(existing.signature, request.signature);
-  if (!existing.valid && partitioned && matches) return part('incomplete', () => partitionIndexes(request, p, existing, ctx));
+  const unfinished = !existing.valid && partitioned && matches ? finish(request, p, existing, ctx) : null;
+  if (unfinished !== null) return part('incomplete', () => unfinished);
   if (!existing.valid) {
     // Dropped first: a partitioned one takes what is attached under it along.
-    return part('invalid', () => partitionIndexes({ ...request, dropped: new Set([...request.dropped, existing.oid]) }, p, null, ctx));
+    return part('invalid', () => partitionIndexes({ ...request, dropped: new Set([...request.dropped, existing.oid]) }, p, ctx));
   }
   if (matches) return part('valid', () => []);
   return conflict('an index of another definition has that name (not attached to any partitioned index)', `drop or rename ${p.schema}.${name} if it is a leftover; pgwarden leaves it alone`);
@@ -249,7 +256,7 @@ function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, c
   const builds = (request: PartitionIndexRequest, finishing: ActualIndex | null = null): PartitionIndex[] | null => {
     if (actual.kind !== 'partitioned') return [];
     const ctx: PartContext = { catalog, v, errors: [] };
-    const items = partitionIndexes(request, actual, finishing, ctx);
+    const items = finishing ? (finish(request, actual, finishing, ctx) ?? []) : partitionIndexes(request, actual, ctx);
     errors.push(...ctx.errors);
     return ctx.errors.length > 0 ? null : items;
   };
@@ -280,7 +287,8 @@ function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, c
     const matches = sameSignature(same.signature, canon.signature);
     if (!same.valid) {
       const request = { index, name: index.name, signature: canon.signature, dropped: new Set<number>(), replaced: null };
-      // Same definition: finish what the interrupted build left, at every level of the partition tree.
+      // Same definition: finish what the interrupted build left, at every level of the partition tree
+      // (null: a name in the way, reported); an empty list: nothing a build can finish, so rebuild it all.
       const unfinished = matches && actual.kind === 'partitioned' ? builds(request, same) : [];
       const resume = unfinished === null || unfinished.length > 0;
       const parts = resume ? unfinished : builds({ ...request, dropped: new Set([same.oid]) });

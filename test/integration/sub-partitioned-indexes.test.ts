@@ -261,6 +261,43 @@ describe('an index on a sub-partitioned table', () => {
     expect(await indexTree(`app.${INDEX}`)).toEqual(COMPLETE_TREE);
   });
 
+  it('rebuilds a tree a leaf index attached while INVALID keeps from ever turning valid', async () => {
+    await sql(`CREATE INDEX ${INDEX} ON ONLY app.readings (sensor, at)`);
+    await sql(`CREATE INDEX readings_2026_10_${INDEX} ON ONLY app.readings_2026_10 (sensor, at)`);
+    await leaveInvalidIndex(`CREATE INDEX CONCURRENTLY readings_2026_10_h0_${INDEX} ON app.readings_2026_10_h0 (sensor, at)`);
+    // PostgreSQL accepts an INVALID index in ATTACH, and validates the month's index only at an ATTACH: no
+    // build under it can make it valid, so it is dropped (with what hangs under it) and built again.
+    await sql(`ALTER INDEX app.readings_2026_10_${INDEX} ATTACH PARTITION app.readings_2026_10_h0_${INDEX}`);
+    const project = await projectWith({ 'readings.yaml': READINGS });
+
+    const p = await plan(project);
+    expect(p.stdout).toContain(`± rebuild INVALID index ${INDEX}`);
+    const drop = p.stdout.indexOf(`DROP INDEX IF EXISTS "app"."readings_2026_10_${INDEX}"`);
+    expect(drop).toBeGreaterThan(0);
+    expect(p.stdout.indexOf(`CREATE INDEX IF NOT EXISTS "readings_2026_10_${INDEX}" ON ONLY "app"."readings_2026_10"`)).toBeGreaterThan(drop);
+    expect(p.stdout).not.toContain(`DROP INDEX IF EXISTS "app"."${INDEX}"`);
+
+    await applyAndConverge(project);
+    expect(await indexTree(`app.${INDEX}`)).toEqual(COMPLETE_TREE);
+  });
+
+  it('rebuilds a whole tree whose attached INVALID index no build can finish', async () => {
+    await sql(`CREATE INDEX ${INDEX} ON ONLY app.readings (sensor, at)`);
+    await sql(`CREATE INDEX readings_2026_10_${INDEX} ON ONLY app.readings_2026_10 (sensor, at)`);
+    await sql(`ALTER INDEX app.${INDEX} ATTACH PARTITION app.readings_2026_10_${INDEX}`);
+    await leaveInvalidIndex(`CREATE INDEX CONCURRENTLY readings_2026_10_h0_${INDEX} ON app.readings_2026_10_h0 (sensor, at)`);
+    await sql(`ALTER INDEX app.readings_2026_10_${INDEX} ATTACH PARTITION app.readings_2026_10_h0_${INDEX}`);
+    const project = await projectWith({ 'readings.yaml': READINGS });
+
+    const p = await plan(project);
+    expect(p.stdout).toContain(`± rebuild INVALID index ${INDEX}`);
+    expect(p.stdout).toContain(`DROP INDEX IF EXISTS "app"."${INDEX}"`);
+    expect(p.stdout).toContain('lock:  ACCESS EXCLUSIVE on app.readings and every partition under it');
+
+    await applyAndConverge(project);
+    expect(await indexTree(`app.${INDEX}`)).toEqual(COMPLETE_TREE);
+  });
+
   it('replaces its definition again and again: each new tree is built beside the live one under names it does not hold', async () => {
     const project = await projectWith({ 'readings.yaml': READINGS });
     await applyAndConverge(project);
