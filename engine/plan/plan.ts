@@ -58,10 +58,16 @@ const GLYPHS: Record<ChangeKind, Glyph> = {
 
 const LOCK_RANK: Record<LockInfo['mode'], number> = { 'SHARE UPDATE EXCLUSIVE': 1, SHARE: 2, 'ACCESS EXCLUSIVE': 3 };
 
+/**
+ * The change's strongest lock. When several steps take it on different relations (each partition's index
+ * as it is attached), the line names the first and counts the others, so it never reads as one lock.
+ */
 function strongestLock(steps: readonly Step[], fallback: string): LockInfo {
   const locks = steps.flatMap((s) => (s.kind === 'sql' ? [s.lock] : []));
   const none: LockInfo = { mode: 'SHARE UPDATE EXCLUSIVE', on: fallback, online: true };
-  return locks.reduce((worst, l) => (LOCK_RANK[l.mode] > LOCK_RANK[worst.mode] ? l : worst), locks[0] ?? none);
+  const worst = locks.reduce((w, l) => (LOCK_RANK[l.mode] > LOCK_RANK[w.mode] ? l : w), locks[0] ?? none);
+  const others = new Set(locks.filter((l) => l.mode === worst.mode && l.on !== worst.on).map((l) => l.on)).size;
+  return others === 0 ? worst : { ...worst, on: `${worst.on}, and ${others} more like it, one at a time` };
 }
 
 export function planChange(change: Change): PlannedChange {
