@@ -7,7 +7,8 @@
  *
  *   floor B   one query of raw pg_index + pg_class rows for every index, nothing deparsed (DESIGN.md);
  *   floor A   `introspect()`: pgwarden's own catalog queries, no canonicalisation, no diff;
- *   cold plan `makePlan()` with an empty registry: every desired index canonicalised by PostgreSQL;
+ *   cold plan `makePlan()` with an empty registry: every desired index canonicalised — derived from catalog
+ *             facts when it is plain columns with defaults, otherwise built by PostgreSQL on a scratch table;
  *   apply     once, adopting every (already built, unregistered) index into pgwarden.managed_index;
  *   warm plan `makePlan()` again: the steady state a CI run sees; must be "0 changes".
  *

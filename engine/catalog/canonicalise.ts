@@ -6,12 +6,16 @@ import { createHash } from 'node:crypto';
 import { signatureKey, type ActualIndex, type Catalog, type IndexSignature } from './catalog.ts';
 import { parseSignature, query, type CatalogSession, type SignatureRow } from './introspect.ts';
 import { INDEX_COLUMNS_PER_INDEX, indexSignatureColumns } from './queries.ts';
+import { deriveSignatures, derivable } from './signature-facts.ts';
 
 /**
  * Lets PostgreSQL say what a desired index *is*: each one is built on an empty `LIKE` copy of its table
  * inside a transaction that is rolled back, and its signature read from pg_index exactly as for live
  * indexes. Default operator classes, collations, expression and predicate spelling are all resolved by
  * the server, so no SQL normaliser is needed, and a missing column fails here, at plan time.
+ * A build costs about 0.8 ms of server time, 12 s for 15,000 indexes: so an index of plain columns with
+ * nothing for the server to resolve gets its signature from catalog facts instead
+ * (engine/catalog/signature-facts.ts), and only the rest is built.
  */
 export type Canonical = { readonly ok: true; readonly signature: IndexSignature } | { readonly ok: false; readonly error: string };
 
@@ -69,7 +73,21 @@ function scratchName(i: number): string {
   return `pgwarden_i${i}`;
 }
 
+/**
+ * Canonical signatures of the desired indexes, in order: derived from catalog facts where that is exact
+ * (plain columns with default operator classes and collations: one round trip for all of them, no
+ * build), built on scratch tables otherwise.
+ */
 export async function canonicaliseIndexes(session: CatalogSession, desired: readonly DesiredIndex[]): Promise<Canonical[]> {
+  const derived = desired.some(derivable) ? await deriveSignatures(session, desired) : desired.map(() => undefined);
+  const rest = desired.filter((_, i) => derived[i] === undefined);
+  const built = rest.length > 0 ? await buildOnScratch(session, rest) : [];
+  let next = 0;
+  return derived.map((signature): Canonical => (signature ? { ok: true, signature } : built[next++]!));
+}
+
+/** Every desired index built on a scratch copy of its table: what PostgreSQL itself makes of it. */
+export async function buildOnScratch(session: CatalogSession, desired: readonly DesiredIndex[]): Promise<Canonical[]> {
   const results: Canonical[] = new Array<Canonical>(desired.length);
   const byTable = new Map<string, { i: number; id: string; sql: string }[]>();
   for (const [i, index] of desired.entries()) {

@@ -19,7 +19,7 @@ export type PlanOutcome =
 /** How long reading the catalog waits for a lock another session holds on a declared table. */
 export const PLAN_LOCK_TIMEOUT_MS = 5000;
 
-/** The plan pipeline: introspect -> canonicalise the desired indexes -> diff -> Plan. */
+/** The plan pipeline: introspect -> canonicalise the desired indexes (derived from catalog facts, else built on scratch) -> diff -> Plan. */
 /** `env`: where the routing policy's replica URLs are read from (the CLI passes its own environment). */
 export async function makePlan(client: pg.ClientBase, desired: DesiredState, now: Date, options: { readonly env?: Environment } = {}): Promise<PlanOutcome> {
   try {
