@@ -295,7 +295,9 @@ SELECT pg_catalog.pg_database_size(pg_catalog.current_database())::float8 AS dat
 export const HISTORY_LIST_SQL = `
 SELECT h.id::float8 AS id, h.kind, h.started_at, h.finished_at, h.duration_ms::float8 AS duration_ms, h.outcome,
        h.actor, h.git_commit, h.git_branch, h.fingerprint, h.summary, h.error,
-       pg_catalog.jsonb_array_length(COALESCE(h.plan -> 'changes', '[]'::jsonb)) AS change_count
+       -- an apply's plan holds its changes; a maintain run's holds one entry per table
+       CASE pg_catalog.jsonb_typeof(h.plan) WHEN 'array' THEN pg_catalog.jsonb_array_length(h.plan)
+            ELSE pg_catalog.jsonb_array_length(COALESCE(h.plan -> 'changes', '[]'::jsonb)) END AS change_count
   FROM pgwarden.history h
  ORDER BY h.id DESC
  LIMIT $1`;

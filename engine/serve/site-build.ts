@@ -110,8 +110,13 @@ export async function buildSite(options: BuildSiteOptions): Promise<BuildResult>
       extendEnv: true,
     });
     if (result.exitCode !== 0 || !existsSync(path.join(staging, 'index.html'))) {
-      const output = `${String(result.stderr ?? '')}\n${String(result.stdout ?? '')}`.trim().split('\n').filter((l) => /error|Error/.test(l));
-      throw new SiteBuildError(`astro build failed${result.timedOut ? ' (timed out)' : ''}: ${output.slice(-3).join(' ') || `exit code ${result.exitCode}`}`);
+      // Astro prints a page's render error as a bare message ("Cannot read properties of undefined ...")
+      // followed by its stack: say that message, else any line that names an error, else the exit code.
+      const lines = `${String(result.stdout ?? '')}\n${String(result.stderr ?? '')}`.split('\n').map((l) => l.trim()).filter(Boolean);
+      const stack = lines.findIndex((l) => l === 'Stack trace:');
+      const named = lines.filter((l) => /error|Error/.test(l)).slice(-3);
+      const reason = stack > 0 ? `${lines[stack - 1]}${lines[stack + 1] ? ` (${lines[stack + 1]})` : ''}` : named.join(' ');
+      throw new SiteBuildError(`astro build failed${result.timedOut ? ' (timed out)' : ''}: ${reason || `exit code ${result.exitCode}`}`);
     }
     // Swap the new build in whole: a reader never sees half a site.
     const old = `${outDir}.old-${process.pid}-${Date.now()}`;

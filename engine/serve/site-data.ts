@@ -49,8 +49,53 @@ export interface SiteRun {
   readonly error: string | null;
   /** The plan as applied (null for a record without one, and in `/api/history` lists). */
   readonly plan: Plan | null;
+  /** A `maintain` run's tables, each with what was done and its figures before and after. */
+  readonly maintenance: readonly MaintainedTable[] | null;
   /** Per-change timings and the statements on the changed tables, before and since the apply. */
   readonly details: RunDetails | null;
+}
+
+export interface MaintainedTable {
+  readonly table: string;
+  readonly action: string;
+  readonly sql: string;
+  readonly outcome: string;
+  readonly ms: number | null;
+  readonly reasons: readonly string[];
+  readonly message: string | null;
+  readonly before: TableFiguresRecord | null;
+  readonly after: TableFiguresRecord | null;
+}
+
+export interface TableFiguresRecord {
+  readonly health: number;
+  readonly deadTuples: number;
+  readonly liveTuples: number;
+}
+
+/** The `plan` column of a maintain record, as engine/maintain writes it; anything else is no maintenance. */
+function maintenanceOf(value: unknown): MaintainedTable[] | null {
+  if (!Array.isArray(value)) return null;
+  const figures = (f: unknown): TableFiguresRecord | null => {
+    const x = f as Partial<TableFiguresRecord> | null;
+    return x && typeof x.health === 'number' ? { health: x.health, deadTuples: Number(x.deadTuples ?? 0), liveTuples: Number(x.liveTuples ?? 0) } : null;
+  };
+  return value.map((entry: Record<string, unknown>) => ({
+    table: String(entry['table'] ?? ''),
+    action: String(entry['action'] ?? ''),
+    sql: String(entry['sql'] ?? ''),
+    outcome: String(entry['outcome'] ?? ''),
+    ms: typeof entry['ms'] === 'number' ? entry['ms'] : null,
+    reasons: Array.isArray(entry['reasons']) ? entry['reasons'].map(String) : [],
+    message: typeof entry['message'] === 'string' ? redactQueryText(entry['message']) : null,
+    before: figures(entry['before']),
+    after: figures(entry['after']),
+  }));
+}
+
+/** An apply's plan; a maintain record's `plan` column holds its tables instead. */
+function planOf(value: unknown): Plan | null {
+  return value !== null && typeof value === 'object' && Array.isArray((value as { changes?: unknown }).changes) ? (value as Plan) : null;
 }
 
 export interface RunDetails {
@@ -136,7 +181,7 @@ interface HistoryRow {
   summary: { add: number; change: number; destroy: number; details?: RecordedDetails } | null;
   error: string | null;
   change_count?: number;
-  plan?: Plan | null;
+  plan?: unknown;
 }
 
 function withoutSince(d: RecordedDetails): RunDetails {
@@ -160,11 +205,13 @@ export function runFromRow(r: HistoryRow): SiteRun {
     gitCommit: r.git_commit,
     gitBranch: r.git_branch,
     fingerprint: r.fingerprint,
-    summary: r.summary ? { add: r.summary.add, change: r.summary.change, destroy: r.summary.destroy } : null,
-    changeCount: r.change_count ?? r.plan?.changes.length ?? 0,
+    // A maintain run's summary counts tables, not changes: no +~- for it.
+    summary: r.summary && typeof r.summary.add === 'number' ? { add: r.summary.add, change: r.summary.change, destroy: r.summary.destroy } : null,
+    changeCount: r.change_count ?? planOf(r.plan)?.changes.length ?? maintenanceOf(r.plan)?.length ?? 0,
     // Records written before redaction existed, and errors that quote a statement, are redacted on the way out.
     error: r.error === null ? null : redactQueryText(r.error),
-    plan: r.plan ?? null,
+    plan: planOf(r.plan),
+    maintenance: maintenanceOf(r.plan),
     details: r.summary?.details ? withoutSince(r.summary.details) : null,
   };
 }
@@ -187,6 +234,7 @@ export function runFromPlanFile(plan: Plan): SiteRun {
     changeCount: plan.changes.length,
     error: null,
     plan,
+    maintenance: null,
     details: null,
   };
 }
@@ -229,7 +277,7 @@ async function readRunsWithPlans(client: pg.ClientBase, limit: number): Promise<
   // One round trip for the list and one for all the plans: never one per record.
   const list = await client.query<HistoryRow>(HISTORY_LIST_SQL, [limit]);
   const ids = list.rows.map((r) => r.id);
-  const plans = await client.query<{ id: number; plan: Plan | null }>('SELECT h.id::float8 AS id, h.plan FROM pgwarden.history h WHERE h.id = ANY ($1::bigint[])', [ids]);
+  const plans = await client.query<{ id: number; plan: unknown }>('SELECT h.id::float8 AS id, h.plan FROM pgwarden.history h WHERE h.id = ANY ($1::bigint[])', [ids]);
   const byId = new Map(plans.rows.map((p) => [p.id, p.plan]));
   return withSince(client, list.rows.map((r) => runFromRow({ ...r, plan: byId.get(r.id) ?? null })));
 }

@@ -1,6 +1,7 @@
 import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectWith, runCli, writePolicy } from '../support/cli.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -31,9 +32,26 @@ beforeAll(async () => {
   expect(applied.code, applied.stderr).toBe(0);
   expect((await runCli(['plan', '--detailed-exitcode', '--database-url', db.url], { cwd: project })).code).toBe(0);
   for (let i = 0; i < 20; i++) await db.pool.query('SELECT id FROM orders WHERE customer = $1', [i]);
+  // A maintain run and a routing apply: their records are not index plans, and their pages must build.
+  // On a session that then exits, so its statistics (the dead rows maintain looks for) are flushed.
+  const churn = new pg.Client({ connectionString: db.url });
+  await churn.connect();
+  await churn.query('ALTER TABLE orders SET (autovacuum_enabled = off); DELETE FROM orders WHERE id % 5 = 0');
+  await churn.end();
+  for (let i = 0; i < 100; i++) {
+    const dead = await db.pool.query<{ n: string }>("SELECT pg_stat_get_dead_tuples('orders'::regclass) AS n");
+    if (Number(dead.rows[0]?.n) > 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await writePolicy(project, 'defaults.yaml', 'defaults:\n  vacuum:\n    max_dead_ratio: 0.01\n');
+  const maintained = await runCli(['maintain', '--database-url', db.url], { cwd: project });
+  expect(maintained.code, maintained.stderr).toBe(0);
+  await writePolicy(project, 'routing.yaml', 'routing:\n  replicas:\n    - name: standby1\n      url_env: REPLICA_URL\n  reads: replica\n  max_lag_ms: 60000\n');
+  const routed = await runCli(['apply', '--auto-approve', '--database-url', db.url], { cwd: project, env: { REPLICA_URL: db.standbyUrl } });
+  expect(routed.code, routed.stderr).toBe(0);
   // A saved plan not applied yet: the report shows it beside the history.
   await writePolicy(project, 'orders.yaml', ORDERS_MORE);
-  const planned = await runCli(['plan', '--out', 'pending.json', '--database-url', db.url], { cwd: project });
+  const planned = await runCli(['plan', '--out', 'pending.json', '--database-url', db.url], { cwd: project, env: { REPLICA_URL: db.standbyUrl } });
   expect(planned.code, planned.stderr).toBe(0);
   work = await mkdtemp(path.join(tmpdir(), 'pgwarden-report-test-'));
 });
@@ -60,7 +78,7 @@ describe('pgwarden report --out DIR', () => {
     const out = path.join(work, 'site');
     const r = await runCli(['report', '--out', out, '--plans', 'pending.json', '--live-url', 'http://127.0.0.1:3000', '--database-url', db.url], { cwd: project });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/pgwarden report: 2 run\(s\)/);
+    expect(r.stdout).toMatch(/pgwarden report: 4 run\(s\)/);
 
     const history = await readFile(path.join(out, 'index.html'), 'utf8');
     expect(history).toContain('href="/runs/1/"');
@@ -74,6 +92,17 @@ describe('pgwarden report --out DIR', () => {
     expect(run).toMatch(/applied in \d/);
     expect(run).toContain('Statements on the changed tables, before and since');
     expect(run).toContain('SELECT id FROM orders WHERE customer = $1');
+
+    // The maintain run: its tables with their figures, not an empty list of changes.
+    const maintain = await readFile(path.join(out, 'runs', '2', 'index.html'), 'utf8');
+    expect(maintain).toContain('maintain #2');
+    expect(maintain).toMatch(/VACUUM \(ANALYZE\) (&quot;|")public(&quot;|")\.(&quot;|")orders/);
+    expect(maintain).toMatch(/[\d.]+k? → 0/);
+    expect(maintain).not.toContain('No changes: the database already matched');
+    // The routing apply: where each change runs instead of a table.
+    const routing = await readFile(path.join(out, 'runs', '3', 'index.html'), 'utf8');
+    expect(routing).toContain('CREATE TABLE IF NOT EXISTS pgwarden.heartbeat');
+    expect(routing).toContain('the primary');
 
     const ledger = await readFile(path.join(out, 'indexes', 'index.html'), 'utf8');
     expect(ledger).toContain('public.orders_customer_idx');
