@@ -98,8 +98,21 @@ describe('pgwarden demo', () => {
       await new Promise((r) => setTimeout(r, 250));
       if (stdout.includes('pgwarden serve: http')) body = await health();
     }
+    // The report site, built in the background from the demo's history (applies, a maintain run, a
+    // routing apply): every run has its page.
+    let runPages: number[] = [];
+    for (let i = 0; i < 240 && runPages.length === 0; i += 1) {
+      const history = await fetch(`http://127.0.0.1:${servePort}/`).catch(() => null);
+      const html = history?.ok ? await history.text() : '';
+      runPages = [...html.matchAll(/href="\/runs\/(\d+)\/"/g)].map((m) => Number(m[1]));
+      if (runPages.length === 0) await new Promise((r) => setTimeout(r, 500));
+    }
+    const statuses = await Promise.all(runPages.map(async (id) => (await fetch(`http://127.0.0.1:${servePort}/runs/${id}/`)).status));
     interrupt.abort();
     expect(await finished).toBe(0);
+    expect(stdout).not.toContain('the report site could not be built');
+    expect(runPages.length).toBeGreaterThanOrEqual(3);
+    expect(statuses.every((s) => s === 200)).toBe(true);
     expect(stdout).toContain(`pgwarden serve: http://127.0.0.1:${servePort}/live/`);
     expect(body?.collector.state).toBe('connected');
     // A pause after each of the steps that show something: the cluster's own start runs straight on.
