@@ -42,10 +42,13 @@ const INDEX_MAX_KEYS = 32;
 const INDOPTION_DESC = 1;
 const INDOPTION_NULLS_FIRST = 2;
 
+/** json_agg of nothing is null. */
 interface FactsRow {
-  columns: { schema: string; table: string; name: string; type: number; collation: number; collatable: boolean; deterministic: boolean }[];
-  default_opclasses: { type: number; method: string; opclass: number }[];
-  methods: { name: string; can_order: boolean; can_unique: boolean; can_multi_col: boolean; can_include: boolean }[];
+  columns: [schema: string, table: string, column: string, type: number, collation: number][] | null;
+  collatable_types: number[] | null;
+  nondeterministic_collations: number[] | null;
+  default_opclasses: [type: number, method: string, opclass: number][] | null;
+  methods: { name: string; can_order: boolean; can_unique: boolean; can_multi_col: boolean; can_include: boolean }[] | null;
 }
 
 function tableKey(schema: string, table: string): string {
@@ -66,22 +69,24 @@ export async function readSignatureFacts(session: CatalogSession, desired: reado
     [...tables.values()].map((i) => i.table),
     methods,
   ]);
-  return parseFacts(row ?? { columns: [], default_opclasses: [], methods: [] });
+  return parseFacts(row);
 }
 
-function parseFacts(row: FactsRow): SignatureFacts {
+function parseFacts(row: FactsRow | undefined): SignatureFacts {
+  const collatable = new Set(row?.collatable_types ?? []);
+  const nondeterministic = new Set(row?.nondeterministic_collations ?? []);
   const columns = new Map<string, Map<string, ColumnFacts>>();
-  for (const c of row.columns) {
-    const key = tableKey(c.schema, c.table);
-    const table = columns.get(key) ?? new Map<string, ColumnFacts>();
-    table.set(c.name, { type: c.type, collation: c.collation, collatable: c.collatable, deterministic: c.deterministic });
-    columns.set(key, table);
+  for (const [schema, table, name, type, collation] of row?.columns ?? []) {
+    const key = tableKey(schema, table);
+    const facts = columns.get(key) ?? new Map<string, ColumnFacts>();
+    facts.set(name, { type, collation, collatable: collatable.has(type), deterministic: !nondeterministic.has(collation) });
+    columns.set(key, facts);
   }
   return {
     columns,
-    defaultOpclasses: new Map(row.default_opclasses.map((d) => [`${d.type}:${d.method}`, d.opclass])),
+    defaultOpclasses: new Map((row?.default_opclasses ?? []).map(([type, method, opclass]) => [`${type}:${method}`, opclass])),
     methods: new Map(
-      row.methods.map((m) => [m.name, { canOrder: m.can_order, canUnique: m.can_unique, canMultiColumn: m.can_multi_col, canInclude: m.can_include }]),
+      (row?.methods ?? []).map((m) => [m.name, { canOrder: m.can_order, canUnique: m.can_unique, canMultiColumn: m.can_multi_col, canInclude: m.can_include }]),
     ),
   };
 }
