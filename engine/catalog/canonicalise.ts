@@ -4,7 +4,7 @@ import { carriesPolicySql, createIndexSql } from '../sql/ddl.ts';
 import { qualified } from '../sql/ident.ts';
 import { createHash } from 'node:crypto';
 import { signatureKey, type ActualIndex, type Catalog, type IndexSignature } from './catalog.ts';
-import { parseSignature, query, type CatalogSession, type SignatureRow } from './introspect.ts';
+import { parseSignature, query, serverVersionOf, type CatalogSession, type SignatureRow } from './introspect.ts';
 import { INDEX_COLUMNS_PER_INDEX, indexSignatureColumns } from './queries.ts';
 import { deriveSignatures, derivable } from './signature-facts.ts';
 
@@ -21,8 +21,8 @@ export type Canonical = { readonly ok: true; readonly signature: IndexSignature 
 
 const SCRATCH = 'pgwarden_scratch';
 
-const SCRATCH_SIGNATURES_SQL = `
-SELECT ic.relname AS scratch_name, ${indexSignatureColumns(INDEX_COLUMNS_PER_INDEX)}
+const scratchSignaturesSql = (serverVersion: number): string => `
+SELECT ic.relname AS scratch_name, ${indexSignatureColumns(INDEX_COLUMNS_PER_INDEX, serverVersion)}
   FROM pg_catalog.pg_index x
   JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
   JOIN pg_catalog.pg_am am ON am.oid = ic.relam
@@ -34,7 +34,7 @@ SELECT ic.relname AS scratch_name, ${indexSignatureColumns(INDEX_COLUMNS_PER_IND
  * of scratch relations never pile up in one transaction; each index has its own, so one that fails
  * (a missing column, a mistyped expression) is reported and the table's others still build.
  */
-const BATCH_FUNCTION_SQL = `
+const batchFunctionSql = (serverVersion: number): string => `
 CREATE FUNCTION pg_temp.pgwarden_canonicalise(groups jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
 DECLARE
   g jsonb; s jsonb; sigs jsonb;
@@ -53,7 +53,7 @@ BEGIN
         END;
       END LOOP;
       PERFORM pg_catalog.set_config('search_path', '', true);
-      EXECUTE format('SELECT coalesce(jsonb_object_agg(scratch_name, to_jsonb(r)), ''{}'') FROM (%s) r', $q$${SCRATCH_SIGNATURES_SQL}$q$) INTO sigs;
+      EXECUTE format('SELECT coalesce(jsonb_object_agg(scratch_name, to_jsonb(r)), ''{}'') FROM (%s) r', $q$${scratchSignaturesSql(serverVersion)}$q$) INTO sigs;
       parts := parts || sigs;
       RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'pgwarden: roll back scratch table';
     EXCEPTION
@@ -105,7 +105,7 @@ export async function buildOnScratch(session: CatalogSession, desired: readonly 
   // Again here, whoever the caller: the server must lex the batch's statements as libpg_query did.
   await query(session, 'BEGIN; SET LOCAL standard_conforming_strings = on');
   try {
-    await query(session, BATCH_FUNCTION_SQL);
+    await query(session, batchFunctionSql(await serverVersionOf(session)));
     const groups = [...byTable].map(([table, indexes]) => ({ table, indexes: indexes.map(({ id, sql }) => ({ id, sql })) }));
     const [row] = await query<{ r: Record<string, SignatureRow | { error: string }> }>(
       session,

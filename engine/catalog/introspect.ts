@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { ActualIndex, ActualTable, Catalog, IndexSignature, ManagedIndexRecord, ManagedSettingRecord } from './catalog.ts';
 import { MANAGED_SETTINGS_SQL } from './vacuum-queries.ts';
-import { INDEXES_SQL, MANAGED_INDEXES_SQL, RELATION_NAMES_SQL, SERVER_INFO_SQL, TABLES_SQL } from './queries.ts';
+import { indexesSql, MANAGED_INDEXES_SQL, RELATION_NAMES_SQL, SERVER_INFO_SQL, TABLES_SQL } from './queries.ts';
 
 /** A table named by a policy: it gets exact sizes. */
 export interface TableName {
@@ -13,10 +13,21 @@ export interface TableName {
 export interface CatalogSession {
   readonly client: pg.ClientBase;
   roundTrips: number;
+  /** server_version_num, once introspection (or serverVersionOf) has read it. */
+  serverVersion?: number;
 }
 
 export function catalogSession(client: pg.ClientBase): CatalogSession {
   return { client, roundTrips: 0 };
+}
+
+/** The server's version: what the session learnt already, else one query. */
+export async function serverVersionOf(session: CatalogSession): Promise<number> {
+  if (session.serverVersion === undefined) {
+    const [row] = await query<{ v: number }>(session, `SELECT pg_catalog.current_setting('server_version_num')::int AS v`);
+    session.serverVersion = row?.v ?? 0;
+  }
+  return session.serverVersion;
 }
 
 export async function query<R extends pg.QueryResultRow>(session: CatalogSession, text: string, values: unknown[] = []): Promise<R[]> {
@@ -127,8 +138,9 @@ export async function introspect(session: CatalogSession, named: readonly TableN
   try {
     const [info] = await query<{ database: string; server_version: number; has_registry: boolean; has_setting_registry: boolean }>(session, SERVER_INFO_SQL);
     if (!info) throw new Error('the server returned no version information');
+    session.serverVersion = info.server_version;
     const tables = (await query<TableRow>(session, TABLES_SQL, [schemas, names])).map(parseTable);
-    const indexes = (await query<IndexRow>(session, INDEXES_SQL)).map(parseIndex);
+    const indexes = (await query<IndexRow>(session, indexesSql(info.server_version))).map(parseIndex);
     const relationRows = await query<{ schema: string; names: string[] }>(session, RELATION_NAMES_SQL, [[...new Set(schemas)]]);
     const managed = info.has_registry
       ? (

@@ -40,13 +40,18 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
  WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND ${SYSTEM_SCHEMAS}
  ORDER BY CASE WHEN c.relispartition THEN (SELECT pg_catalog.count(*) FROM pg_catalog.pg_partition_ancestors(c.oid)) ELSE 1 END, c.oid`;
 
+/** pg_index.indnullsnotdistinct exists from PostgreSQL 15 on; before it, NULLs were always distinct. */
+function nullsNotDistinct(serverVersion: number): string {
+  return serverVersion >= 150000 ? 'x.indnullsnotdistinct' : 'false';
+}
+
 /**
  * The columns of an index's signature, from raw pg_index columns. Only expression keys and
  * predicates are deparsed — that is where nearly all of pg_get_indexdef's cost goes.
  * Used for live indexes and for the desired indexes canonicalised on scratch tables alike.
  */
-export const indexSignatureColumns = (columns: string): string => `
-       am.amname AS method, x.indisunique AS is_unique, x.indnullsnotdistinct AS nulls_not_distinct,
+export const indexSignatureColumns = (columns: string, serverVersion: number): string => `
+       am.amname AS method, x.indisunique AS is_unique, ${nullsNotDistinct(serverVersion)} AS nulls_not_distinct,
        x.indnkeyatts::int AS key_count,
        ${columns} AS columns,
        CASE WHEN x.indexprs IS NOT NULL THEN
@@ -77,7 +82,7 @@ const INDEX_COLUMNS_ALL = `
  * Indexes of every user table. No pg_get_indexdef here: deparsing is most of the cost on a large catalog, and the plan shows definitions only for the
  * few indexes it changes (INDEX_DEFINITIONS_SQL).
  */
-export const INDEXES_SQL = `
+export const indexesSql = (serverVersion: number): string => `
 SELECT x.indexrelid::int8 AS oid, n.nspname AS schema, ic.relname AS name, x.indrelid::int8 AS table_oid,
        x.indisvalid AS is_valid, x.indisprimary AS is_primary,
        con.contype AS constraint_type,
@@ -87,7 +92,7 @@ SELECT x.indexrelid::int8 AS oid, n.nspname AS schema, ic.relname AS name, x.ind
        -- seconds on a catalog of 20,000 indexes, for a figure that is display-only.
        ic.relpages::int8 * pg_catalog.current_setting('block_size')::int8 AS bytes,
        pg_catalog.pg_stat_get_numscans(x.indexrelid) AS scans,
-       ${indexSignatureColumns('cols.names')}
+       ${indexSignatureColumns('cols.names', serverVersion)}
   FROM pg_catalog.pg_index x
   JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
   JOIN pg_catalog.pg_class tc ON tc.oid = x.indrelid

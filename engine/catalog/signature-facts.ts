@@ -57,7 +57,8 @@ function tableKey(schema: string, table: string): string {
 
 /** True when the index may have its signature derived: plain columns only, nothing the server must resolve. */
 export function derivable(index: DesiredIndex): boolean {
-  return index.where === undefined && index.keys.every((k) => k.kind === 'column' && k.opclass === undefined && k.collation === undefined);
+  // NULLS NOT DISTINCT: PostgreSQL 15+ only; the scratch build lets an older server refuse it itself.
+  return index.where === undefined && !index.nullsNotDistinct && index.keys.every((k) => k.kind === 'column' && k.opclass === undefined && k.collation === undefined);
 }
 
 /** One round trip, whatever the number of tables: the facts for the tables of the derivable indexes. */
