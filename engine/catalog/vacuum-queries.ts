@@ -253,3 +253,13 @@ SELECT * FROM (
     FROM pg_catalog.pg_replication_slots s WHERE s.xmin IS NOT NULL
 ) h
  ORDER BY age DESC LIMIT 1`;
+
+/**
+ * Before PostgreSQL 15 (the statistics collector): how many of the tables a run just vacuumed ($1) or
+ * analyzed ($2) this session's statistics do not yet show as vacuumed or analyzed since $3.
+ */
+export const COLLECTOR_PENDING_SQL = `
+SELECT pg_catalog.count(*)::int AS pending
+  FROM pg_catalog.pg_stat_all_tables s
+ WHERE (s.relid = ANY ($1::oid[]) AND (s.last_vacuum IS NULL OR s.last_vacuum < $3::timestamptz))
+    OR (s.relid = ANY ($2::oid[]) AND (s.last_analyze IS NULL OR s.last_analyze < $3::timestamptz))`;

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { ensurePgwardenSchema, provenance, type Outcome, type Provenance } from '../apply/history.ts';
 import type { Blocker } from '../apply/progress.ts';
-import { LOCK_HOLDERS_SQL, MAINTAIN_PROGRESS_SQL, XMIN_HORIZON_SQL } from '../catalog/vacuum-queries.ts';
+import { COLLECTOR_PENDING_SQL, LOCK_HOLDERS_SQL, MAINTAIN_PROGRESS_SQL, XMIN_HORIZON_SQL } from '../catalog/vacuum-queries.ts';
 import { governance, hasVacuumPolicies, readTableHealth, type TableHealth, type VacuumSettings } from '../health/table-health.ts';
 import type { DesiredState } from '../policy/desired.ts';
 import { qualified } from '../sql/ident.ts';
@@ -217,6 +217,8 @@ export async function runMaintenance(plan: MaintenancePlan, options: MaintainOpt
     await holdMaintainLock(main);
     await ensurePgwardenSchema(main);
     historyId = await startMaintainRecord(main, who, counts(plan, []), plan.tasks.map(taskRecord));
+    // Before 15 the statistics collector lags behind VACUUM: the run's start, to know when it caught up.
+    const collectorSince = plan.serverVersion < 150_000 ? ((await main.query<{ t: Date }>('SELECT pg_catalog.clock_timestamp() AS t')).rows[0]?.t ?? null) : null;
     for (let i = 0; i < parallel; i += 1) sessions.push(await connect(options.databaseUrl, 'pgwarden maintain worker'));
     const monitor = await connect(options.databaseUrl, 'pgwarden maintain monitor');
     sessions.push(monitor);
@@ -303,6 +305,7 @@ export async function runMaintenance(plan: MaintenancePlan, options: MaintainOpt
       await main.query('VACUUM (ONLY_DATABASE_STATS)').catch(() => undefined);
     }
     const monitorPid = (await monitor.query<{ pid: number }>('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0]?.pid ?? 0;
+    if (collectorSince !== null) await awaitCollector(main, finished, collectorSince);
     const withAfter = await afterFigures(main, finished, [...pids, monitorPid]);
     const outcome: Outcome = options.signal?.aborted
       ? 'interrupted'
@@ -322,6 +325,28 @@ export async function runMaintenance(plan: MaintenancePlan, options: MaintainOpt
     throw error;
   } finally {
     await Promise.all([main, ...sessions].map((c) => c.end().catch(() => undefined)));
+  }
+}
+
+/** How long to wait for the statistics collector (PostgreSQL 14 and older) to show the run. */
+const COLLECTOR_WAIT_MS = 2_000;
+
+/**
+ * Before PostgreSQL 15, a VACUUM reports its counts to the statistics collector by message, and a session
+ * reads the collector's file, which may be up to 500 ms old: read at once, the tables would still show the
+ * dead tuples the run just removed, and the run would blame a snapshot that does not exist. Waits (a
+ * bounded while) until every table maintained shows its run; each autocommit query reads a fresh file.
+ */
+async function awaitCollector(client: pg.Client, results: readonly TaskResult[], since: Date): Promise<void> {
+  const done = results.filter((r) => r.outcome === 'done' && r.task.kind === 'table');
+  const vacuumed = done.filter((r) => r.task.action !== 'analyze').map((r) => r.task.oid);
+  const analyzed = done.filter((r) => r.task.action === 'analyze').map((r) => r.task.oid);
+  if (done.length === 0) return;
+  const deadline = performance.now() + COLLECTOR_WAIT_MS;
+  for (;;) {
+    const pending = (await client.query<{ pending: number }>(COLLECTOR_PENDING_SQL, [vacuumed, analyzed, since])).rows[0]?.pending ?? 0;
+    if (pending === 0 || performance.now() >= deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

@@ -150,6 +150,21 @@ describe.each<[ServerVersion, number]>([
     // SKIP_DATABASE_STATS is a VACUUM option from PostgreSQL 16 on: 14 would reject it.
     expect(result.stdout.includes('SKIP_DATABASE_STATS')).toBe(version !== '14');  });
 
+  it('maintain vacuums the due tables and reports their dead tuples gone', async () => {
+    const result = await cli('maintain');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('2 table(s) due, 2 done');
+    // Before 15 the statistics collector hears of a VACUUM by message: maintain waits for it rather
+    // than reporting the removed dead tuples as still there.
+    expect(result.stdout).toMatch(/public\.servers\s+VACUUM \(ANALYZE\)\s+[\d,]+ -> 0\s+0\.\d+ -> 1\.00/);
+    expect(result.stdout).toMatch(/public\.deployments\s+VACUUM \(ANALYZE\)\s+[\d,]+ -> 0\s+0\.\d+ -> 1\.00/);
+    expect(result.stdout).not.toContain('dead tuples remain');
+    const again = await cli('plan', '--detailed-exitcode');
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain('below its floor');
+  });
+
   it("the live page's collector polls it and comes back connected with figures", async () => {
     const collector = createHealthCollector({ primaryUrl: url, slowIntervalMs: 3_600_000 });
     // A client session of its own: the collector does not count its own connection.
