@@ -208,8 +208,11 @@ describe('apply under faults', () => {
     const applying = runCli(['apply', '--auto-approve', '--lock-timeout', '20s'], { cwd: project, env: env(), signal: controller.signal });
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      // The view is cluster-wide and other test files build indexes too: only this database's build counts.
-      const building = await sql(`SELECT count(*)::int AS n FROM pg_stat_progress_create_index WHERE datname = current_database()`);
+      // The view is cluster-wide, and apply itself builds indexes first (its pgwarden schema's keys):
+      // only the concurrent build on this table counts.
+      const building = await sql(
+        `SELECT count(*)::int AS n FROM pg_stat_progress_create_index WHERE relid = 'app.accounts'::regclass AND command = 'CREATE INDEX CONCURRENTLY'`,
+      );
       if (Number(building[0]?.['n']) > 0) break;
       await new Promise((r) => setTimeout(r, 50));
     }
