@@ -1,32 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import pg from 'pg';
 import { apply, APPLY_DEFAULTS } from '../../engine/apply/apply.ts';
 import { makePlan } from '../../engine/plan/make-plan.ts';
 import { loadPolicies } from '../../engine/policy/load.ts';
 import { projectWith, runCli, writePolicy } from '../support/cli.ts';
+import { convergeHelpers } from '../support/converge.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 
 let db: TestDatabase;
-const env = (): NodeJS.ProcessEnv => ({ DATABASE_URL: db.url });
-
-async function sql(text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
-  return (await db.pool.query(text, values)).rows;
-}
-
-async function plan(project: string, ...args: string[]) {
-  return runCli(['plan', '--detailed-exitcode', ...args], { cwd: project, env: env() });
-}
-
-async function applyAndConverge(project: string, ...args: string[]): Promise<string> {
-  const applied = await runCli(['apply', '--auto-approve', ...args], { cwd: project, env: env() });
-  expect(applied.stderr).toBe('');
-  expect(applied.code).toBe(0);
-  const again = await plan(project);
-  expect(again.stdout).toContain('No changes.');
-  expect(again.code).toBe(0);
-  return applied.stdout;
-}
+const { env, sql, plan, applyAndConverge, leaveInvalidIndex } = convergeHelpers(() => db);
 
 async function indexNames(table: string): Promise<string[]> {
   const rows = await sql(`SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = $1::regclass ORDER BY 1`, [table]);
@@ -209,20 +191,6 @@ describe('index policies, planned and applied online', () => {
       await sql(`INSERT INTO app.metrics SELECT g, '2026-10-01'::timestamptz + (g % 90) * interval '1 day', 'h' || (g % 9) FROM generate_series(1, 6000) g`);
     });
 
-    /** What a concurrent build leaves when it runs into lock_timeout waiting for an old snapshot: an INVALID index. */
-    async function leaveInvalidIndex(statement: string): Promise<void> {
-      const old = new pg.Client({ connectionString: db.url });
-      const builder = new pg.Client({ connectionString: db.url });
-      await Promise.all([old.connect(), builder.connect()]);
-      try {
-        await old.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1`);
-        await builder.query(`SET lock_timeout = '300ms'`);
-        await expect(builder.query(statement)).rejects.toThrow('lock timeout');
-      } finally {
-        await old.query('ROLLBACK');
-        await Promise.all([old.end(), builder.end()]);
-      }
-    }
 
     it('is resumed: a VALID partition index under the expected name is attached as is, an INVALID one rebuilt, the rest built', async () => {
       // What an apply stopped midway leaves: the parent ON ONLY, one partition's index built but never attached, one INVALID.

@@ -6,6 +6,7 @@ import { makePlan } from '../../engine/plan/make-plan.ts';
 import type { SqlStep } from '../../engine/plan/step.ts';
 import { loadPolicies } from '../../engine/policy/load.ts';
 import { projectWith, runCli, writePolicy } from '../support/cli.ts';
+import { convergeHelpers } from '../support/converge.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 
 /**
@@ -15,25 +16,7 @@ import { useTestDatabase, type TestDatabase } from '../support/database.ts';
  */
 
 let db: TestDatabase;
-const env = (): NodeJS.ProcessEnv => ({ DATABASE_URL: db.url });
-
-async function sql(text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
-  return (await db.pool.query(text, values)).rows;
-}
-
-async function plan(project: string, ...args: string[]) {
-  return runCli(['plan', '--detailed-exitcode', ...args], { cwd: project, env: env() });
-}
-
-async function applyAndConverge(project: string, ...args: string[]): Promise<string> {
-  const applied = await runCli(['apply', '--auto-approve', ...args], { cwd: project, env: env() });
-  expect(applied.stderr).toBe('');
-  expect(applied.code).toBe(0);
-  const again = await plan(project);
-  expect(again.stdout).toContain('No changes.');
-  expect(again.code).toBe(0);
-  return applied.stdout;
-}
+const { env, sql, plan, applyAndConverge, leaveInvalidIndex } = convergeHelpers(() => db);
 
 const MONTHS = ['2026_10', '2026_11'] as const;
 const LEAVES = MONTHS.flatMap((m) => [`readings_${m}_h0`, `readings_${m}_h1`]);
@@ -63,21 +46,6 @@ const COMPLETE_TREE = [
 
 async function oidOf(relation: string): Promise<number> {
   return Number((await sql(`SELECT $1::regclass::oid::int8 AS oid`, [relation]))[0]?.['oid']);
-}
-
-/** What a concurrent build leaves when it runs into lock_timeout waiting for an old snapshot: an INVALID index. */
-async function leaveInvalidIndex(statement: string): Promise<void> {
-  const old = new pg.Client({ connectionString: db.url });
-  const builder = new pg.Client({ connectionString: db.url });
-  await Promise.all([old.connect(), builder.connect()]);
-  try {
-    await old.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1`);
-    await builder.query(`SET lock_timeout = '300ms'`);
-    await expect(builder.query(statement)).rejects.toThrow('lock timeout');
-  } finally {
-    await old.query('ROLLBACK');
-    await Promise.all([old.end(), builder.end()]);
-  }
 }
 
 async function desiredState(project: string) {
