@@ -78,8 +78,11 @@ SELECT pg_catalog.now() AS server_time,
        (SELECT pg_catalog.count(*) FROM a WHERE a.state IN ('idle in transaction', 'idle in transaction (aborted)')
            AND a.state_change < pg_catalog.now() - interval '5 seconds')::int AS idle_in_transaction_stuck,
        (SELECT pg_catalog.count(*) FROM a WHERE a.wait_event_type = 'Lock')::int AS waiting_on_lock,
-       (SELECT (EXTRACT(epoch FROM pg_catalog.now() - pg_catalog.min(a.xact_start)) * 1000)::float8 FROM a) AS longest_transaction_ms,
-       (SELECT (EXTRACT(epoch FROM pg_catalog.now() - pg_catalog.min(a.state_change)) * 1000)::float8
+       -- Ages are measured on the clock, not now(): now() is this statement's own transaction start, and
+       -- a transaction that began after it would have a negative age. None open is 0, not unknown.
+       (SELECT GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.min(a.xact_start)) * 1000)::float8
+          FROM a WHERE a.xact_start IS NOT NULL) AS longest_transaction_ms,
+       (SELECT GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.min(a.state_change)) * 1000)::float8
           FROM a WHERE a.state IN ('idle in transaction', 'idle in transaction (aborted)')) AS longest_idle_in_transaction_ms,
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks l WHERE NOT l.granted)::int AS locks_waiting,
        CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL
@@ -94,8 +97,8 @@ SELECT pg_catalog.now() AS server_time,
  */
 export const HEALTH_LONG_TRANSACTIONS_SQL = `${HEALTH_MARKER}
 SELECT a.pid, a.usename::text AS usename, a.application_name, a.state,
-       (EXTRACT(epoch FROM pg_catalog.now() - a.xact_start) * 1000)::float8 AS transaction_ms,
-       (EXTRACT(epoch FROM pg_catalog.now() - a.state_change) * 1000)::float8 AS state_ms,
+       GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - a.xact_start) * 1000)::float8 AS transaction_ms,
+       GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - a.state_change) * 1000)::float8 AS state_ms,
        a.wait_event_type, pg_catalog.left(a.query, 200) AS query
   FROM pg_catalog.pg_stat_activity a
  WHERE a.backend_type = 'client backend' AND a.xact_start IS NOT NULL AND a.pid <> pg_catalog.pg_backend_pid()

@@ -8,7 +8,7 @@ import { THRESHOLDS } from '../health/health-status.ts';
 import { createEventStream } from './event-stream.ts';
 import { readHistory, readRun } from './site-data.ts';
 import type { SiteKeeper } from './site-keeper.ts';
-import { resolveStatic, sendFile } from './static-files.ts';
+import { markStale, resolveStatic, sendFile } from './static-files.ts';
 
 /**
  * `pgwarden serve`'s HTTP side, on one port: the built site, the JSON API and the event stream.
@@ -173,7 +173,23 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
     }
     const file = await resolveStatic(root, url.pathname);
     if (file) {
-      sendFile(res, file, req.method === 'HEAD');
+      const head = req.method === 'HEAD';
+      // The live page reads the API; every other page shows the history, which must not pass for current
+      // while a newer one is being built (a whole build takes tens of seconds on a busy machine).
+      if (!file.endsWith('.html') || url.pathname.startsWith('/live')) {
+        await sendFile(req, res, file, { head });
+        return;
+      }
+      const freshness = await options.site.freshness();
+      if (freshness.kind === 'current') {
+        await sendFile(req, res, file, { head, headers: { 'x-pgwarden-site': 'current' } });
+        return;
+      }
+      const message =
+        freshness.kind === 'rebuilding'
+          ? 'The history changed since this page was built: it is being rebuilt, and shows the history as it was at the last build. It reloads by itself.'
+          : `The history changed since this page was built, and the rebuild failed (${freshness.error}); it shows the history as it was at the last build.`;
+      await sendFile(req, res, file, { head, headers: { 'x-pgwarden-site': freshness.kind }, transformHtml: (html) => markStale(html, message) });
       return;
     }
     const notFound = await resolveStatic(root, '/404.html');

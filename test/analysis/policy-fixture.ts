@@ -1,8 +1,8 @@
-import { chmod, cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
+import { scratchFolder } from '../support/scratch.ts';
 
 export const BUNDLED_POLICIES = fileURLToPath(new URL('../../policies', import.meta.url));
 
@@ -15,7 +15,7 @@ export const WORKLOAD_INDEXES = ['events_tenant_created_idx', 'events_server_cre
  * the files is exactly as written — the state a team is in before anyone wrote those indexes.
  */
 export async function policiesWithout(names: readonly string[]): Promise<string> {
-  const project = await mkdtemp(path.join(tmpdir(), 'pgwarden-advise-project-'));
+  const project = await scratchFolder('advise-project-');
   await chmod(project, 0o755);
   const dir = path.join(project, 'policies');
   await cp(BUNDLED_POLICIES, dir, { recursive: true });

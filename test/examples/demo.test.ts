@@ -93,19 +93,24 @@ describe('pgwarden demo', () => {
       const r = await fetch(`http://127.0.0.1:${servePort}/api/health`).catch(() => null);
       return r?.ok ? ((await r.json()) as never) : null;
     };
+    // Conditions, not durations: each wait ends when the condition holds (the test's timeout bounds it).
     let body = null;
-    for (let i = 0; i < 600 && !(body?.collector.state === 'connected' && body.snapshot); i += 1) {
+    while (!(body?.collector.state === 'connected' && body.snapshot)) {
       await new Promise((r) => setTimeout(r, 250));
       if (stdout.includes('pgwarden serve: http')) body = await health();
     }
-    // The report site, built in the background from the demo's history (applies, a maintain run, a
-    // routing apply): every run has its page.
+    // The report site from the demo's history (applies, a maintain run, a routing apply): every run has
+    // its page. A build made from an older history (another run's, in the shared cache) is served marked
+    // as being rebuilt, never as current.
     let runPages: number[] = [];
-    for (let i = 0; i < 240 && runPages.length === 0; i += 1) {
+    let freshness: string | null = null;
+    while (freshness !== 'current') {
       const history = await fetch(`http://127.0.0.1:${servePort}/`).catch(() => null);
       const html = history?.ok ? await history.text() : '';
+      freshness = history?.headers.get('x-pgwarden-site') ?? null;
+      if (freshness === 'rebuilding') expect(html).toContain('it is being rebuilt');
       runPages = [...html.matchAll(/href="\/runs\/(\d+)\/"/g)].map((m) => Number(m[1]));
-      if (runPages.length === 0) await new Promise((r) => setTimeout(r, 500));
+      if (freshness !== 'current') await new Promise((r) => setTimeout(r, 500));
     }
     const statuses = await Promise.all(runPages.map(async (id) => (await fetch(`http://127.0.0.1:${servePort}/runs/${id}/`)).status));
     interrupt.abort();
@@ -118,5 +123,5 @@ describe('pgwarden demo', () => {
     // A pause after each of the steps that show something: the cluster's own start runs straight on.
     expect(prompts).toBeGreaterThanOrEqual(10);
     expect(stdout).toContain('pgwarden serve: stopped');
-  });
+  }, 600_000);
 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHealthCollector, type HealthCollector } from '../../engine/health/health-collector.ts';
 import { ident } from '../../engine/sql/ident.ts';
 import { readExternalTableHealth } from '../../engine/health/external-health.ts';
+import { readDatabase, readSessions } from '../../engine/health/health-readings.ts';
 import { startLagSampler } from '../../engine/routing/lag-sampler.ts';
 import { CREATE_HEARTBEAT_SQL } from '../../engine/sql/routing-ddl.ts';
 import { blackholeProxy, type BlackholeProxy } from '../routing/blackhole-proxy.ts';
@@ -284,5 +285,33 @@ describe('the health collector when a server stops answering without closing the
       back = (await c.pollOnce())?.standbys.find((s) => s.name === 'standby1')?.state === 'streaming';
     }
     expect(back).toBe(true);
+  });
+});
+
+describe('the age of the oldest open transaction', () => {
+  it('is measured on the clock, so a transaction that began after the poll’s own is never a negative age', async () => {
+    const poller = new pg.Client({ connectionString: db.url });
+    const other = new pg.Client({ connectionString: db.url });
+    await Promise.all([poller.connect(), other.connect()]);
+    try {
+      // The poller's transaction starts first (its now() is fixed there); the other one starts after it,
+      // and the poller reads pg_stat_activity only then.
+      await poller.query('BEGIN');
+      await poller.query('SELECT 1');
+      const { rows: before } = await poller.query<{ t: Date }>('SELECT pg_catalog.now() AS t');
+      await other.query('BEGIN');
+      await other.query('SELECT 1');
+      const { rows: started } = await other.query<{ t: Date }>('SELECT pg_catalog.now() AS t');
+      expect(started[0]!.t.getTime()).toBeGreaterThan(before[0]!.t.getTime());
+      const reading = await readDatabase(poller, {});
+      expect(reading.longestTransactionMs).not.toBeNull();
+      expect(reading.longestTransactionMs!).toBeGreaterThanOrEqual(0);
+      const sessions = await readSessions(poller, {});
+      for (const s of sessions) expect(s.transactionMs).toBeGreaterThanOrEqual(0);
+      await poller.query('COMMIT');
+      await other.query('COMMIT');
+    } finally {
+      await Promise.all([poller.end(), other.end()]);
+    }
   });
 });

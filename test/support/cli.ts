@@ -1,7 +1,7 @@
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { run } from '../../engine/cli/main.ts';
+import { scratchFolder } from './scratch.ts';
 
 export interface CliResult {
   readonly code: number;
@@ -25,9 +25,9 @@ export async function runCli(args: readonly string[], options: { cwd: string; en
   return { code, stdout, stderr };
 }
 
-/** A project directory with `policies/<file>` holding the given YAML texts. */
+/** A project directory with `policies/<file>` holding the given YAML texts, removed when the run ends. */
 export async function projectWith(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'pgwarden-project-'));
+  const dir = await scratchFolder('project-');
   await mkdir(path.join(dir, 'policies'));
   for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, 'policies', name), text);
   return dir;

@@ -11,6 +11,8 @@ declare module 'vitest' {
     primaryUrl: string;
     standbyUrl: string;
     clusterDir: string;
+    /** Where tests make their temporary folders; removed with everything in it when the run ends. */
+    scratchDir: string;
   }
 }
 
@@ -19,6 +21,19 @@ declare module 'vitest' {
  * directory; or the server named by PGWARDEN_TEST_DATABASE_URL (then there is no standby of ours).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const scratch = await mkdtemp(path.join(tmpdir(), 'pgwarden-scratch-'));
+  // The postgres OS user (tests run as root) reads policy and data folders made in it.
+  await chmod(scratch, 0o755);
+  project.provide('scratchDir', scratch);
+  const removeScratch = () => rm(scratch, { recursive: true, force: true });
+  const teardown = await setupServer(project);
+  return async () => {
+    await teardown();
+    await removeScratch();
+  };
+}
+
+async function setupServer(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env['PGWARDEN_TEST_DATABASE_URL'];
   if (external) {
     project.provide('primaryUrl', external);
