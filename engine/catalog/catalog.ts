@@ -61,6 +61,8 @@ export interface ActualIndex {
   /** The partitioned index this one is attached to, when it is a partition's index. */
   readonly parentIndexOid: number | null;
   readonly signature: IndexSignature;
+  /** pg_class.reloptions of the index (`fillfactor=70`), as stored; empty when none. */
+  readonly reloptions: readonly string[];
   readonly bytes: number;
   readonly scans: number;
 }

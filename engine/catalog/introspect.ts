@@ -72,6 +72,7 @@ interface IndexRow extends SignatureRow {
   is_primary: boolean;
   constraint_type: 'p' | 'u' | 'x' | null;
   parent_index_oid: string | null;
+  reloptions: string[];
   bytes: string;
   scans: string;
 }
@@ -122,6 +123,7 @@ function parseIndex(row: IndexRow): ActualIndex {
     constraintType: row.constraint_type,
     parentIndexOid: row.parent_index_oid === null ? null : Number(row.parent_index_oid),
     signature: parseSignature(row),
+    reloptions: row.reloptions,
     bytes: Number(row.bytes),
     scans: Number(row.scans),
   };

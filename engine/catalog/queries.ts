@@ -88,6 +88,7 @@ SELECT x.indexrelid::int8 AS oid, n.nspname AS schema, ic.relname AS name, x.ind
        con.contype AS constraint_type,
        CASE WHEN ic.relispartition THEN
          (SELECT i.inhparent::int8 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = ic.oid) END AS parent_index_oid,
+       COALESCE(ic.reloptions, '{}') AS reloptions,
        -- relpages, kept current by VACUUM, ANALYZE and CREATE INDEX: a stat() per index adds up to
        -- seconds on a catalog of 20,000 indexes, for a figure that is display-only.
        ic.relpages::int8 * pg_catalog.current_setting('block_size')::int8 AS bytes,

@@ -2,6 +2,7 @@ import type { IndexSignature } from '../catalog/catalog.ts';
 import type { DesiredIndex, SourcePos } from '../policy/desired.ts';
 import type { PartitionChange } from './partition-change.ts';
 import type { RoutingChange } from './routing-change.ts';
+import type { SetIndexParameters } from './set-index-parameters.ts';
 import type { SetStorageParameters } from './set-storage-parameters.ts';
 
 /** The table a change touches, as it was when the plan was made (display and estimates only). */
@@ -119,7 +120,7 @@ export interface DropIndex extends ChangeBase {
   readonly destructive: boolean;
 }
 
-export type Change = CreateIndex | RebuildIndex | ReplaceIndex | RenameIndex | AdoptIndex | DropIndex | PartitionChange | SetStorageParameters | RoutingChange;
+export type Change = CreateIndex | RebuildIndex | ReplaceIndex | RenameIndex | AdoptIndex | DropIndex | SetIndexParameters | PartitionChange | SetStorageParameters | RoutingChange;
 export type ChangeKind = Change['kind'];
 
 /** Something the plan reports but will not act on. */

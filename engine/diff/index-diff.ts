@@ -2,6 +2,7 @@ import type { ActualIndex, ActualTable, Catalog, IndexSignature } from '../catal
 import { sameSignature } from '../catalog/catalog.ts';
 import type { Canonical } from '../catalog/canonicalise.ts';
 import type { DesiredIndex, DesiredState, DesiredTable, PolicyError } from '../policy/desired.ts';
+import { parameterMove, type IndexParameterMove } from '../policy/index-storage-parameters.ts';
 import {
   indexAddress,
   partitionIndexName,
@@ -284,6 +285,8 @@ function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, c
     }
     claimed.add(same.name);
     const base = { address, table: ref, source: index.source, index, signature: canon.signature, actual: indexRef(same) };
+    const move = parameterMove(index.method, index.with ?? {}, same.reloptions);
+    const alterable = move === undefined || byAlter(move, actual);
     const matches = sameSignature(same.signature, canon.signature);
     if (!same.valid) {
       const request = { index, name: index.name, signature: canon.signature, dropped: new Set<number>(), replaced: null };
@@ -303,22 +306,34 @@ function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, c
           ? 'the index is INVALID (a concurrent build failed or was interrupted); PostgreSQL maintains it but never uses it'
           : 'the index is INVALID and its definition differs from the policy',
       });
-    } else if (!matches) {
+    } else if (!matches || !alterable) {
       const next = replacementName(index.name);
       const leftover = v.indexByName.get(`${index.schema}\u0000${next}`);
       // pgwarden's own leftover of an interrupted replace is dropped first (below), with what is attached to it.
       const dropped = new Set(leftover && leftover.tableOid === actual.oid && v.managed.has(desiredKey(leftover)) ? [leftover.oid] : []);
       const parts = builds({ index, name: next, signature: canon.signature, dropped, replaced: same.oid });
       if (parts === null) continue;
-      changes.push({ ...base, kind: 'replace-index', partitionIndexes: parts, reason: 'the definition in the policy differs from the live index' });
-    } else if (!v.managed.has(desiredKey(index))) {
-      changes.push({ ...base, kind: 'adopt-index', reason: 'an identical index already exists; pgwarden records it as managed' });
+      const reason = matches ? `the storage parameters differ (${rebuildReason(move, actual)})` : 'the definition in the policy differs from the live index';
+      changes.push({ ...base, kind: 'replace-index', partitionIndexes: parts, reason });
+    } else {
+      if (!v.managed.has(desiredKey(index))) {
+        changes.push({ ...base, kind: 'adopt-index', reason: 'an identical index already exists; pgwarden records it as managed' });
+      }
+      if (move !== undefined) changes.push(setParameters(index, same, move, ref));
     }
   }
 
   // Only now look for renames, so a name the policy claims is never taken as someone's old name.
   for (const { index, signature } of pending) {
-    const twin = live.find((i) => i.valid && !claimed.has(i.name) && !declaredNames.has(i.name) && i.constraintType === null && sameSignature(i.signature, signature));
+    const twin = live.find(
+      (i) =>
+        i.valid &&
+        !claimed.has(i.name) &&
+        !declaredNames.has(i.name) &&
+        i.constraintType === null &&
+        sameSignature(i.signature, signature) &&
+        byAlterOrSame(parameterMove(index.method, index.with ?? {}, i.reloptions), actual),
+    );
     const address = indexAddress(table.schema, table.name, index.name);
     if (twin) {
       claimed.add(twin.name);
@@ -332,6 +347,8 @@ function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, c
         actual: indexRef(twin),
         reason: `an equivalent index exists as ${twin.name}; renaming it avoids a rebuild`,
       });
+      const move = parameterMove(index.method, index.with ?? {}, twin.reloptions);
+      if (move !== undefined) changes.push(setParameters(index, twin, move, ref));
       continue;
     }
     const parts = builds({ index, name: index.name, signature, dropped: new Set(), replaced: null });
@@ -367,4 +384,39 @@ function diffTable(table: DesiredTable, actual: ActualTable, catalog: Catalog, c
     }
   }
   return { changes: [...leftovers, ...changes], warnings, errors };
+}
+
+/**
+ * An ALTER INDEX makes the parameters true: not on a partitioned index (PostgreSQL <= 17 refuses SET
+ * there), and not for a parameter the index reads only when it is built.
+ */
+function byAlter(move: IndexParameterMove, table: ActualTable): boolean {
+  return !move.rebuild && table.kind !== 'partitioned';
+}
+
+function byAlterOrSame(move: IndexParameterMove | undefined, table: ActualTable): boolean {
+  return move === undefined || byAlter(move, table);
+}
+
+function rebuildReason(move: IndexParameterMove | undefined, table: ActualTable): string {
+  if (table.kind === 'partitioned') return 'PostgreSQL cannot alter them on a partitioned index';
+  const names = move === undefined ? [] : [...Object.keys(move.set), ...move.reset];
+  return `${names.join(', ')} takes effect only when the index is built`;
+}
+
+/** The ALTER INDEX for a declared index, under its declared name (a rename comes first). */
+function setParameters(index: DesiredIndex, live: ActualIndex, move: IndexParameterMove, ref: TableRef): Change {
+  const moved = [...Object.keys(move.set), ...move.reset];
+  return {
+    kind: 'set-index-parameters',
+    address: indexAddress(index.schema, index.table, index.name),
+    table: ref,
+    source: index.source,
+    index: { schema: index.schema, name: index.name },
+    before: live.reloptions,
+    set: move.set,
+    reset: move.reset,
+    lock: move.lock,
+    reason: `the storage parameters in the policy differ from the index's (${moved.join(', ')})`,
+  };
 }

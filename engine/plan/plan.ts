@@ -47,6 +47,7 @@ const GLYPHS: Record<ChangeKind, Glyph> = {
   'rebuild-index': '±',
   'replace-index': '±',
   'drop-index': '-',
+  'set-index-parameters': '~',
   'create-partition': '+',
   'detach-partition': '-',
   'finalize-detach': '-',
@@ -99,7 +100,7 @@ export function catalogFingerprint(catalog: Catalog, desired: DesiredState): str
     indexes: rows(
       catalog.indexes
         .filter((i) => oids.has(i.tableOid))
-        .map((i) => [i.tableOid, i.schema, i.name, i.valid, i.parentIndexOid, signatureKey(i.signature)]),
+        .map((i) => [i.tableOid, i.schema, i.name, i.valid, i.parentIndexOid, signatureKey(i.signature), ...(i.reloptions.length > 0 ? [i.reloptions] : [])]),
     ),
     managed: rows(catalog.managed.filter((m) => named.has(`${m.schema}\u0000${m.table}`)).map((m) => [m.schema, m.name, m.table])),
   };

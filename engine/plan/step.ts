@@ -2,7 +2,7 @@ import { replacementName, type Change, type PartitionIndex, type PartitionRef, t
 import { signatureKey, type IndexSignature } from '../catalog/catalog.ts';
 import { specHash } from '../catalog/canonicalise.ts';
 import type { DesiredIndex } from '../policy/desired.ts';
-import { attachIndexSql, createIndexSql, dropIndexSql, renameIndexSql } from '../sql/ddl.ts';
+import { alterIndexParametersSql, attachIndexSql, createIndexSql, dropIndexSql, renameIndexSql } from '../sql/ddl.ts';
 import { partitionSteps } from './partition-steps.ts';
 import { storageSteps, type SettingRegistryStep } from './storage-steps.ts';
 import { isRoutingChange } from '../diff/routing-change.ts';
@@ -203,5 +203,16 @@ export function stepsFor(change: Change): Step[] {
       return partitionSteps(change);
     case 'set-storage-parameters':
       return storageSteps(change);
+    case 'set-index-parameters':
+      return [
+        {
+          kind: 'sql',
+          sql: alterIndexParametersSql(change.index.schema, change.index.name, change.set, change.reset),
+          transactional: true,
+          // On the index alone, for a catalog-only moment: ACCESS EXCLUSIVE there pauses the queries that would use it.
+          lock: { mode: change.lock, on: `index ${change.index.schema}.${change.index.name}`, online: change.lock !== 'ACCESS EXCLUSIVE' },
+          build: false,
+        },
+      ];
   }
 }

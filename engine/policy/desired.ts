@@ -37,6 +37,8 @@ export interface DesiredIndex {
   readonly include: readonly string[];
   /** A SQL boolean expression; PostgreSQL canonicalises it, pgwarden never rewrites it. */
   readonly where?: string;
+  /** Storage parameters (`WITH (...)`) as their text goes into SQL, in declared order; absent when none. */
+  readonly with?: Readonly<Record<string, string>>;
   readonly source: SourcePos;
 }
 

@@ -1,5 +1,6 @@
 import { Type, type Static, type TString, type TUnsafe } from '@sinclair/typebox';
 import type { IndexMethod, ManagedMode, NullsOrder, SortOrder } from './desired.ts';
+import { IndexStorageParametersSchema } from './index-storage-parameters.ts';
 import { PartitioningPolicy } from './partitioning-policy.ts';
 import { RoutingPolicy } from './routing-schema.ts';
 import { DefaultsPolicy, VacuumPolicy } from './vacuum-schema.ts';
@@ -97,6 +98,7 @@ export const IndexPolicy = Type.Object(
         description: 'Non-key columns stored in the index for index-only scans (INCLUDE).',
       }),
     ),
+    with: Type.Optional(IndexStorageParametersSchema),
   },
   { title: 'index', description: 'An index pgwarden keeps on the table.', additionalProperties: false },
 );

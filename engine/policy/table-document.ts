@@ -11,6 +11,7 @@ import type {
 } from './desired.ts';
 import { isMapping, positionOf, type DataPath, type DocumentSource } from './document-source.ts';
 import { indexColumnSyntax, parseIndexColumn } from './index-column.ts';
+import { parameterProblem, parameterText } from './index-storage-parameters.ts';
 import { readPartitioning } from './partitioning-policy.ts';
 import { IndexKey, IndexPolicy, TablePolicy } from './schema.ts';
 import { schemaProblems } from './schema-problem.ts';
@@ -230,6 +231,11 @@ function checkIndex(
     included.add(column);
   }
 
+  for (const name of Object.keys(index.with ?? {})) {
+    const problem = parameterProblem(method, name);
+    if (problem !== undefined) fail([...at, 'with', name], problem.message, problem.hint, 'key');
+  }
+
   const keys = resolved.flatMap((entry) => (entry === undefined ? [] : [entry.key]));
   return check.ok() ? { index, keys } : undefined;
 }
@@ -315,6 +321,9 @@ function desiredIndex(
     keys,
     include: index.include ?? [],
     ...(index.where === undefined ? {} : { where: index.where }),
+    ...(index.with === undefined || Object.keys(index.with).length === 0
+      ? {}
+      : { with: Object.fromEntries(Object.entries(index.with).map(([name, value]) => [name, parameterText(value as boolean | number | string)])) }),
     source,
   };
 }

@@ -1,6 +1,6 @@
 import type { PlannedChange } from '../plan/plan.ts';
 import { describePartitionChange } from './describe-partition.ts';
-import { describeStorageChange } from './describe-storage.ts';
+import { describeIndexParameters, describeStorageChange } from './describe-storage.ts';
 import { describeRoutingChange } from './describe-routing.ts';
 import { isRoutingChange } from '../diff/routing-change.ts';
 
@@ -39,5 +39,7 @@ export function describeChange(planned: PlannedChange): string {
       return describePartitionChange(c);
     case 'set-storage-parameters':
       return describeStorageChange(c);
+    case 'set-index-parameters':
+      return describeIndexParameters(c);
   }
 }

@@ -60,6 +60,7 @@ export function createIndexSql(index: DesiredIndex, target: CreateIndexTarget): 
     `(${index.keys.map((k) => keySql(k, ordered)).join(', ')})`,
     index.include.length > 0 ? `INCLUDE (${index.include.map(ident).join(', ')})` : '',
     index.nullsNotDistinct ? 'NULLS NOT DISTINCT' : '',
+    index.with !== undefined && Object.keys(index.with).length > 0 ? `WITH (${storageParameterListSql(index.with)})` : '',
     index.where !== undefined ? `WHERE (${index.where})` : '',
   ];
   return sql.filter((part) => part !== '').join(' ');
@@ -117,4 +118,16 @@ export function alterStorageParametersSql(schema: string, table: string, set: Re
     reset.length > 0 ? `RESET (${reset.map(storageParameterName).join(', ')})` : '',
   ].filter((a) => a !== '');
   return `ALTER TABLE IF EXISTS ${qualified(schema, table)} ${actions.join(', ')}`;
+}
+
+/**
+ * `ALTER INDEX IF EXISTS ... SET (...), RESET (...)`: one statement, so both halves land together.
+ * PostgreSQL (<= 17) refuses it on a partitioned index; the diff replaces those instead.
+ */
+export function alterIndexParametersSql(schema: string, name: string, set: Readonly<Record<string, string>>, reset: readonly string[]): string {
+  const actions = [
+    Object.keys(set).length > 0 ? `SET (${storageParameterListSql(set)})` : '',
+    reset.length > 0 ? `RESET (${reset.map(storageParameterName).join(', ')})` : '',
+  ].filter((a) => a !== '');
+  return `ALTER INDEX IF EXISTS ${qualified(schema, name)} ${actions.join(', ')}`;
 }

@@ -38,7 +38,7 @@ describe('policy errors', () => {
           line: 4,
           col: 5,
           message:
-            'unknown key "colums" in index (expected one of: name, columns, method, unique, nulls_not_distinct, where, include)',
+            'unknown key "colums" in index (expected one of: name, columns, method, unique, nulls_not_distinct, where, include, with)',
           hint: 'did you mean "columns"?',
         },
       ]);
@@ -289,7 +289,7 @@ describe('policy errors', () => {
       });
 
       expect(errors).toEqual([
-        'a.yaml:4:5: unknown key "colums" in index (expected one of: name, columns, method, unique, nulls_not_distinct, where, include)',
+        'a.yaml:4:5: unknown key "colums" in index (expected one of: name, columns, method, unique, nulls_not_distinct, where, include, with)',
         'a.yaml:5:15: index key "a desc desc" gives the sort order twice ("desc" and "desc")',
         'a.yaml:6:13: "unique" must be true or false, got "yes"',
         'b.yaml:2:10: "managed" must be one of partial, full, got "some"',
