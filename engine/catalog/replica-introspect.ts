@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { ActualReplica, ActualRouting } from '../diff/routing-diff.ts';
+import type { ActualReplica, ActualRouting } from './actual-routing.ts';
 import type { DesiredRouting } from '../policy/desired-routing.ts';
 import { sampleLagOnce } from '../routing/lag-sampler.ts';
 import { errorLine, isSqlError } from '../routing/monitor-connection.ts';

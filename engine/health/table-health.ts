@@ -1,9 +1,7 @@
 import type pg from 'pg';
-import type { CatalogSession } from '../catalog/introspect.ts';
-import { TABLE_STATS_SQL, VACUUM_SETTINGS_SQL } from '../catalog/vacuum-queries.ts';
-import type { Warning } from '../diff/change.ts';
+import { readTableStats, readVacuumSettings, type TableStats, type VacuumSettings } from '../catalog/table-statistics.ts';
 import type { DesiredState } from '../policy/desired.ts';
-import { DEFAULT_MIN_HEALTH, type DesiredVacuum } from '../policy/vacuum-policy.ts';
+import type { DesiredVacuum } from '../policy/vacuum-policy.ts';
 
 /**
  * Table health: one number per table in [0, 1] built from what a plain `VACUUM (ANALYZE)` restores.
@@ -19,52 +17,8 @@ import { DEFAULT_MIN_HEALTH, type DesiredVacuum } from '../policy/vacuum-policy.
  * reported beside it by bloat.ts, with its remedy.
  */
 
-/** The server settings that frame table health. */
-export interface VacuumSettings {
-  readonly database: string;
-  readonly serverVersion: number;
-  readonly serverVersionText: string;
-  readonly inRecovery: boolean;
-  readonly autovacuum: boolean;
-  readonly trackCounts: boolean;
-  readonly vacuumThreshold: number;
-  readonly vacuumScaleFactor: number;
-  readonly analyzeThreshold: number;
-  readonly analyzeScaleFactor: number;
-  readonly freezeMaxAge: number;
-  readonly multixactFreezeMaxAge: number;
-  readonly freezeTableAge: number;
-  readonly multixactFreezeTableAge: number;
-  readonly blockSize: number;
-  /** The schema pgstattuple is installed in, or null. */
-  readonly pgstattupleSchema: string | null;
-}
-
-/** One table's (or partitioned table's) counters, as read. */
-export interface TableStats {
-  readonly oid: number;
-  readonly schema: string;
-  readonly name: string;
-  readonly kind: 'table' | 'partitioned';
-  readonly parentOid: number | null;
-  readonly live: number;
-  readonly dead: number;
-  readonly changed: number;
-  readonly inserted: number;
-  readonly lastVacuum: Date | null;
-  readonly lastAnalyze: Date | null;
-  readonly vacuums: number;
-  readonly analyzes: number;
-  /** Null for a partitioned table, which holds no rows. */
-  readonly xidAge: number | null;
-  readonly mxidAge: number | null;
-  readonly reltuples: number;
-  readonly heapBytes: number;
-  readonly toastBytes: number;
-  readonly indexBytes: number;
-  readonly reloptions: readonly string[];
-  readonly toastReloptions: readonly string[];
-}
+// The reads moved to catalog/ (the plan reads them with the rest of the actual state); their names stay here too.
+export { readTableStats, readVacuumSettings, type TableStats, type VacuumSettings };
 
 export type HealthFactor = 'dead tuples' | 'statistics' | 'transaction ID age';
 
@@ -183,101 +137,6 @@ export function computeTableHealth(stats: TableStats, settings: VacuumSettings, 
   };
 }
 
-interface SettingsRow {
-  database: string;
-  server_version: number;
-  server_version_text: string;
-  in_recovery: boolean;
-  autovacuum: boolean;
-  track_counts: boolean;
-  vacuum_threshold: number;
-  vacuum_scale_factor: number;
-  analyze_threshold: number;
-  analyze_scale_factor: number;
-  freeze_max_age: number;
-  multixact_freeze_max_age: number;
-  freeze_table_age: number;
-  multixact_freeze_table_age: number;
-  block_size: number;
-  pgstattuple_schema: string | null;
-}
-
-interface StatsRow {
-  oid: string;
-  schema: string;
-  name: string;
-  kind: string;
-  parent_oid: string | null;
-  live: number;
-  dead: number;
-  changed: number;
-  inserted: number;
-  last_vacuum: Date | null;
-  last_analyze: Date | null;
-  vacuums: number;
-  analyzes: number;
-  xid_age: number | null;
-  mxid_age: number | null;
-  reltuples: number;
-  heap_bytes: number;
-  toast_bytes: number;
-  index_bytes: number;
-  reloptions: string[];
-  toast_reloptions: string[];
-}
-
-export async function readVacuumSettings(client: pg.ClientBase): Promise<VacuumSettings> {
-  const { rows } = await client.query<SettingsRow>(VACUUM_SETTINGS_SQL);
-  const r = rows[0];
-  if (!r) throw new Error('the server returned no settings');
-  return {
-    database: r.database,
-    serverVersion: r.server_version,
-    serverVersionText: r.server_version_text,
-    inRecovery: r.in_recovery,
-    autovacuum: r.autovacuum,
-    trackCounts: r.track_counts,
-    vacuumThreshold: r.vacuum_threshold,
-    vacuumScaleFactor: r.vacuum_scale_factor,
-    analyzeThreshold: r.analyze_threshold,
-    analyzeScaleFactor: r.analyze_scale_factor,
-    freezeMaxAge: r.freeze_max_age,
-    multixactFreezeMaxAge: r.multixact_freeze_max_age,
-    freezeTableAge: r.freeze_table_age,
-    multixactFreezeTableAge: r.multixact_freeze_table_age,
-    blockSize: r.block_size,
-    pgstattupleSchema: r.pgstattuple_schema,
-  };
-}
-
-/** Counters of every user table and partitioned table (or of `oids` only), in one round trip. */
-export async function readTableStats(client: pg.ClientBase, oids?: readonly number[]): Promise<TableStats[]> {
-  const { rows } = await client.query<StatsRow>(TABLE_STATS_SQL, [oids === undefined ? null : oids.map(String)]);
-  return rows.map((r) => ({
-    oid: Number(r.oid),
-    schema: r.schema,
-    name: r.name,
-    kind: r.kind === 'p' ? 'partitioned' : 'table',
-    parentOid: r.parent_oid === null ? null : Number(r.parent_oid),
-    live: r.live,
-    dead: r.dead,
-    changed: r.changed,
-    inserted: r.inserted,
-    lastVacuum: r.last_vacuum,
-    lastAnalyze: r.last_analyze,
-    vacuums: r.vacuums,
-    analyzes: r.analyzes,
-    xidAge: r.xid_age,
-    mxidAge: r.mxid_age,
-    reltuples: r.reltuples,
-    heapBytes: r.heap_bytes,
-    toastBytes: r.toast_bytes,
-    indexBytes: r.index_bytes,
-    reloptions: r.reloptions,
-    toastReloptions: r.toast_reloptions,
-  }));
-}
-
 export interface HealthReading {
   readonly settings: VacuumSettings;
   readonly takenAt: string;
@@ -302,15 +161,19 @@ export function byHealth(a: TableHealth, b: TableHealth): number {
 export async function readTableHealth(client: pg.ClientBase, options: { readonly oids?: readonly number[] } = {}): Promise<HealthReading> {
   const settings = await readVacuumSettings(client);
   const stats = await readTableStats(client, options.oids);
+  return { settings, takenAt: new Date().toISOString(), tables: tableHealthOf(settings, stats), stats, queries: 2 };
+}
+
+/** The health of every table that holds rows (partitioned tables hold none), worst first; pure. */
+export function tableHealthOf(settings: VacuumSettings, stats: readonly TableStats[]): TableHealth[] {
   const byOid = new Map(stats.map((s) => [s.oid, s]));
-  const tables = stats
+  return stats
     .filter((s) => s.kind === 'table')
     .map((s) => {
       const parent = s.parentOid === null ? undefined : byOid.get(s.parentOid);
       return computeTableHealth(s, settings, parent === undefined ? undefined : { schema: parent.schema, name: parent.name });
     })
     .sort(byHealth);
-  return { settings, takenAt: new Date().toISOString(), tables, stats, queries: 2 };
 }
 
 /** The vacuum policy governing a relation, and the table whose policy it is (a partition's root). */
@@ -361,31 +224,4 @@ export function healthReason(h: TableHealth): string {
 
 function percent(share: number): string {
   return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
-}
-
-const MAX_FLOOR_WARNINGS = 20;
-
-/**
- * The plan's warnings for governed tables below their health floor: one statistics read (two round
- * trips, counted on the session) when any vacuum policy exists, none otherwise.
- */
-export async function healthFloorWarnings(session: CatalogSession, desired: DesiredState): Promise<Warning[]> {
-  if (!hasVacuumPolicies(desired)) return [];
-  const report = await readTableHealth(session.client);
-  session.roundTrips += report.queries;
-  const governed = governance(desired, report.stats);
-  const below = report.tables.flatMap((h) => {
-    const g = governed.get(h.oid);
-    const floor = g?.vacuum.minHealth ?? DEFAULT_MIN_HEALTH;
-    return g !== undefined && h.health < floor ? [{ h, g, floor }] : [];
-  });
-  const warnings: Warning[] = below.slice(0, MAX_FLOOR_WARNINGS).map(({ h, g, floor }) => ({
-    address: `health:${h.schema}.${h.name}`,
-    source: g.vacuum.source,
-    message: `${h.schema}.${h.name} has health ${h.health.toFixed(2)}, below its floor ${floor.toFixed(2)} (${healthReason(h)}); \`pgwarden maintain\` restores it`,
-  }));
-  if (below.length > MAX_FLOOR_WARNINGS) {
-    warnings.push({ address: 'health:*', message: `${below.length - MAX_FLOOR_WARNINGS} more tables are below their health floor; \`pgwarden health\` lists them all` });
-  }
-  return warnings;
 }
