@@ -106,9 +106,20 @@ export function describeConnectionError(error: unknown): string {
     case '28P01':
     case '28000':
       return 'authentication failed';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'the connection was lost: the server went away';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'the server cannot be reached from here (no route to it)';
     default:
-      return message.replace(/\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?/g, '<host>');
+      break;
   }
+  // node-postgres's own wording for a client whose socket broke: say what happened, not how the driver
+  // put it ("Client has encountered a connection error and is not queryable").
+  if (/not queryable|Connection terminated|connection error|socket hang up|Client was closed/i.test(message)) return 'the connection was lost: the server went away';
+  if (/timeout|timed out/i.test(message)) return 'no answer in time: the server is not responding';
+  return message.replace(/\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?/g, '<host>');
 }
 
 interface Node {

@@ -135,13 +135,14 @@ function toWindow(d: StatementDelta): StatementWindow {
   return { calls: d.calls, meanMs: mean, stddevMs: Math.sqrt(variance) };
 }
 
-function statementHealth(input: ComputeInput, windowMs: number | null): { health: StatementHealth; ownMs: number | null; latency: ReturnType<typeof summariseLatency> } {
+function statementHealth(input: ComputeInput, windowMs: number | null): { health: StatementHealth; ownMs: number | null; ownCalls: number | null; latency: ReturnType<typeof summariseLatency> } {
   const current = input.primary.statements;
   const empty = { meanMs: null, p50Ms: null, p95Ms: null, p99Ms: null, buckets: [] };
   if (current === null) {
     return {
       health: { available: false, reason: input.primary.settings.statementsReason, callsInWindow: 0, timeInWindowMs: 0, buckets: [], top: [] },
       ownMs: null,
+      ownCalls: null,
       latency: empty,
     };
   }
@@ -171,6 +172,7 @@ function statementHealth(input: ComputeInput, windowMs: number | null): { health
   return {
     health: { available: true, reason: null, callsInWindow: calls, timeInWindowMs: timeMs, buckets: latency.buckets, top },
     ownMs: input.previous ? own.reduce((n, d) => n + d.totalMs, 0) : null,
+    ownCalls: input.previous ? own.reduce((n, d) => n + d.calls, 0) : null,
     latency,
   };
 }
@@ -368,6 +370,7 @@ export function computeSnapshot(input: ComputeInput): { snapshot: HealthSnapshot
     latencyP99Ms: statements.latency.p99Ms,
     callsPerSecond: primary.statements === null || !previous ? null : perSecond(statements.health.callsInWindow, windowMs),
     tps: perSecond(ended, windowMs),
+    ownStatementsPerSecond: statements.ownCalls === null ? null : perSecond(statements.ownCalls, windowMs),
     rollbackShare: ratio(rollbacks, ended),
     deadlocks: d('deadlocks'),
     cacheHitRatio: hitRatio(d('blksHit'), d('blksRead')),

@@ -41,8 +41,16 @@ export interface Figures {
   readonly latencyP50Ms: number | null;
   readonly latencyP95Ms: number | null;
   readonly latencyP99Ms: number | null;
+  /** The workload's statements per second (pg_stat_statements), pgwarden's own left out. */
   readonly callsPerSecond: number | null;
+  /** Transactions per second, all of them (pg_stat_database): pgwarden's own included. */
   readonly tps: number | null;
+  /**
+   * pgwarden's own statements per second on the primary (the routers' heartbeat writes, the polls, the
+   * routers' metric rows): each is a transaction of its own, so they are shown apart from the workload's.
+   * Null without pg_stat_statements.
+   */
+  readonly ownStatementsPerSecond: number | null;
   /** Rolled-back share of transactions ended in the window, 0..1. */
   readonly rollbackShare: number | null;
   readonly deadlocks: number | null;
@@ -142,11 +150,13 @@ export interface RoutingHealth {
    */
   readonly state: 'no-table' | 'unreadable' | 'silent' | 'reporting';
   readonly note: string | null;
-  /** The longest span the rates cover (a router seen for the first time covers less); null without two points. */
+  /** The longest span the counts (fallbacks, retries, failed reads) cover, up to a minute; null without two points. */
   readonly windowMs: number | null;
-  /** All reads, on every target, per second. */
+  /** The span the rates and the replica share cover: the last few publications (about 10 s). */
+  readonly ratesWindowMs: number | null;
+  /** All reads, on every target, per second, over `ratesWindowMs`. */
   readonly readsPerSecond: number | null;
-  /** Share of the window's reads a replica served, 0..1. */
+  /** Share of the recent reads a replica served, 0..1. */
   readonly replicaReadShare: number | null;
   /** Statements only the primary could run (writes, locks, transactions...) per second. */
   readonly primaryStatementsPerSecond: number | null;
@@ -305,7 +315,11 @@ export interface PollCost {
   readonly queries: number;
   /** Round-trip time of each query, by name (`primary.database`, `standby1.standby`, ...). */
   readonly queryMs: Readonly<Record<string, number>>;
-  /** The collector's own execution time in the window as pg_stat_statements counted it (null without it). */
+  /**
+   * The execution time pg_stat_statements counted over the window for all of pgwarden's statements (those
+   * carrying its marker: this poll, the lag sampler, the slow cadence, the heartbeat), null without it. It
+   * is not a part of `wallMs`: over a window that includes the minute's checks it is the larger figure.
+   */
   readonly databaseMs: number | null;
 }
 

@@ -26,6 +26,20 @@ interface Publication {
 export type RoutingMemory = ReadonlyMap<string, readonly Publication[]>;
 
 export const ROUTING_WINDOW_MS = 60_000;
+/**
+ * Where reads go now is taken over the last two or three publications (routers publish every 5 s): a
+ * replica that went down must drop out of the share within seconds, not after the minute that the
+ * fallback counts cover.
+ */
+export const ROUTING_RECENT_MS = 12_000;
+
+/** The publications of the last `recentMs`, with the one just before as their baseline. */
+function recent(publications: readonly Publication[], recentMs: number): readonly Publication[] {
+  const latest = publications.at(-1);
+  if (latest === undefined) return [];
+  const first = publications.findIndex((p) => p.at >= latest.at - recentMs);
+  return publications.slice(Math.max(0, first - 1));
+}
 
 const READS_PRIMARY = 'reads:primary';
 const replicaKey = (name: string): string => `reads:replica:${name}`;
@@ -134,13 +148,14 @@ function replicaTargets(latest: readonly Publication[], windows: readonly Router
 }
 
 function empty(state: RoutingHealth['state'], note: string | null, staleRouters: number): RoutingHealth {
-  return { state, note, windowMs: null, readsPerSecond: null, replicaReadShare: null, primaryStatementsPerSecond: null, targets: [], fallbacks: [], retries: [], failedReads: null, routers: [], staleRouters };
+  return { state, note, windowMs: null, ratesWindowMs: null, readsPerSecond: null, replicaReadShare: null, primaryStatementsPerSecond: null, targets: [], fallbacks: [], retries: [], failedReads: null, routers: [], staleRouters };
 }
 
 export function computeRouting(
   reading: RoutingReading | undefined,
   previous: RoutingMemory | null,
   windowMs: number = ROUTING_WINDOW_MS,
+  recentMs: number = ROUTING_RECENT_MS,
 ): { readonly routing: RoutingHealth | null; readonly memory: RoutingMemory } {
   if (reading === undefined) return { routing: null, memory: new Map() };
   if (!reading.table) return { routing: empty('no-table', 'no router metrics table: apply the routing policy (pgwarden apply) to create pgwarden.router_metrics', 0), memory: new Map() };
@@ -158,13 +173,17 @@ export function computeRouting(
     const w = routerWindow(h, windowMs);
     return w === null ? [] : [w];
   });
-  const primaryReads = total(windows, (k) => k === READS_PRIMARY);
-  const replicaReads = total(windows, (k) => k.startsWith('reads:replica:'));
+  const nowWindows = histories.flatMap((h) => {
+    const w = routerWindow(recent(h, recentMs), recentMs);
+    return w === null ? [] : [w];
+  });
+  const primaryReads = total(nowWindows, (k) => k === READS_PRIMARY);
+  const replicaReads = total(nowWindows, (k) => k.startsWith('reads:replica:'));
   const allReads = primaryReads !== null && replicaReads !== null ? primaryReads.count + replicaReads.count : null;
   const routers: RouterHealth[] = histories.flatMap((h) => {
     const p = h.at(-1);
     if (p === undefined) return [];
-    const w = routerWindow(h, windowMs);
+    const w = routerWindow(recent(h, recentMs), recentMs);
     const reads = w === null ? null : [...w.increases].filter(([k]) => k.startsWith('reads:')).reduce((sum, [, v]) => sum + v, 0);
     return [
       {
@@ -185,12 +204,14 @@ export function computeRouting(
     state: 'reporting',
     note: null,
     windowMs: windows.length > 0 ? Math.max(...windows.map((w) => w.spanMs)) : null,
+    ratesWindowMs: nowWindows.length > 0 ? Math.max(...nowWindows.map((w) => w.spanMs)) : null,
     readsPerSecond: primaryReads !== null && replicaReads !== null ? primaryReads.rate + replicaReads.rate : null,
+    // over the recent publications, as the targets' rates: the share of reads replicas serve now
     replicaReadShare: allReads !== null && allReads > 0 && replicaReads !== null ? replicaReads.count / allReads : null,
     primaryStatementsPerSecond: total(windows, (k) => k.startsWith('primary:'))?.rate ?? null,
     targets: [
       { name: 'primary', kind: 'primary', readsPerSecond: primaryReads?.rate ?? null, reads: primaryReads?.count ?? null, seenBy: latest.length, healthyIn: latest.length, lagMs: null, p99LagMs: null, reasons: [] },
-      ...replicaTargets(latest, windows),
+      ...replicaTargets(latest, nowWindows),
     ],
     fallbacks: reasonCounts(windows, 'fallback:'),
     retries: reasonCounts(windows, 'retry:'),

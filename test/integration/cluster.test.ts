@@ -98,8 +98,13 @@ describe('the embedded cluster (pgwarden up | status | down)', () => {
     expect(parsed.primary.accepting).toBe(true);
     expect(parsed.standby.running).toBe(false);
     expect(parsed.replication?.state).toBe('not connected');
+    expect(status.code).toBe(1);
     const text = await cli('status');
     expect(text.stdout).toMatch(/standby .* DOWN/);
+    // No standby streaming means no lag figure at all, never "0 ms (caught up)".
+    expect(text.stdout).toContain('replication: not connected, lag unknown (the standby is not streaming)');
+    expect(text.stdout).not.toMatch(/caught up|replay lag/);
+    expect(text.code).toBe(1);
     const up = await cli('up');
     expect(up.code).toBe(0);
     expect((await cli('status')).stdout).toMatch(/replication: streaming/);

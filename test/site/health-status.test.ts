@@ -16,6 +16,7 @@ function figures(over: Partial<Figures> = {}): Figures {
     latencyP99Ms: 9,
     callsPerSecond: 10,
     tps: 10,
+    ownStatementsPerSecond: 1,
     rollbackShare: 0,
     deadlocks: 0,
     cacheHitRatio: 0.999,

@@ -86,6 +86,30 @@ describe('the routing section of a snapshot', () => {
     expect(routing?.targets[1]?.seenBy).toBe(2);
   });
 
+  it('drops a replica that went down out of the share within seconds, while the minute keeps its fallbacks', () => {
+    // Reads at 90/s on standby1 and 10/s on the primary until 30 s; then the replica is unreachable and
+    // every read falls back to the primary, at the same 100/s.
+    const down = (atS: number): RouterRow => {
+      const r = row(atS, { primary: 300 + (atS - 30) * 100, standby1: 2700, lag: 0 });
+      const counters = r.counters as { fallbacks: Record<string, number>; replicas: unknown[] };
+      counters.fallbacks = { unreachable: (atS - 30) * 100 };
+      counters.replicas = [{ name: 'standby1', healthy: false, reason: 'unreachable', lagMs: null, lagSource: null, bytesBehind: null, p99LagMs: null }];
+      return r;
+    };
+    const before = [0, 5, 10, 15, 20, 25, 30].map((t) => reading(row(t, { primary: t * 10, standby1: t * 90 })));
+    const { routing } = polls(...before, reading(down(35)), reading(down(40)), reading(down(45)));
+
+    const standby = routing?.targets.find((t) => t.name === 'standby1');
+    expect(standby?.readsPerSecond).toBe(0);
+    expect(standby?.healthyIn).toBe(0);
+    expect(standby?.reasons).toEqual(['unreachable']);
+    expect(routing?.replicaReadShare).toBe(0);
+    expect(routing?.readsPerSecond).toBeCloseTo(100);
+    expect(routing?.ratesWindowMs).toBeLessThanOrEqual(15_000);
+    // The fallbacks are counted over the minute: all of them since the replica went away.
+    expect(routing?.fallbacks).toEqual([{ reason: 'unreachable', count: 1500 }]);
+  });
+
   it('says the table is missing, or that no router published lately', () => {
     expect(computeRouting({ table: false, routers: [], staleRouters: 0, error: null }, null).routing?.state).toBe('no-table');
     expect(computeRouting({ table: true, routers: [], staleRouters: 2, error: null }, null).routing).toMatchObject({ state: 'silent', staleRouters: 2 });

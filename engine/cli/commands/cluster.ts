@@ -63,17 +63,26 @@ function describe(status: ClusterStatus): string {
     return `  ${n.role.padEnd(8)} ${n.url}  ${state}`;
   };
   const r = status.replication;
-  const lag = r
-    ? `  replication: ${r.state}, replay lag ${r.replayLagMs === null ? '0 ms (caught up)' : `${r.replayLagMs.toFixed(1)} ms`}, ${r.lagBytes ?? 0} bytes behind`
-    : status.primary.accepting
-      ? '  replication: no standby connected'
-      : '  replication: unknown (primary down)';
+  // pg_stat_replication's replay_lag is NULL both when a streaming standby has caught up and when
+  // there is no standby at all: only a streaming standby's NULL means "0 ms".
+  const lag = !r
+    ? status.primary.accepting
+      ? '  replication: no standby connected, lag unknown'
+      : '  replication: unknown (primary down)'
+    : r.state !== 'streaming'
+      ? `  replication: ${r.state}, lag unknown (the standby is not streaming)`
+      : `  replication: ${r.state}, replay lag ${r.replayLagMs === null ? '0 ms (caught up)' : `${r.replayLagMs.toFixed(1)} ms`}, ${r.lagBytes ?? 0} bytes behind`;
   return `${[node(status.primary), node(status.standby), lag].join('\n')}\n`;
+}
+
+/** Healthy: both servers answer and the standby streams. Anything less is worth a non-zero exit in a script. */
+export function clusterHealthy(status: ClusterStatus): boolean {
+  return !status.initialised || (status.primary.accepting && status.standby.accepting && status.replication?.state === 'streaming');
 }
 
 export async function statusCommand(args: readonly string[], io: Io): Promise<number> {
   const { values } = parse(args, {});
   const status = await clusterStatus({ baseDir: io.env['PGWARDEN_HOME'] ?? defaultBaseDir() }).catch(asCliError);
   io.stdout(values.json ? `${JSON.stringify(status, null, 2)}\n` : describe(status));
-  return 0;
+  return clusterHealthy(status) ? 0 : 1;
 }

@@ -32,7 +32,8 @@ export async function liveDemo(io: Io, input: { readonly primaryUrl: string; rea
       ['replica lag', s.standbys.map((r) => `${r.name} ${r.state}, ${ms(r.lagMs)} (${r.lagSource ?? 'unknown'})`).join('; ') || 'no standby'],
       ['worst table', s.tables.worst[0] ? `${s.tables.worst[0].schema}.${s.tables.worst[0].name}, ${pct(f.tableHealth)} live rows` : '-'],
       ['connections', `${f.connections} of ${f.maxConnections}, ${f.idleInTransaction} idle in a transaction`],
-      ['this poll', `${ms(s.poll.wallMs)} wall, ${s.poll.queries} queries${s.poll.databaseMs !== null ? `, ${ms(s.poll.databaseMs)} in the database` : ''}`],
+      ['this poll', `${ms(s.poll.wallMs)} wall, ${s.poll.queries} queries`],
+      ...(s.poll.databaseMs !== null ? ([['pgwarden in the db', `${ms(s.poll.databaseMs)} over the window (all its statements: polls, lag sampler, checks)`]] as [string, string][]) : []),
     ];
     for (const [k, v] of rows) io.stdout(`  ${k.padEnd(22)} ${v}\n`);
     const amber = THRESHOLDS.filter((t) => s.status[t.figure]?.level === 'warn' || s.status[t.figure]?.level === 'critical').map((t) => t.label);

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { CollectorState, Figures, HealthSnapshot, SeriesPoint } from '../../../../engine/health/health-snapshot.ts';
 import type { FigureName } from '../../../../engine/health/health-snapshot.ts';
 import type { Level, Threshold } from '../../../../engine/health/health-status.ts';
+import { flaggedSpans } from '../../lib/chart-scale.ts';
 import { ago, bytes, count, ms, pct, rate } from '../../lib/format.ts';
 import { Gauge, type GaugeBand } from './Gauge.tsx';
 import { RoutingPanel } from './RoutingPanel.tsx';
@@ -230,9 +231,12 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
       { label: 'mean', color: '--series-4', value: (p: SeriesPoint) => p.f.latencyMeanMs },
       { label: 'p99 (est.)', color: '--series-3', value: (p: SeriesPoint) => p.f.latencyP99Ms, dash: true },
     ],
+    // The routers' heartbeat (10 writes/s each) and pgwarden's polls are transactions too: drawn apart,
+    // so the workload's transactions are not read as outnumbering its statements.
     throughput: [
-      { label: 'transactions/s', color: '--series-1', value: (p: SeriesPoint) => p.f.tps },
+      { label: 'workload transactions/s', color: '--series-1', value: (p: SeriesPoint) => (p.f.tps === null ? null : Math.max(0, p.f.tps - (p.f.ownStatementsPerSecond ?? 0))) },
       { label: 'statements/s', color: '--series-2', value: (p: SeriesPoint) => p.f.callsPerSecond },
+      { label: "pgwarden's own (heartbeat, polls)/s", color: '--series-4', value: (p: SeriesPoint) => p.f.ownStatementsPerSecond ?? null, dash: true },
     ],
     hits: [
       { label: 'cache hit', color: '--series-1', value: (p: SeriesPoint) => p.f.cacheHitRatio },
@@ -267,8 +271,13 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
             {visible ? '' : ' · paused while hidden'}
           </span>
           {snapshot ? (
-            <span className="faint" data-testid="poll-cost">
-              poll: {ms(snapshot.poll.wallMs)}, {snapshot.poll.queries} queries{snapshot.poll.databaseMs !== null ? `, ${ms(snapshot.poll.databaseMs)} in db` : ''}
+            <span
+              className="faint"
+              data-testid="poll-cost"
+              title="This poll: wall time from its first query to its last answer, primary and standbys in parallel. pgwarden in the database: the execution time pg_stat_statements counted for all of pgwarden's statements over the window (this poll, the lag sampler, the once-a-minute checks, the heartbeat): not part of the poll's wall time."
+            >
+              this poll {ms(snapshot.poll.wallMs)} wall, {snapshot.poll.queries} queries
+              {snapshot.poll.databaseMs !== null ? ` · pgwarden in the database ${ms(snapshot.poll.databaseMs)} over the last ${Math.round((snapshot.windowMs ?? intervalMs) / 1000)} s` : ''}
             </span>
           ) : null}
         </div>
@@ -358,7 +367,19 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
         <TimeSeries id="latency" title="Statement latency" hint="pg_stat_statements deltas" lines={lines.latency} points={points} windowMs={WINDOW_MS} now={now} format={(v) => ms(v)} tick={tickMs} threshold={t('latencyP95Ms')?.warn} />
         <TimeSeries id="throughput" title="Throughput" hint={f ? `${pct(f.rollbackShare)} rollbacks` : undefined} lines={lines.throughput} points={points} windowMs={WINDOW_MS} now={now} format={(v) => rate(v, '')} tick={tickCount} />
         <TimeSeries id="hits" title="Hit rates" hint={`over each ${Math.round((health?.collector.intervalMs ?? POLL_MS) / 1000)} s window`} lines={lines.hits} points={points} windowMs={WINDOW_MS} now={now} format={(v) => pct(v, 2)} tick={tickPct} yRange={[Math.max(0, Math.floor(cacheLo * 20) / 20), 1.001]} threshold={t('cacheHitRatio')?.warn} />
-        <TimeSeries id="lag" title="Replica lag" hint={snapshot?.standbys.map((s) => `${s.name}: ${s.lagSource ?? s.state}`).join(' · ')} lines={lines.lag} points={points} windowMs={WINDOW_MS} now={now} format={(v) => ms(v)} tick={tickMs} threshold={t('replicaLagMs')?.warn} />
+        <TimeSeries
+          id="lag"
+          title="Replica lag"
+          hint={snapshot?.standbys.map((s) => `${s.name}: ${s.state === 'down' || s.state === 'not-streaming' ? `${s.state}, lag unknown` : (s.lagSource ?? s.state)}`).join(' · ')}
+          lines={lines.lag}
+          points={points}
+          windowMs={WINDOW_MS}
+          now={now}
+          format={(v) => ms(v)}
+          tick={tickMs}
+          threshold={t('replicaLagMs')?.warn}
+          marks={{ label: 'standby down or not streaming', spans: flaggedSpans(points, (p) => p.f.standbysDown > 0) }}
+        />
         <TimeSeries id="connections" title="Sessions" hint={f ? `max_connections ${f.maxConnections}` : undefined} lines={lines.connections} points={points} windowMs={WINDOW_MS} now={now} format={(v) => count(v)} tick={tickCount} />
         <TimeSeries id="poll" title="Poll cost" hint="the collector's own overhead" lines={lines.poll} points={points} windowMs={WINDOW_MS} now={now} format={(v) => ms(v)} tick={tickMs} />
       </div>
@@ -460,7 +481,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
         </div>
       </div>
 
-      <RoutingPanel routing={snapshot?.routing ?? null} now={now} />
+      <RoutingPanel routing={snapshot?.routing ?? null} standbys={snapshot?.standbys ?? []} now={now} />
 
       <div className="grid cols-2">
         <div className="panel">

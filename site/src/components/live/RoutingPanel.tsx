@@ -1,4 +1,4 @@
-import type { RoutingHealth, RoutingTarget } from '../../../../engine/health/health-snapshot.ts';
+import type { RoutingHealth, RoutingTarget, StandbyHealth } from '../../../../engine/health/health-snapshot.ts';
 import { ago, count, ms, pct, rate } from '../../lib/format.ts';
 
 /**
@@ -8,6 +8,8 @@ import { ago, count, ms, pct, rate } from '../../lib/format.ts';
  */
 export interface RoutingPanelProps {
   readonly routing: RoutingHealth | null;
+  /** What pgwarden's own poll of each standby says: a standby it finds down is shown down here too. */
+  readonly standbys: readonly StandbyHealth[];
   readonly now: number;
 }
 
@@ -27,15 +29,16 @@ const REASONS: Readonly<Record<string, string>> = {
 
 const reasonText = (reason: string): string => REASONS[reason] ?? reason;
 
-function targetState(t: RoutingTarget): { level: 'ok' | 'warn' | 'critical' | 'info'; text: string } {
+function targetState(t: RoutingTarget, polled: StandbyHealth | undefined): { level: 'ok' | 'warn' | 'critical' | 'info'; text: string } {
   if (t.kind === 'primary') return { level: 'info', text: 'fallbacks and retries' };
+  if (polled?.state === 'down') return { level: 'critical', text: 'down: pgwarden cannot reach it' };
   if (t.seenBy === 0) return { level: 'warn', text: 'not configured' };
   if (t.healthyIn === t.seenBy) return { level: 'ok', text: 'taking reads' };
   const why = t.reasons.map(reasonText).join(', ') || 'out of rotation';
   return { level: t.healthyIn === 0 ? 'critical' : 'warn', text: t.healthyIn === 0 ? why : `${t.healthyIn}/${t.seenBy} routers · ${why}` };
 }
 
-export function RoutingPanel({ routing, now }: RoutingPanelProps) {
+export function RoutingPanel({ routing, standbys, now }: RoutingPanelProps) {
   const reporting = routing?.state === 'reporting';
   const routers = routing?.routers ?? [];
   const totalRate = routing?.readsPerSecond ?? null;
@@ -44,7 +47,9 @@ export function RoutingPanel({ routing, now }: RoutingPanelProps) {
       <div className="panel-title">
         <h3>Routing</h3>
         <span className="hint" data-testid="routing-routers">
-          {reporting ? `${routers.length} router${routers.length === 1 ? '' : 's'} reporting${routing.windowMs ? ` · last ${Math.round(routing.windowMs / 1000)} s` : ''}` : ''}
+          {reporting
+            ? `${routers.length} router${routers.length === 1 ? '' : 's'} reporting${routing.ratesWindowMs ? ` · rates over the last ${Math.round(routing.ratesWindowMs / 1000)} s` : ''}${routing.windowMs ? ` · fallbacks over ${Math.round(routing.windowMs / 1000)} s` : ''}`
+            : ''}
           {routing && routing.staleRouters > 0 ? ` · ${routing.staleRouters} silent` : ''}
         </span>
       </div>
@@ -62,10 +67,11 @@ export function RoutingPanel({ routing, now }: RoutingPanelProps) {
             <table>
               <tbody>
                 {routing.targets.map((t) => {
-                  const state = targetState(t);
+                  const polled = standbys.find((sb) => sb.name === t.name);
+                  const state = targetState(t, polled);
                   const share = totalRate && totalRate > 0 && t.readsPerSecond !== null ? t.readsPerSecond / totalRate : 0;
                   return (
-                    <tr key={`${t.kind}:${t.name}`} data-testid="routing-target" data-target={t.name} data-kind={t.kind} data-rate={t.readsPerSecond ?? ''}>
+                    <tr key={`${t.kind}:${t.name}`} data-testid="routing-target" data-target={t.name} data-kind={t.kind} data-rate={t.readsPerSecond ?? ''} data-level={state.level}>
                       <td className="routing-name">
                         {t.name}
                         <div>
@@ -78,7 +84,7 @@ export function RoutingPanel({ routing, now }: RoutingPanelProps) {
                         </div>
                       </td>
                       <td className="num">{rate(t.readsPerSecond)}</td>
-                      <td className="num faint">{t.kind === 'replica' ? `lag ${ms(t.lagMs)}` : ''}</td>
+                      <td className="num faint">{t.kind === 'replica' ? (polled?.state === 'down' || t.healthyIn === 0 ? 'lag unknown' : `lag ${ms(t.lagMs)}`) : ''}</td>
                     </tr>
                   );
                 })}

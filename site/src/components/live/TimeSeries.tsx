@@ -2,6 +2,7 @@ import { useEffect, useRef } from 'react';
 import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { SeriesPoint } from '../../../../engine/health/health-snapshot.ts';
+import { yScale, type Span } from '../../lib/chart-scale.ts';
 
 /**
  * One uPlot chart over the last `windowMs`. uPlot is loaded on first mount (a separate chunk, never
@@ -30,6 +31,8 @@ export interface TimeSeriesProps {
   readonly yRange?: readonly [number, number];
   /** A horizontal threshold line. */
   readonly threshold?: number;
+  /** Spans shaded and labelled on the chart (a standby down: its lag has no value there). */
+  readonly marks?: { readonly label: string; readonly spans: readonly Span[] };
   readonly now: number;
 }
 
@@ -43,6 +46,13 @@ function toData(points: readonly SeriesPoint[], lines: readonly Line[], threshol
   const ys = lines.map((l) => points.map((p) => l.value(p)));
   const extra = threshold === undefined ? [] : [points.map(() => threshold)];
   return [xs, ...ys, ...extra] as uPlot.AlignedData;
+}
+
+function scaleOf(p: TimeSeriesProps): ReturnType<typeof yScale> {
+  return yScale(
+    p.points.flatMap((pt) => p.lines.map((l) => l.value(pt))),
+    p.threshold ?? 0,
+  );
 }
 
 export function TimeSeries(props: TimeSeriesProps) {
@@ -74,7 +84,6 @@ export function TimeSeries(props: TimeSeriesProps) {
           stroke: cssVar(el, l.color, '#5794f2'),
           width: 1.6,
           dash: l.dash ? [4, 3] : undefined,
-          fill: l === p.lines[0] ? `${cssVar(el, l.color, '#5794f2')}22` : undefined,
           points: { show: false },
           spanGaps: false,
           value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '—' : p.format(v)),
@@ -91,11 +100,10 @@ export function TimeSeries(props: TimeSeriesProps) {
         scales: {
           x: { time: true, range: () => [(latest.current.now - latest.current.windowMs) / 1000, latest.current.now / 1000] },
           y: {
-            range: (_u, min, max) => {
+            range: (_u, min) => {
               const q = latest.current;
               if (q.yRange) return [q.yRange[0], q.yRange[1]];
-              const hi = Math.max(max ?? 0, q.threshold ?? 0, 1e-9);
-              return [Math.min(0, min ?? 0), hi * 1.15];
+              return [Math.min(0, min ?? 0), scaleOf(q).hi];
             },
           },
         },
@@ -106,6 +114,30 @@ export function TimeSeries(props: TimeSeriesProps) {
             values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })),
           },
           { ...axisStyle, size: 58, values: (_u, ticks) => ticks.map((t) => (latest.current.tick ?? latest.current.format)(t)) },
+        ],
+      };
+      const markFill = cssVar(el, '--crit-bg', 'rgba(220,50,50,0.12)');
+      const markText = cssVar(el, '--crit', '#d33');
+      opts.hooks = {
+        // Shaded spans under the lines, with their label: a gap in a line then says why it is there.
+        drawAxes: [
+          (u: uPlot) => {
+            const marks = latest.current.marks;
+            if (!marks) return;
+            const { ctx } = u;
+            ctx.save();
+            for (const span of marks.spans) {
+              const x0 = Math.max(u.bbox.left, u.valToPos(span.from / 1000, 'x', true));
+              const x1 = Math.min(u.bbox.left + u.bbox.width, u.valToPos(span.to / 1000, 'x', true));
+              if (x1 <= u.bbox.left || x0 >= u.bbox.left + u.bbox.width) continue;
+              ctx.fillStyle = markFill;
+              ctx.fillRect(x0, u.bbox.top, Math.max(2 * devicePixelRatio, x1 - x0), u.bbox.height);
+              ctx.fillStyle = markText;
+              ctx.font = `${11 * devicePixelRatio}px Inter, system-ui, sans-serif`;
+              ctx.fillText(marks.label, x0 + 4 * devicePixelRatio, u.bbox.top + 13 * devicePixelRatio);
+            }
+            ctx.restore();
+          },
         ],
       };
       chart.current = new UPlot(opts, toData(p.points, p.lines, p.threshold), el);
@@ -147,6 +179,20 @@ export function TimeSeries(props: TimeSeriesProps) {
             </span>
           );
         })}
+        {(() => {
+          const clipped = props.yRange ? null : scaleOf(props).clipped;
+          return clipped === null ? null : (
+            <span className="legend-item" data-testid="chart-off-scale">
+              peak {props.format(clipped)} (off the scale)
+            </span>
+          );
+        })()}
+        {props.marks && props.marks.spans.length > 0 ? (
+          <span className="legend-item legend-mark" data-testid="chart-mark">
+            <span className="legend-swatch" style={{ background: 'var(--crit-bg)', height: 10 }} />
+            {props.marks.label}: {props.marks.spans.map((sp) => new Date(sp.from).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })).join(', ')}
+          </span>
+        ) : null}
         {props.threshold !== undefined ? (
           <span className="legend-item">
             <span className="legend-swatch dashed" style={{ borderColor: 'var(--warn)' }} />
