@@ -30,6 +30,7 @@ import {
 } from './table-write-counters.ts';
 import { tableWrites, writeCost, type WriteCost } from './write-cost.ts';
 import { buildWorkload, type SkippedStatement, type WorkloadStatement } from './workload.ts';
+import type { WorkloadFileStatement } from './workload-file.ts';
 
 /**
  * `pgwarden advise`: from the workload (pg_stat_statements) to the few indexes that save the most
@@ -83,6 +84,14 @@ export interface NotAdvised {
   readonly writeMs: number;
 }
 
+export interface RewrittenStatement {
+  readonly queryId: string;
+  readonly query: string;
+  /** The text planned. */
+  readonly planned: string;
+  readonly repairs: readonly string[];
+}
+
 export interface AdviceReport {
   readonly database: string;
   readonly serverVersion: number;
@@ -96,6 +105,8 @@ export interface AdviceReport {
   readonly covered: number;
   readonly evaluations: number;
   readonly skipped: readonly SkippedStatement[];
+  /** Statements planned as rewritten, because the server refuses their normalised text as it is. */
+  readonly rewritten: readonly RewrittenStatement[];
   /** Utility statements and catalog-only reads: nothing to index for. */
   readonly ignored: number;
   readonly standbyChecked: boolean;
@@ -106,8 +117,18 @@ export interface AdviceReport {
   readonly writeCounters: Omit<WriteCounterWindow, 'tables'>;
 }
 
+/**
+ * What one unit of planner cost is taken to take, for a workload file's statements without a
+ * `-- mean_ms:`. Only the ratios between statements steer the choice; this scale sets how a read's
+ * saving compares with the write cost (ms) and the minimum net gain. One cost unit is one sequential
+ * page read (seq_page_cost = 1): about 10 µs on a cached, loaded server.
+ */
+export const MS_PER_COST_UNIT = 0.01;
+
 export interface AdviseOptions {
   readonly maxIndexes: number;
+  /** `--workload FILE`: the statements to advise for, instead of pg_stat_statements. */
+  readonly workload?: { readonly file: string; readonly statements: readonly WorkloadFileStatement[] };
   /** Net time an index must save over the window; default 0.1% of the workload's time, at least 1 ms. */
   readonly minNetMs?: number;
   readonly sinceMs?: number;
@@ -127,13 +148,18 @@ export interface AdviseOptions {
 
 export async function advise(client: pg.ClientBase, facts: ServerFacts, options: AdviseOptions): Promise<AdviceReport> {
   await loadModule();
-  const schema = requireStatements(facts);
   let window: StatementWindow;
   let counters: WriteCounterWindow;
-  if (options.window !== undefined) {
+  const untimed = new Set((options.workload?.statements ?? []).filter((s) => !s.timed).map((s) => s.stats.key));
+  if (options.workload !== undefined) {
+    const stats = options.workload.statements.map((s) => s.stats);
+    window = { kind: 'cumulative', to: options.now().toISOString(), statements: stats, totalMs: 0, calls: stats.reduce((n, s) => n + s.calls, 0) };
+    counters = unusedWriteCounters(`the workload is the file ${options.workload.file}: its own INSERT/UPDATE/DELETE statements are the writes`);
+  } else if (options.window !== undefined) {
     window = options.window;
     counters = unusedWriteCounters('the workload window was measured before advise started');
   } else if (options.sinceMs !== undefined) {
+    const schema = requireStatements(facts);
     const before = await readSnapshot(client, schema, options.now);
     const writesBefore = await readWriteCounters(client, options.now);
     options.onProgress?.(`sampling pg_stat_statements for ${Math.round(options.sinceMs / 1000)} s`);
@@ -141,7 +167,7 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
     window = statementDelta(before, await readSnapshot(client, schema, options.now));
     counters = writeCounterDelta(writesBefore, await readWriteCounters(client, options.now));
   } else {
-    window = cumulativeWindow(await readSnapshot(client, schema, options.now));
+    window = cumulativeWindow(await readSnapshot(client, requireStatements(facts), options.now));
     counters = writeCountersSinceReset(await readWriteCounters(client, options.now), facts.statsReset, window.from);
   }
 
@@ -167,8 +193,10 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
     const statements: WorkloadStatement[] = [];
     for (const s of workload.statements) {
       try {
-        await evaluator.cost(s, []);
-        statements.push(s);
+        const baseline = await evaluator.cost(s, []);
+        // A file's statement without a measured time: its plan cost stands for it (see MS_PER_COST_UNIT).
+        const meanMs = untimed.has(s.key) ? baseline.cost * MS_PER_COST_UNIT : s.meanMs;
+        statements.push(untimed.has(s.key) ? { ...s, meanMs, totalMs: meanMs * s.calls } : s);
       } catch (error) {
         if (!(error instanceof ExplainFailed || error instanceof ExplainRefused)) throw error;
         const missing = /relation "([^"]+)" does not exist/.exec(error.message);
@@ -261,6 +289,9 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
       covered: generated.length - candidates.length,
       evaluations: selection.evaluations,
       skipped,
+      rewritten: statements
+        .filter((s) => s.repairs.length > 0)
+        .map((s) => ({ queryId: s.queryId, query: s.query, planned: s.statement.text, repairs: s.repairs })),
       ignored: workload.ignored,
       standbyChecked: options.standbyScans !== undefined,
       statsReset: facts.statsReset,

@@ -104,6 +104,10 @@ export function renderAdviceText(report: AdviceReport, style: AdviceStyle): stri
   else out.push(...report.removals.map(removalLine));
   if (!report.standbyChecked) out.push(paint(style, 'dim', '  (scan counters of the primary only: pass --standby-url to count reads served by a standby too)'));
   else out.push(paint(style, 'dim', `  (scan counters of the primary ${since(report.statsReset)} and of the standby ${since(report.standbyStatsReset ?? null)})`));
+  if (report.rewritten.length > 0) {
+    out.push('', paint(style, 'bold', `Statements planned as rewritten (${report.rewritten.length}): the server refuses their normalised text as it is`));
+    for (const s of report.rewritten) out.push(`  - ${oneLine(s.query, 70)}: ${s.repairs.join('; ')}`);
+  }
   if (report.skipped.length > 0) {
     out.push('', paint(style, 'bold', `Statements left out (${report.skipped.length})`));
     for (const s of report.skipped) out.push(`  - ${oneLine(s.query, 70)} (${count(s.calls)} calls): ${s.message}`);

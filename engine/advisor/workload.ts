@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { columnUsage, type ColumnUsage } from '../analysis/column-usage.ts';
+import { columnTypesOf, plannableStatement } from '../analysis/plannable-statement.ts';
 import { parseStatement, type ParsedStatement, type RelationName } from '../analysis/sql-statement.ts';
 import type { StatementStats } from '../analysis/statement-stats.ts';
 import { readTableStatistics, tableResolver, type TableStatistics } from '../analysis/table-statistics.ts';
@@ -19,7 +20,10 @@ export interface WorkloadStatement {
   readonly totalMs: number;
   readonly meanMs: number;
   readonly rowsPerCall: number;
+  /** The text planned: the normalised one, rewritten where the server would refuse it as it is. */
   readonly statement: ParsedStatement;
+  /** What the rewrite changed ("extract's field $1 read as year"); empty when nothing. */
+  readonly repairs: readonly string[];
   readonly usage: ColumnUsage;
 }
 
@@ -78,7 +82,13 @@ export async function buildWorkload(
   const resolve = tableResolver(tables, searchPath);
 
   const statements: WorkloadStatement[] = [];
-  for (const { stats: s, statement } of parsed) {
+  for (const { stats: s, statement: original } of parsed) {
+    const own = userRelations(original.relations).flatMap((r) => {
+      const shape = resolve(r.schema, r.name);
+      const table = shape === undefined ? undefined : tables.get(`${shape.schema}.${shape.name}`);
+      return table === undefined ? [] : [table];
+    });
+    const { statement, repairs } = await plannableStatement(original, columnTypesOf(own));
     const usage = columnUsage(statement.tree, statement.text, resolve);
     const missing = usage.unknownTables.filter((name) => !isSystemName(name));
     if (missing.length > 0) {
@@ -100,6 +110,7 @@ export async function buildWorkload(
       meanMs: s.meanMs,
       rowsPerCall: s.rowsPerCall,
       statement,
+      repairs,
       usage,
     });
   }

@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdviceReport } from '../../engine/advisor/advise.ts';
@@ -10,6 +11,7 @@ import { loadExample } from '../../examples/load.ts';
 import { runWorkload } from '../../examples/workload.ts';
 import { WORKLOAD_QUERIES } from '../../examples/workload-queries.ts';
 import { runCli } from '../support/cli.ts';
+import { ORDERS_SCHEMA, ORDERS_WORKLOAD } from './orders-fixture.ts';
 import { startPg15, type Pg15Cluster } from './pg15-cluster.ts';
 import { policiesWithout, WORKLOAD_INDEXES } from './policy-fixture.ts';
 
@@ -143,5 +145,26 @@ describe('analyze on PostgreSQL 15', () => {
     } finally {
       await client.end();
     }
+  });
+});
+
+describe('advise --workload on PostgreSQL 15 (PREPARE, hypopg)', () => {
+  it('plans the normalised texts the server refuses as they are, through PREPARE with hypothetical indexes', async () => {
+    const ordersUrl = await cluster.database('pgwarden_pg15_orders', ['hypopg']);
+    const client = new pg.Client({ connectionString: ordersUrl });
+    await client.connect();
+    try {
+      await client.query(ORDERS_SCHEMA);
+    } finally {
+      await client.end();
+    }
+    await writeFile(path.join(project, 'workload.sql'), ORDERS_WORKLOAD);
+    const result = await runCli(['advise', '--workload', 'workload.sql', '--json', '--database-url', ordersUrl], { cwd: project });
+    expect(result.stderr).toBe('');
+    const report = JSON.parse(result.stdout) as AdviceReport;
+    expect(report.method).toBe('hypopg');
+    expect(report.skipped.map((s) => s.queryId)).toEqual(['workload.sql:23', 'workload.sql:21']);
+    expect(report.rewritten).toHaveLength(4);
+    expect(report.indexes.length).toBeGreaterThan(0);
   });
 });

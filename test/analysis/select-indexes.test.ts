@@ -16,7 +16,7 @@ async function statement(key: string, sql: string, calls: number, meanMs: number
   const parsed = await parseStatement(sql);
   if (!parsed.ok) throw new Error(parsed.message);
   const usage = columnUsage(parsed.tree, parsed.text, (schema, name) => (name === 'events' && (schema ?? 'public') === 'public' ? EVENTS : undefined));
-  return { key, queryId: key, query: sql, calls, totalMs: calls * meanMs, meanMs, rowsPerCall: 1, statement: parsed, usage };
+  return { key, queryId: key, query: sql, calls, totalMs: calls * meanMs, meanMs, rowsPerCall: 1, statement: parsed, repairs: [], usage };
 }
 
 function candidate(column: string): IndexCandidate {

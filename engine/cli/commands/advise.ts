@@ -1,10 +1,11 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { advise, type AdviceReport } from '../../advisor/advise.ts';
 import { changeDiff, planPolicyWrites, writePolicyChanges, type PolicyChange } from '../../advisor/policy-writer.ts';
 import { renderAdviceMarkdown, renderAdviceText } from '../../advisor/render-advice.ts';
+import { readWorkloadFile, WorkloadFileError, type WorkloadFileStatement } from '../../advisor/workload-file.ts';
 import { ExplainFailed, ExplainRefused, quietStatements, readServerFacts } from '../../analysis/explain-statement.ts';
 import { StatementsUnavailable } from '../../analysis/statement-stats.ts';
 import { INDEX_SCANS_SQL } from '../../catalog/analysis-queries.ts';
@@ -25,6 +26,7 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
     format: { type: 'string' },
     'standby-url': { type: 'string' },
     method: { type: 'string' },
+    workload: { type: 'string' },
   });
   const format = values.json ? 'json' : (values.format ?? 'text');
   if (!['text', 'json', 'markdown'].includes(format)) throw new CliError(`--format must be text, json or markdown, got "${format}"`);
@@ -33,6 +35,8 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
   const maxIndexes = values['max-indexes'] === undefined ? 10 : Number(values['max-indexes']);
   if (!Number.isInteger(maxIndexes) || maxIndexes < 1) throw new CliError(`--max-indexes must be a positive whole number, got "${values['max-indexes']}"`);
   const sinceMs = values.since === undefined ? undefined : parseDuration(values.since, 'since');
+  if (values.workload !== undefined && sinceMs !== undefined) throw new CliError('--workload and --since cannot be combined: the workload comes from the file, not from a window of pg_stat_statements');
+  const workload = values.workload === undefined ? undefined : await readWorkload(values.workload, io);
 
   const policiesGiven = values.policies ?? 'policies';
   const policiesDir = path.resolve(io.cwd, policiesGiven);
@@ -52,6 +56,7 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
       return advise(client, facts, {
         maxIndexes,
         ...(sinceMs === undefined ? {} : { sinceMs }),
+        ...(workload === undefined ? {} : { workload }),
         method,
         ...(desired === undefined ? {} : { desired }),
         ...(standby === undefined ? {} : { standbyScans: standby.scans, standbyStatsReset: standby.statsReset }),
@@ -96,6 +101,20 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
     if (changes.length > 0 && format !== 'json') io.stdout('\nNext: `pgwarden plan` shows the builds; `pgwarden apply` runs them online.\n');
   }
   return 0;
+}
+
+async function readWorkload(file: string, io: Io): Promise<{ file: string; statements: WorkloadFileStatement[] }> {
+  const text = await readFile(path.resolve(io.cwd, file), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new CliError(`cannot read the workload file ${file}: ${error.code === 'ENOENT' ? 'it does not exist' : error.message}`);
+  });
+  try {
+    const statements = readWorkloadFile(text, file);
+    if (statements.length === 0) throw new CliError(`the workload file ${file} has no SQL statement`, 'statements end with ";"; see `pgwarden advise --help`');
+    return { file, statements };
+  } catch (error) {
+    if (error instanceof WorkloadFileError) throw new CliError(error.message);
+    throw error;
+  }
 }
 
 /** The standby's index scan counters, and when its own statistics were last reset (a standby keeps its own). */

@@ -1,0 +1,57 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AdviceReport } from '../../engine/advisor/advise.ts';
+import { useTestDatabase, type TestDatabase } from '../support/database.ts';
+import { runCli } from '../support/cli.ts';
+import { ORDERS_SCHEMA, ORDERS_WORKLOAD } from './orders-fixture.ts';
+
+// The suite's PostgreSQL 16 (no hypopg: the statistics-based estimate, GENERIC_PLAN for `$n`), a
+// workload from a file rather than pg_stat_statements, with texts the server refuses as they are.
+let db: TestDatabase;
+let dir: string;
+
+beforeAll(async () => {
+  db = await useTestDatabase();
+  await db.pool.query(ORDERS_SCHEMA);
+  dir = await mkdtemp(path.join(tmpdir(), 'pgwarden-workload-'));
+  await writeFile(path.join(dir, 'workload.sql'), ORDERS_WORKLOAD);
+});
+
+afterAll(async () => {
+  await db?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const advise = (...args: string[]) => runCli(['advise', '--database-url', db.url, ...args], { cwd: dir });
+
+describe('advise --workload FILE on PostgreSQL 16', () => {
+  it('plans every statement the server could plan with its constants; the two it cannot are listed with why', async () => {
+    const result = await advise('--workload', 'workload.sql', '--json');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as AdviceReport;
+
+    expect(report.skipped.map((s) => [s.queryId, s.reason])).toEqual([
+      ['workload.sql:23', 'unparseable'],
+      ['workload.sql:21', 'unexplainable'],
+    ]);
+    expect(report.skipped[1]!.message).toContain('column "l_nosuch" does not exist');
+    // Six statements in all were planned: the four rewritten, the one with constants, the UPDATE.
+    expect(report.window.statementCount).toBe(8);
+    expect(report.rewritten.map((r) => r.queryId)).toEqual(['workload.sql:3', 'workload.sql:6', 'workload.sql:12', 'workload.sql:15']);
+    expect(report.rewritten[1]!.repairs).toContain("extract's field $1 read as year");
+    expect(report.rewritten[2]!.planned).toContain('GROUP BY DATE_TRUNC($1, o_orderdate)');
+    // The workload's heaviest reads get their index.
+    const keys = report.indexes.map((i) => `${i.table}(${i.keys.map((k) => k.column).join(',')})`);
+    expect(keys.some((k) => k.startsWith('orders(o_custkey'))).toBe(true);
+  });
+
+  it('a malformed annotation is an error naming file:line:col', async () => {
+    await writeFile(path.join(dir, 'bad.sql'), 'select 1;\n  -- calls: many\nselect * from orders;\n');
+    const result = await advise('--workload', 'bad.sql');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('pgwarden: bad.sql:2:3: calls must be a whole number, got "many"\n');
+  });
+});
