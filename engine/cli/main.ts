@@ -21,7 +21,7 @@ const COMMANDS: Record<string, { run?: Command; summary: string }> = {
   plan: { run: planCommand, summary: 'show what would change and why (--out, --format text|json|markdown, --detailed-exitcode)' },
   apply: { run: applyCommand, summary: 'plan and apply online (--auto-approve, --plan FILE, --allow-drop, --allow-restart, --lock-timeout 5s, --build-timeout 6h (0: none), --retries 5)' },
   analyze: { run: analyzeCommand, summary: 'slow queries (pg_stat_statements) and plan findings; --query SQL [--param V] explains one (--analyze, --since 5m)' },
-  advise: { run: adviseCommand, summary: 'index advice for the workload, with evidence; --write adds it to the policy files (--since 5m, --max-indexes N)' },
+  advise: { run: adviseCommand, summary: 'index advice for the workload, with evidence; --write adds it to the policy files (--since 5m, --max-indexes N, --workload FILE)' },
   maintain: { run: maintainCommand, summary: 'VACUUM (ANALYZE) what the vacuum policies say is due, worst first (--dry-run, --parallel N, --budget 10m, --every 5m)' },
   health: { run: healthCommand, summary: 'every table\'s health score and bloat, worst first, against its floor (--json, --all)' },
   serve: { run: serveCommand, summary: 'the report site, live page and JSON API on one port (--port 3000, --host 127.0.0.1, --standby NAME=URL)' },
