@@ -1,5 +1,6 @@
 import { addIntervals, boundLiteral, canonicalBound, intervalStart, subtractIntervals, timeKeyType } from '../diff/partition-interval.ts';
 import type { DesiredState } from '../policy/desired.ts';
+import { parameterMove } from '../policy/index-storage-parameters.ts';
 import type { Canonical } from './canonicalise.ts';
 import { signatureKey, type Catalog } from './catalog.ts';
 import type { DefaultRowsProbe, PartitionedTableInfo } from './partition-queries.ts';
@@ -65,9 +66,9 @@ export function defaultRowsRanges(desired: DesiredState, tables: readonly Partit
 
 /**
  * The live indexes a plan may act on, whose definitions it shows: on each declared table, every top-level
- * index except a VALID, managed one that matches its declaration (the steady state: none are fetched), a
- * constraint's index no policy names, and an index nobody declared that pgwarden may not drop and that no
- * missing declared index could be renamed from.
+ * index except a VALID, managed one that matches its declaration, storage parameters included (the
+ * steady state: none are fetched), a constraint's index no policy names, and an index nobody declared
+ * that pgwarden may not drop and that no missing declared index could be renamed from.
  */
 export function definitionTargets(desired: DesiredState, catalog: Catalog, canonical: ReadonlyMap<string, Canonical>): { schema: string; name: string }[] {
   const tables = new Map(catalog.tables.map((t) => [`${t.schema}\u0000${t.name}`, t]));
@@ -85,7 +86,7 @@ export function definitionTargets(desired: DesiredState, catalog: Catalog, canon
     if (actual === undefined) continue;
     const live = byTable.get(actual.oid) ?? [];
     const liveNames = new Set(live.map((i) => i.name));
-    const declared = new Map(table.indexes.map((d) => [d.name, canonical.get(`${d.schema}\u0000${d.name}`)]));
+    const declared = new Map(table.indexes.map((d) => [d.name, d]));
     // Signatures of declared indexes with no live index of their name: an undeclared twin may be renamed.
     const wanted = new Set(
       table.indexes.flatMap((d) => {
@@ -96,9 +97,12 @@ export function definitionTargets(desired: DesiredState, catalog: Catalog, canon
     for (const index of live) {
       const ours = managed.has(`${index.schema}\u0000${index.name}`);
       const key = signatureKey(index.signature);
-      if (declared.has(index.name)) {
-        const c = declared.get(index.name);
-        if (index.valid && ours && c?.ok && signatureKey(c.signature) === key) continue;
+      const declaration = declared.get(index.name);
+      if (declaration !== undefined) {
+        const c = canonical.get(`${declaration.schema}\u0000${declaration.name}`);
+        // Storage parameters to move may mean a replace too (engine/diff/index-diff.ts).
+        const settled = parameterMove(declaration.method, declaration.with ?? {}, index.reloptions) === undefined;
+        if (index.valid && ours && settled && c?.ok && signatureKey(c.signature) === key) continue;
       } else if (index.constraintType !== null || (!ours && table.managed !== 'full' && !(index.valid && wanted.has(key)))) {
         continue;
       }

@@ -31,7 +31,7 @@ const ORDERS: ActualTable = {
 let nextOid = 100;
 function live(name: string, sig: IndexSignature, extra: Partial<ActualIndex> = {}): ActualIndex {
   nextOid += 1;
-  return { oid: nextOid, schema: 'app', name, tableOid: ORDERS.oid, valid: true, primary: false, constraintType: null, parentIndexOid: null, signature: sig, bytes: 8192, scans: 0, ...extra };
+  return { oid: nextOid, schema: 'app', name, tableOid: ORDERS.oid, valid: true, primary: false, constraintType: null, parentIndexOid: null, signature: sig, reloptions: [], bytes: 8192, scans: 0, ...extra };
 }
 
 /** What readActual would have read: the catalog, and PostgreSQL's signature for each declared index. */
