@@ -19,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
-import { ensurePgwardenSchema } from '../engine/apply/history.ts';
+import { ensurePgwardenSchema } from '../engine/store/schema.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
 import { createHealthCollector } from '../engine/health/health-collector.ts';
 import { makePlan } from '../engine/plan/make-plan.ts';

@@ -2,13 +2,17 @@ import pg from 'pg';
 import type { DesiredState } from '../policy/desired.ts';
 import { makePlan } from '../plan/make-plan.ts';
 import type { Plan, PlannedChange } from '../plan/plan.ts';
-import type { RegistryStep, SqlStep } from '../plan/step.ts';
+import type { SqlStep } from '../plan/step.ts';
 import { dropIndexSql, setLockTimeoutSql, setStatementTimeoutSql } from '../sql/ddl.ts';
 import { qualified } from '../sql/ident.ts';
-import { runSettingRegistryStep } from './setting-registry.ts';
+import { runSettingRegistryStep } from '../store/setting-registry.ts';
+import { writeIndexRegistry } from '../store/index-registry.ts';
+import { tryJobLock } from '../store/advisory-lock.ts';
+import { ensurePgwardenSchema } from '../store/schema.ts';
+import { recordRetiredPartition } from '../store/retired-partitions.ts';
 import { replicaStepRunner, restartRefusal } from './replica-steps.ts';
 import type { Environment } from '../routing/router-options.ts';
-import { ensurePgwardenSchema, finishRecord, provenance, recordRetiredPartition, startRecord, type Provenance } from './history.ts';
+import { finishRecord, provenance, startRecord, type Provenance } from '../store/history.ts';
 import { detachOf, type DetachInfo } from '../plan/partition-steps.ts';
 import { isDetachPending } from '../catalog/partition-queries.ts';
 import { startApplyDetails, type ApplyDetails } from '../health/apply-details.ts';
@@ -81,9 +85,6 @@ export class ApplyError extends Error {
   }
 }
 
-// One apply per database: a session-level advisory lock, keyed by two constants ("pgwa", 1).
-const LOCK_KEY = [1886869345, 1] as const;
-
 async function connect(url: string, applicationName: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
   // A server going away mid-apply must surface as a failed query, not an unhandled 'error' event.
@@ -95,18 +96,9 @@ async function connect(url: string, applicationName: string): Promise<pg.Client>
 }
 
 async function holdApplyLock(client: pg.Client): Promise<void> {
-  const r = await client.query<{ ok: boolean }>('SELECT pg_catalog.pg_try_advisory_lock($1, $2) AS ok', [...LOCK_KEY]);
-  if (r.rows[0]?.ok) return;
-  const holder = await client.query<{ pid: number; application_name: string; usename: string; client_addr: string | null; since: Date | null }>(
-    `SELECT a.pid, a.application_name, a.usename, a.client_addr::text AS client_addr, a.backend_start AS since
-       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted AND l.database = (
-            SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`,
-    [...LOCK_KEY],
-  );
-  const h = holder.rows[0];
-  const who = h ? `pid ${h.pid}, "${h.application_name}" as ${h.usename}${h.client_addr ? ` from ${h.client_addr}` : ''}${h.since ? `, connected ${h.since.toISOString()}` : ''}` : 'a session that just finished';
-  throw new ApplyError(`another pgwarden apply is running on this database (${who})`, undefined, 'wait for it to finish; only one apply runs at a time');
+  const lock = await tryJobLock(client, 'apply');
+  if (lock.held) return;
+  throw new ApplyError(`another pgwarden apply is running on this database (${lock.holder})`, undefined, 'wait for it to finish; only one apply runs at a time');
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -193,13 +185,29 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
     // Replica steps run on each replica's own connection, opened on first use.
     const replicas = replicaStepRunner(main, options.env ?? {});
     try {
-      for (const [i, change] of plan.changes.entries()) {
+      for (let i = 0; i < plan.changes.length; i += 1) {
         if (options.signal?.aborted) throw new ApplyError('interrupted; the current change was finished or rolled back, later ones were not started');
+        // Changes that only write the registry (adoptions), however many in a row, are one statement.
+        const run = registryRun(plan.changes, i);
+        if (run.length > 0) {
+          const t0 = Date.now();
+          current = run[0]?.change.address ?? null;
+          await writeIndexRegistry(main, run.flatMap((c) => c.steps.flatMap((s) => (s.kind === 'registry' ? [s] : []))));
+          for (const [k, change] of run.entries()) {
+            options.onEvent?.({ type: 'change-start', change, index: i + k, total: plan.changes.length });
+            applied += 1;
+            options.onEvent?.({ type: 'change-done', change, ms: k === 0 ? Date.now() - t0 : 0 });
+            details.changeDone(change.change.address, k === 0 ? Date.now() - t0 : 0);
+          }
+          i += run.length - 1;
+          continue;
+        }
+        const change = plan.changes[i]!;
         const t0 = Date.now();
         options.onEvent?.({ type: 'change-start', change, index: i, total: plan.changes.length });
         current = change.change.address;
         for (const step of change.steps) {
-          if (step.kind === 'registry') await runRegistryStep(main, step);
+          if (step.kind === 'registry') await writeIndexRegistry(main, [step]);
           else if (step.kind === 'setting-registry') await runSettingRegistryStep(main, step);
           else if (step.kind === 'replica') await replicas.run(step, (sql) => options.onEvent?.({ type: 'step', sql }), (message) => options.onEvent?.({ type: 'notice', message }));
           else {
@@ -232,19 +240,14 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
   }
 }
 
-async function runRegistryStep(client: pg.Client, step: RegistryStep): Promise<void> {
-  if (step.action === 'record') {
-    await client.query(
-      `INSERT INTO pgwarden.managed_index (schema_name, index_name, table_name, policy_file, spec_hash, signature)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (schema_name, index_name) DO UPDATE
-         SET table_name = EXCLUDED.table_name, policy_file = EXCLUDED.policy_file,
-             spec_hash = EXCLUDED.spec_hash, signature = EXCLUDED.signature, recorded_at = now()`,
-      [step.schema, step.name, step.table, step.policyFile ?? null, step.specHash ?? null, step.signature ?? null],
-    );
-  } else {
-    await client.query('DELETE FROM pgwarden.managed_index WHERE schema_name = $1 AND index_name = $2', [step.schema, step.name]);
+/** The changes from `start` on whose steps are all registry writes (none when the change at `start` runs SQL). */
+function registryRun(changes: readonly PlannedChange[], start: number): PlannedChange[] {
+  const run: PlannedChange[] = [];
+  for (const change of changes.slice(start)) {
+    if (change.steps.length === 0 || !change.steps.every((s) => s.kind === 'registry')) break;
+    run.push(change);
   }
+  return run;
 }
 
 async function invalidLeftover(client: pg.Client, schema: string, name: string): Promise<boolean> {

@@ -25,7 +25,7 @@ function sizeOf(oid: string, relpages: string, changedOid: string): string {
             ELSE ${relpages}::int8 * pg_catalog.current_setting('block_size')::int8 END::float8`;
 }
 
-/** Which storage parameters pgwarden set on which table (engine/apply/setting-registry.ts). */
+/** Which storage parameters pgwarden set on which table (engine/store/setting-registry.ts). */
 export const MANAGED_SETTINGS_SQL = `
 SELECT schema_name AS schema, table_name AS "table", parameter FROM pgwarden.managed_setting`;
 

@@ -1,5 +1,7 @@
 import pg from 'pg';
-import { ensurePgwardenSchema, provenance, type Outcome, type Provenance } from '../apply/history.ts';
+import { tryJobLock } from '../store/advisory-lock.ts';
+import { finishMaintainRecord, provenance, startMaintainRecord, type Outcome, type Provenance } from '../store/history.ts';
+import { ensurePgwardenSchema } from '../store/schema.ts';
 import type { Blocker } from '../apply/progress.ts';
 import { COLLECTOR_PENDING_SQL, LOCK_HOLDERS_SQL, MAINTAIN_PROGRESS_SQL, XMIN_HORIZON_SQL } from '../catalog/vacuum-queries.ts';
 import { governance, hasVacuumPolicies, readTableHealth, type TableHealth, type VacuumSettings } from '../health/table-health.ts';
@@ -7,7 +9,6 @@ import type { DesiredState } from '../policy/desired.ts';
 import { qualified } from '../sql/ident.ts';
 import { setLockTimeoutSql, setStatementTimeoutSql } from '../sql/ddl.ts';
 import { dueTasks } from './due.ts';
-import { finishMaintainRecord, startMaintainRecord } from './maintain-history.ts';
 import { maintenanceSql, type MaintenanceTask } from './maintenance-task.ts';
 
 /** What `maintain` would do now: the due tables, worst first. A value, like a plan: `--dry-run` prints it. */
@@ -145,9 +146,6 @@ export interface MaintainOptions {
   readonly progressEveryMs?: number;
 }
 
-// One maintain per database: a session-level advisory lock, keyed ("pgwa", 2); apply holds ("pgwa", 1).
-const LOCK_KEY = [1886869345, 2] as const;
-
 async function connect(url: string, applicationName: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
@@ -156,18 +154,9 @@ async function connect(url: string, applicationName: string): Promise<pg.Client>
 }
 
 async function holdMaintainLock(client: pg.Client): Promise<void> {
-  const r = await client.query<{ ok: boolean }>('SELECT pg_catalog.pg_try_advisory_lock($1, $2) AS ok', [...LOCK_KEY]);
-  if (r.rows[0]?.ok) return;
-  const holder = await client.query<{ pid: number; application_name: string; since: Date | null }>(
-    `SELECT a.pid, a.application_name, a.backend_start AS since
-       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted
-        AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`,
-    [...LOCK_KEY],
-  );
-  const h = holder.rows[0];
-  const who = h ? `pid ${h.pid}, "${h.application_name}"${h.since ? `, connected ${h.since.toISOString()}` : ''}` : 'a session that just finished';
-  throw new MaintainError(`another pgwarden maintain is running on this database (${who})`, 'only one maintain runs at a time per database');
+  const lock = await tryJobLock(client, 'maintain');
+  if (lock.held) return;
+  throw new MaintainError(`another pgwarden maintain is running on this database (${lock.holder})`, 'only one maintain runs at a time per database');
 }
 
 function figures(h: TableHealth): TableFigures {

@@ -1,20 +1,13 @@
 import type pg from 'pg';
 import type { SettingRegistryStep } from '../plan/storage-steps.ts';
 import { qualified } from '../sql/ident.ts';
+import { MANAGED_SETTING_SQL } from './schema.ts';
 
 /**
  * `pgwarden.managed_setting`: the storage parameters pgwarden set on each table it governs (a
  * partitioned table's entry covers all its partitions). A parameter leaves the policy: it is reset
  * only if it is recorded here, so a value someone set by hand is never silently undone.
- * Created on first use, so databases without vacuum policies never get it (nor its catalog query).
  */
-export const MANAGED_SETTING_SQL = `CREATE TABLE IF NOT EXISTS pgwarden.managed_setting (
-  schema_name text NOT NULL,
-  table_name text NOT NULL,
-  parameter text NOT NULL,
-  recorded_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (schema_name, table_name, parameter))`;
-
 export async function runSettingRegistryStep(client: pg.ClientBase, step: SettingRegistryStep): Promise<void> {
   await client.query(MANAGED_SETTING_SQL);
   // One statement, so it is atomic; a table dropped since the plan was made gets no record.
