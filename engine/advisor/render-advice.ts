@@ -1,6 +1,7 @@
 import { count, percent } from '../analysis/plan-finding.ts';
 import { ms } from '../analysis/render-analysis.ts';
 import { oneLine } from '../analysis/sql-statement.ts';
+import { paint as paintText, type Color } from '../render/color.ts';
 import type { AdviceReport, IndexAdvice } from './advise.ts';
 import type { CandidateKey } from './index-candidate.ts';
 import type { RemovalAdvice } from './index-removal.ts';
@@ -13,10 +14,8 @@ export interface AdviceStyle {
   readonly writing?: boolean;
 }
 
-const CODES = { green: 32, yellow: 33, red: 31, dim: 2, bold: 1, cyan: 36 } as const;
-
-function paint(style: AdviceStyle, code: keyof typeof CODES, text: string): string {
-  return style.color ? `\u001b[${CODES[code]}m${text}\u001b[0m` : text;
+function paint(style: AdviceStyle, color: Color, text: string): string {
+  return paintText(style.color, color, text);
 }
 
 export function bytes(n: number): string {

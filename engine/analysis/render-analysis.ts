@@ -1,3 +1,4 @@
+import { paint as paintText, type Color } from '../render/color.ts';
 import type { PartitionLine, PlanSummary, QueryReport, StatementAnalysis, WorkloadReport } from './analysis-report.ts';
 import { nodeLabel, type PlanNode } from './explain-plan.ts';
 import type { BoundParameter } from './parameter-values.ts';
@@ -11,13 +12,11 @@ export interface AnalysisStyle {
   readonly color: boolean;
 }
 
-const CODES = { red: 31, yellow: 33, green: 32, cyan: 36, dim: 2, bold: 1 } as const;
-
-function paint(style: AnalysisStyle, code: keyof typeof CODES, text: string): string {
-  return style.color ? `\u001b[${CODES[code]}m${text}\u001b[0m` : text;
+function paint(style: AnalysisStyle, color: Color, text: string): string {
+  return paintText(style.color, color, text);
 }
 
-const SEVERITY_COLOR: Record<Severity, keyof typeof CODES> = { high: 'red', medium: 'yellow', low: 'dim' };
+const SEVERITY_COLOR: Record<Severity, Color> = { high: 'red', medium: 'yellow', low: 'dim' };
 
 export function ms(value: number): string {
   if (value >= 60_000) return `${(value / 60_000).toFixed(1)} min`;

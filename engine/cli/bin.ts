@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline/promises';
+import { useColor } from '../render/color.ts';
 import { run } from './main.ts';
 
 // The binary's process wiring; everything else is in run(), which tests call directly.
@@ -19,7 +20,7 @@ const code = await run(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),
   isTTY: Boolean(process.stdout.isTTY && process.stdin.isTTY),
-  color: Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'],
+  color: useColor({ flag: process.argv.includes('--no-color'), env: process.env, isTTY: Boolean(process.stdout.isTTY) }),
   prompt: async (question) => {
     const rl = createInterface({ input: process.stdin, output: process.stdout });
     // At a prompt the terminal hands Ctrl-C to readline, not to the process: pass it on, so it stops

@@ -1,5 +1,3 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-
 /** Where a command writes; tests pass buffers, the binary passes the process's streams. */
 export interface Io {
   readonly stdout: (text: string) => void;
@@ -22,26 +20,6 @@ export class CliError extends Error {
     readonly reported = false,
   ) {
     super(message);
-  }
-}
-
-export const GLOBAL_OPTIONS = {
-  'database-url': { type: 'string' },
-  policies: { type: 'string' },
-  json: { type: 'boolean' },
-  debug: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ options: typeof GLOBAL_OPTIONS & O; strict: true; allowPositionals: false }>>;
-
-export function parse<const O extends Options>(args: readonly string[], options: O): Parsed<O> {
-  try {
-    return parseArgs({ args: [...args], options: { ...GLOBAL_OPTIONS, ...options } as typeof GLOBAL_OPTIONS & O, allowPositionals: false, strict: true });
-  } catch (error) {
-    throw new CliError((error as Error).message.replace(/\. To specify.*$/s, ''), 'see `pgwarden --help`');
   }
 }
 

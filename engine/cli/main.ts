@@ -1,83 +1,116 @@
-import { analyzeCommand } from './commands/analyze.ts';
-import { adviseCommand } from './commands/advise.ts';
-import { applyCommand } from './commands/apply.ts';
-import { downCommand, statusCommand, upCommand } from './commands/cluster.ts';
-import { demoCommand } from './commands/demo.ts';
-import { healthCommand } from './commands/health.ts';
-import { maintainCommand } from './commands/maintain.ts';
-import { planCommand } from './commands/plan.ts';
-import { reportCommand } from './commands/report.ts';
-import { serveCommand } from './commands/serve.ts';
-import { validateCommand } from './commands/validate.ts';
+import { readFileSync } from 'node:fs';
+import { closest } from '../policy/closest-word.ts';
 import { CliError, redact, type Io } from './context.ts';
+import { COMMON_OPTIONS, optionLines, parse, type OptionSpecs } from './option-spec.ts';
 
 type Command = (args: readonly string[], io: Io) => Promise<number>;
 
-const COMMANDS: Record<string, { run?: Command; summary: string }> = {
-  up: { run: upCommand, summary: 'start the embedded PostgreSQL 16 primary and hot standby; prints their URLs' },
-  down: { run: downCommand, summary: 'stop the embedded cluster (--destroy deletes its data)' },
-  status: { run: statusCommand, summary: 'show both servers, the standby state and its replay lag' },
-  validate: { run: validateCommand, summary: 'check the policy files (no database needed)' },
-  plan: { run: planCommand, summary: 'show what would change and why (--out, --format text|json|markdown, --detailed-exitcode)' },
-  apply: { run: applyCommand, summary: 'plan and apply online (--auto-approve, --plan FILE, --allow-drop, --allow-restart, --lock-timeout 5s, --build-timeout 6h (0: none), --retries 5)' },
-  analyze: { run: analyzeCommand, summary: 'slow queries (pg_stat_statements) and plan findings; --query SQL [--param V] explains one (--analyze, --since 5m)' },
-  advise: { run: adviseCommand, summary: 'index advice for the workload, with evidence; --write adds it to the policy files (--since 5m, --max-indexes N, --workload FILE)' },
-  maintain: { run: maintainCommand, summary: 'VACUUM (ANALYZE) what the vacuum policies say is due, worst first (--dry-run, --parallel N, --budget 10m, --every 5m)' },
-  health: { run: healthCommand, summary: 'every table\'s health score and bloat, worst first, against its floor (--json, --all)' },
-  serve: { run: serveCommand, summary: 'the report site, live page and JSON API on one port (--port 3000, --host 127.0.0.1, --standby NAME=URL)' },
-  report: { run: reportCommand, summary: 'build the static report site into a folder (--out DIR, --plans FILE, --live-url URL, --base /path/)' },
-  demo: { run: demoCommand, summary: 'the guided tour on the embedded cluster and the example data (--yes skips pauses)' },
+/** A command's code and its options, loaded only when the command runs or its help is asked for. */
+export interface LoadedCommand {
+  readonly run: Command;
+  readonly options: OptionSpecs;
+}
+
+export interface CommandEntry {
+  /** One line, for `pgwarden --help`; the options are listed by `pgwarden <command> --help`. */
+  readonly summary: string;
+  readonly load: () => Promise<LoadedCommand>;
+}
+
+// Each command's modules are imported when it runs: `pgwarden --help` and `validate` must not pay for
+// pg, the planner, Astro's build or the embedded server (issue 14: --help within 150 ms).
+const COMMANDS: Record<string, CommandEntry> = {
+  up: { summary: 'start the embedded PostgreSQL 16 primary and hot standby; prints their URLs', load: async () => { const m = await import('./commands/cluster.ts'); return { run: m.upCommand, options: m.upOptions }; } },
+  down: { summary: 'stop the embedded cluster (--destroy deletes its data)', load: async () => { const m = await import('./commands/cluster.ts'); return { run: m.downCommand, options: m.downOptions }; } },
+  status: { summary: 'show both servers, the standby state and its replay lag', load: async () => { const m = await import('./commands/cluster.ts'); return { run: m.statusCommand, options: m.statusOptions }; } },
+  validate: { summary: 'check the policy files (no database needed)', load: async () => { const m = await import('./commands/validate.ts'); return { run: m.validateCommand, options: m.validateOptions }; } },
+  plan: { summary: 'show what would change and why', load: async () => { const m = await import('./commands/plan.ts'); return { run: m.planCommand, options: m.planOptions }; } },
+  apply: { summary: 'plan and apply online, or apply a saved plan', load: async () => { const m = await import('./commands/apply.ts'); return { run: m.applyCommand, options: m.applyOptions }; } },
+  analyze: { summary: 'slow queries (pg_stat_statements) and plan findings, or one statement\'s plan', load: async () => { const m = await import('./commands/analyze.ts'); return { run: m.analyzeCommand, options: m.analyzeOptions }; } },
+  advise: { summary: 'index advice for the workload, with evidence; --write adds it to the policy files', load: async () => { const m = await import('./commands/advise.ts'); return { run: m.adviseCommand, options: m.adviseOptions }; } },
+  maintain: { summary: 'VACUUM (ANALYZE) what the vacuum policies say is due, worst first', load: async () => { const m = await import('./commands/maintain.ts'); return { run: m.maintainCommand, options: m.maintainOptions }; } },
+  health: { summary: 'every table\'s health score and bloat, worst first, against its floor', load: async () => { const m = await import('./commands/health.ts'); return { run: m.healthCommand, options: m.healthOptions }; } },
+  serve: { summary: 'the report site, live page and JSON API on one port', load: async () => { const m = await import('./commands/serve.ts'); return { run: m.serveCommand, options: m.serveOptions }; } },
+  report: { summary: 'build the static report site into a folder', load: async () => { const m = await import('./commands/report.ts'); return { run: m.reportCommand, options: m.reportOptions }; } },
+  demo: { summary: 'the guided tour on the embedded cluster and the example data', load: async () => { const m = await import('./commands/demo.ts'); return { run: m.demoCommand, options: m.demoOptions }; } },
+};
+
+/** Environment variables pgwarden reads, for the help and the README. */
+export const ENVIRONMENT: Readonly<Record<string, string>> = {
+  DATABASE_URL: 'the database, when --database-url is not given (PG* variables are honoured too)',
+  PGWARDEN_HOME: 'where `up` keeps the embedded cluster (default: ./.pgwarden)',
+  PGWARDEN_ALLOW_DROP: 'true: the same as apply --allow-drop',
+  NO_COLOR: 'non-empty: no colours; FORCE_COLOR=1 forces them',
+  GITHUB_ACTIONS: 'true: policy errors are also printed as workflow annotations',
 };
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}${c.run ? '' : ' (not available yet)'}`);
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  const envWidth = Math.max(...Object.keys(ENVIRONMENT).map((e) => e.length));
   return [
     'Usage: pgwarden <command> [options]',
     '',
     'Commands:',
     ...lines,
     '',
-    'Options: --database-url URL (or DATABASE_URL, PG* variables), --policies DIR (default ./policies), --json, --debug',
+    'Options of every command:',
+    ...optionLines(COMMON_OPTIONS),
+    '',
+    'Environment:',
+    ...Object.entries(ENVIRONMENT).map(([name, text]) => `  ${name.padEnd(envWidth)}  ${text}`),
+    '',
+    '`pgwarden <command> --help` lists a command\'s options. `pgwarden --version` prints the version.',
+    'Exit codes: 0 success, 1 error, 2 changes present (--detailed-exitcode), 3 saved plan is stale.',
     '',
   ].join('\n');
 }
 
-function commandUsage(name: string, summary: string): string {
-  return [
-    `Usage: pgwarden ${name} [options]`,
-    '',
-    `  ${summary}`,
-    '',
-    'Options of every command: --database-url URL (or DATABASE_URL, PG* variables), --policies DIR (default ./policies), --json, --debug',
-    'Every option of every command: the CLI section of the README.',
-    '',
-  ].join('\n');
+export function commandUsage(name: string, summary: string, options: OptionSpecs): string {
+  const own = Object.keys(options).length === 0 ? ['  (none besides the common ones)'] : optionLines(options);
+  return [`Usage: pgwarden ${name} [options]`, '', `  ${summary}`, '', 'Options:', ...own, '', 'Options of every command:', ...optionLines(COMMON_OPTIONS), ''].join('\n');
+}
+
+/** The package's version, read from package.json next to the code (engine/ in a checkout, dist/engine/ when built). */
+export function packageVersion(): string {
+  for (const relative of ['../../package.json', '../../../package.json']) {
+    try {
+      const data = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (data.name === 'pgwarden' && typeof data.version === 'string') return data.version;
+    } catch {
+      // Not this level: try the next.
+    }
+  }
+  return 'unknown';
 }
 
 /** Runs one CLI invocation and returns its exit code: 0 success, 1 error, 2 changes present (plan --detailed-exitcode). */
-export async function run(argv: readonly string[], io: Io, commands: Record<string, { run?: Command; summary: string }> = COMMANDS): Promise<number> {
+export async function run(argv: readonly string[], io: Io, commands: Record<string, CommandEntry> = COMMANDS): Promise<number> {
   const [name, ...args] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    io.stdout(`pgwarden ${packageVersion()}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout(usage());
     return name ? 0 : 1;
   }
   const command = commands[name];
   if (!command) {
-    io.stderr(`pgwarden: unknown command "${name}"; run \`pgwarden --help\` for the list\n`);
+    io.stderr(`pgwarden: unknown command "${name}"${suggestCommand(name, Object.keys(commands))}; run \`pgwarden --help\` for the list\n`);
     return 1;
   }
-  if (!command.run) {
-    io.stderr(`pgwarden: \`${name}\` is not available in this version yet\n`);
-    return 1;
-  }
-  // Before the command runs: `pgwarden up --help` must not start a cluster.
-  if (args.includes('--help') || args.includes('-h')) {
-    io.stdout(commandUsage(name, command.summary));
-    return 0;
-  }
+  const colorIo: Io = args.includes('--no-color') ? { ...io, color: false } : io;
   try {
-    return await command.run(args, io);
+    const loaded = await command.load();
+    // Before the command runs: `pgwarden up --help` must not start a cluster.
+    if (args.includes('--help') || args.includes('-h')) {
+      io.stdout(commandUsage(name, command.summary, loaded.options));
+      return 0;
+    }
+    // Every argument checked against the command's spec first, so a typo is named with the command.
+    parse(args, loaded.options, name);
+    return await loaded.run(args, colorIo);
   } catch (error) {
     if (error instanceof CliError) {
       if (!error.reported) io.stderr(`pgwarden: ${redact(error.message)}${error.hint ? `\n  hint: ${error.hint}` : ''}\n`);
@@ -88,6 +121,11 @@ export async function run(argv: readonly string[], io: Io, commands: Record<stri
     if (args.includes('--debug') && error instanceof Error && error.stack) io.stderr(`${redact(error.stack)}\n`);
     return 1;
   }
+}
+
+function suggestCommand(given: string, names: readonly string[]): string {
+  const match = closest(given, names) ?? names.find((n) => n.startsWith(given));
+  return match === undefined ? '' : ` (did you mean "${match}"?)`;
 }
 
 export { COMMANDS };

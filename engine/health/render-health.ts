@@ -1,3 +1,4 @@
+import { paint } from '../render/color.ts';
 import { formatBytes } from '../render/describe.ts';
 import { healthReason } from './table-health.ts';
 import type { VacuumHealthReport, VacuumHealthRow } from './vacuum-health-report.ts';
@@ -8,9 +9,6 @@ export interface HealthTextOptions {
   readonly limit: number;
 }
 
-function paint(on: boolean, code: number, text: string): string {
-  return on ? `\u001b[${code}m${text}\u001b[0m` : text;
-}
 
 export function percent(share: number): string {
   return `${(share * 100).toFixed(share < 0.1 && share > 0 ? 1 : 0)}%`;
@@ -49,20 +47,20 @@ export function renderHealthText(report: VacuumHealthReport, options: HealthText
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     `  ${cells.map((c, i) => (i === 0 || i === 1 || i === 2 || i === cells.length - 1 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')}`.trimEnd();
-  out.push(paint(options.color, 1, line(header)));
+  out.push(paint(options.color, 'bold', line(header)));
   for (const [i, r] of rows.entries()) {
     const t = shown[i];
-    out.push(t?.belowFloor ? paint(options.color, 31, line(r)) : line(r));
+    out.push(t?.belowFloor ? paint(options.color, 'red', line(r)) : line(r));
   }
   if (tables.length > shown.length) out.push(`  ... ${tables.length - shown.length} more (--all lists every table, --json gives them all)`);
 
   const below = tables.filter((t) => t.belowFloor);
   out.push('');
   if (below.length > 0) {
-    out.push(paint(options.color, 31, `Below their health floor (${below.length}): \`pgwarden maintain\` restores them (--dry-run shows how)`));
+    out.push(paint(options.color, 'red', `Below their health floor (${below.length}): \`pgwarden maintain\` restores them (--dry-run shows how)`));
     for (const t of below.slice(0, options.limit)) out.push(`  ${t.schema}.${t.name}: ${t.health.toFixed(2)} < ${t.floor?.toFixed(2)}: ${healthReason(t)}`);
   } else if (tables.some((t) => t.floor !== null)) {
-    out.push(paint(options.color, 32, 'Every table a vacuum policy governs is above its health floor.'));
+    out.push(paint(options.color, 'green', 'Every table a vacuum policy governs is above its health floor.'));
   } else {
     out.push('No vacuum policy governs these tables (add `vacuum:` to a table policy, or a `defaults:` document): no floors to check.');
   }

@@ -1,5 +1,6 @@
 import type { Plan, PlannedChange } from '../plan/plan.ts';
 import { formatPolicyError, type PolicyError } from '../policy/desired.ts';
+import { paint as paintText, type Color } from './color.ts';
 import { describeChange, formatBytes } from './describe.ts';
 import { replicaStepLines, routingDetailLines, routingReportLines } from './describe-routing.ts';
 
@@ -7,11 +8,8 @@ export interface TextStyle {
   readonly color: boolean;
 }
 
-const CODES = { green: 32, yellow: 33, red: 31, cyan: 36, dim: 2, bold: 1 } as const;
-type Color = keyof typeof CODES;
-
 function paint(style: TextStyle, color: Color, text: string): string {
-  return style.color ? `\u001b[${CODES[color]}m${text}\u001b[0m` : text;
+  return paintText(style.color, color, text);
 }
 
 const GLYPH_COLOR: Record<PlannedChange['glyph'], Color> = { '+': 'green', '~': 'yellow', '±': 'yellow', '-': 'red' };

@@ -10,24 +10,28 @@ import { ExplainFailed, ExplainRefused, quietStatements, readServerFacts } from 
 import { StatementsUnavailable } from '../../analysis/statement-stats.ts';
 import { INDEX_SCANS_SQL } from '../../catalog/analysis-queries.ts';
 import type { DesiredState } from '../../policy/desired.ts';
-import { CliError, databaseUrl, parse, redact, type Io } from '../context.ts';
-import { parseDuration } from './apply.ts';
-import { loadOrFail, withClient } from './plan.ts';
+import { CliError, databaseUrl, redact, type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
+import { parseDuration } from '../duration.ts';
+import { loadOrFail } from '../load-policies.ts';
+import { withClient } from './plan.ts';
+
+export const adviseOptions = defineOptions({
+  write: { type: 'boolean', description: 'add the advice to the policy files (a minimal diff)' },
+  'max-indexes': { type: 'string', value: 'N', byDefault: '10', description: 'indexes advised at most' },
+  since: { type: 'string', value: 'DURATION', description: 'the workload of the last DURATION only' },
+  format: { type: 'string', value: 'FORMAT', byDefault: 'text', description: 'text, json or markdown' },
+  'standby-url': { type: 'string', value: 'URL', description: 'also count the index scans of this standby before calling an index unused' },
+  method: { type: 'string', value: 'METHOD', byDefault: 'auto', description: 'auto (hypopg when installed) or statistics' },
+  workload: { type: 'string', value: 'FILE', description: 'advise for the SQL statements in FILE (ending with ";") instead of pg_stat_statements' },
+});
 
 /**
  * `pgwarden advise`: index advice for the workload in pg_stat_statements, with evidence; `--write`
  * adds it to the policy files (a minimal diff), refusing files it cannot edit safely.
  */
 export async function adviseCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    'max-indexes': { type: 'string' },
-    since: { type: 'string' },
-    write: { type: 'boolean' },
-    format: { type: 'string' },
-    'standby-url': { type: 'string' },
-    method: { type: 'string' },
-    workload: { type: 'string' },
-  });
+  const { values } = parse(args, adviseOptions);
   const format = values.json ? 'json' : (values.format ?? 'text');
   if (!['text', 'json', 'markdown'].includes(format)) throw new CliError(`--format must be text, json or markdown, got "${format}"`);
   const method = values.method ?? 'auto';

@@ -3,9 +3,22 @@ import { analyzeQuery, analyzeWorkload } from '../../analysis/analysis-report.ts
 import { ExplainFailed, ExplainRefused, quietStatements, readServerFacts } from '../../analysis/explain-statement.ts';
 import { renderQueryMarkdown, renderQueryText, renderWorkloadMarkdown, renderWorkloadText } from '../../analysis/render-analysis.ts';
 import { StatementsUnavailable } from '../../analysis/statement-stats.ts';
-import { CliError, databaseUrl, parse, type Io } from '../context.ts';
-import { parseDuration } from './apply.ts';
+import { CliError, databaseUrl, type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
+import { parseDuration } from '../duration.ts';
 import { withClient } from './plan.ts';
+
+export const analyzeOptions = defineOptions({
+  query: { type: 'string', short: 'q', value: 'SQL', description: 'explain this one statement instead of the workload' },
+  param: { type: 'string', multiple: true, value: 'VALUE', description: 'a bind parameter of --query ($1, $2, ... in order)' },
+  analyze: { type: 'boolean', description: 'EXPLAIN ANALYZE (run it, in a transaction rolled back)' },
+  since: { type: 'string', value: 'DURATION', description: 'the workload of the last DURATION only (a delta of pg_stat_statements)' },
+  top: { type: 'string', value: 'N', byDefault: '10', description: 'statements listed' },
+  explain: { type: 'string', value: 'N', byDefault: '5', description: 'statements whose plans are examined' },
+  all: { type: 'boolean', description: 'keep the statements otherwise left out (pgwarden\'s own, utility statements)' },
+  format: { type: 'string', value: 'FORMAT', byDefault: 'text', description: 'text, json or markdown' },
+  timeout: { type: 'string', value: 'DURATION', description: 'statement_timeout of each EXPLAIN' },
+});
 
 /**
  * `pgwarden analyze`: the slow statements of pg_stat_statements and their plans' findings, or with
@@ -13,17 +26,7 @@ import { withClient } from './plan.ts';
  * transaction that is rolled back.
  */
 export async function analyzeCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    query: { type: 'string', short: 'q' },
-    param: { type: 'string', multiple: true },
-    analyze: { type: 'boolean' },
-    since: { type: 'string' },
-    top: { type: 'string' },
-    explain: { type: 'string' },
-    all: { type: 'boolean' },
-    format: { type: 'string' },
-    timeout: { type: 'string' },
-  });
+  const { values } = parse(args, analyzeOptions);
   const format = values.json ? 'json' : (values.format ?? 'text');
   if (!['text', 'json', 'markdown'].includes(format)) throw new CliError(`--format must be text, json or markdown, got "${format}"`);
   if (values.param !== undefined && values.query === undefined) throw new CliError('--param needs --query');

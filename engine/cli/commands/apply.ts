@@ -1,20 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { apply, APPLY_DEFAULTS, ApplyError, type ApplyEvent } from '../../apply/apply.ts';
-import { describeBlocker } from '../../apply/progress.ts';
+import { apply, APPLY_DEFAULTS, ApplyError } from '../../apply/apply.ts';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../plan/plan.ts';
-import { describeChange } from '../../render/describe.ts';
 import { renderPlanText } from '../../render/render-text.ts';
-import { CliError, databaseUrl, parse, type Io } from '../context.ts';
-import { loadOrFail } from './plan.ts';
-
-/** "5s", "500ms", "2m" or plain milliseconds. */
-export function parseDuration(value: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!m) throw new CliError(`--${flag} must be a duration like 5s, 500ms or 2m, got "${value}"`);
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms'] ?? 1;
-  return Number(m[1]) * factor;
-}
+import { CliError, databaseUrl, type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
+import { parseDuration } from '../duration.ts';
+import { loadOrFail } from '../load-policies.ts';
+import { progressPrinter } from '../progress-printer.ts';
 
 async function readPlan(file: string): Promise<Plan> {
   let parsed: unknown;
@@ -30,67 +23,18 @@ async function readPlan(file: string): Promise<Plan> {
   return plan as Plan;
 }
 
-/** Progress for people: a live bar on a terminal, plain lines in CI logs. */
-export function progressPrinter(io: Io): (event: ApplyEvent) => void {
-  let lastLine = '';
-  let lastAt = 0;
-  const line = (text: string): void => {
-    if (io.isTTY && lastLine.startsWith('\r')) io.stdout('\n');
-    lastLine = '';
-    io.stdout(`${text}\n`);
-  };
-  return (event) => {
-    switch (event.type) {
-      case 'change-start':
-        line(`[${event.index + 1}/${event.total}] ${event.change.glyph} ${describeChange(event.change)}`);
-        return;
-      case 'step':
-        // A multi-statement step (one transaction) keeps its statements aligned.
-        line(event.sql.replace(/^/gmu, '      '));
-        return;
-      case 'retry':
-        line(`      lock not available (${event.reason}); retry ${event.attempt} in ${event.waitMs} ms`);
-        return;
-      case 'notice':
-      case 'cleanup':
-        line(`      ${event.message}`);
-        return;
-      case 'change-done':
-        line(`      done in ${(event.ms / 1000).toFixed(1)} s`);
-        return;
-      case 'progress': {
-        const p = event.progress;
-        const pct = p.percent === null ? '' : ` ${p.percent.toFixed(0).padStart(3)}%`;
-        const waiting = p.waitingFor.length > 0
-          ? ` — waiting for ${p.waitingFor.map(describeBlocker).join(', ')}`
-          : '';
-        if (io.isTTY) {
-          const width = 20;
-          const filled = p.percent === null ? 0 : Math.round((p.percent / 100) * width);
-          lastLine = `\r      [${'#'.repeat(filled)}${'.'.repeat(width - filled)}]${pct} ${p.phase}${waiting}`;
-          io.stdout(`${lastLine}\u001b[K`);
-        } else if (Date.now() - lastAt > 5000 || waiting !== '') {
-          lastAt = Date.now();
-          io.stdout(`      ${p.phase}${pct}${waiting}\n`);
-        }
-        return;
-      }
-      case 'plan':
-        return;
-    }
-  };
-}
+export const applyOptions = defineOptions({
+  'auto-approve': { type: 'boolean', description: 'apply without asking (needed when not on a terminal)' },
+  plan: { type: 'string', value: 'FILE', description: 'apply this saved plan; refused if the catalog moved since' },
+  'allow-drop': { type: 'boolean', description: 'allow drops and detaches (also PGWARDEN_ALLOW_DROP=true)' },
+  'allow-restart': { type: 'boolean', description: 'allow changes that need a server restart' },
+  'lock-timeout': { type: 'string', value: 'DURATION', byDefault: '5s', description: 'lock_timeout of every DDL statement' },
+  'build-timeout': { type: 'string', value: 'DURATION', byDefault: '6h', description: 'statement_timeout of an index build (0: none)' },
+  retries: { type: 'string', value: 'N', byDefault: '5', description: 'retries of a statement that could not take its lock' },
+});
 
 export async function applyCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    'auto-approve': { type: 'boolean' },
-    'allow-drop': { type: 'boolean' },
-    'allow-restart': { type: 'boolean' },
-    plan: { type: 'string' },
-    'lock-timeout': { type: 'string' },
-    'build-timeout': { type: 'string' },
-    retries: { type: 'string' },
-  });
+  const { values } = parse(args, applyOptions);
   const desired = await loadOrFail(values.policies, io);
   const url = databaseUrl(values['database-url'], io.env);
   const savedPlan = values.plan ? await readPlan(path.resolve(io.cwd, values.plan)) : undefined;

@@ -1,7 +1,8 @@
 import { clusterDown, clusterStatus, clusterUp, ClusterError, defaultBaseDir, type ClusterStatus } from '../../cluster/embedded-cluster.ts';
 import { EXAMPLE_DATABASE, ensureExampleDatabase } from '../../cluster/example-database.ts';
 import { withDatabase } from '../../cluster/local-address.ts';
-import { CliError, parse, type Io } from '../context.ts';
+import { CliError, type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
 
 function portOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -15,8 +16,20 @@ function asCliError(error: unknown): never {
   throw error;
 }
 
+export const upOptions = defineOptions({
+  port: { type: 'string', value: 'PORT', byDefault: '5432', description: 'the primary\'s port' },
+  'standby-port': { type: 'string', value: 'PORT', byDefault: '5433', description: 'the standby\'s port' },
+  'no-example': { type: 'boolean', description: 'do not load the example platform\'s tables' },
+});
+
+export const downOptions = defineOptions({
+  destroy: { type: 'boolean', description: 'also delete the data directory' },
+});
+
+export const statusOptions = defineOptions({});
+
 export async function upCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, { port: { type: 'string' }, 'standby-port': { type: 'string' }, 'no-example': { type: 'boolean' } });
+  const { values } = parse(args, upOptions);
   const urls = await clusterUp({
     baseDir: io.env['PGWARDEN_HOME'] ?? defaultBaseDir(),
     primaryPort: portOption(values.port, 'port'),
@@ -50,7 +63,7 @@ export async function upCommand(args: readonly string[], io: Io): Promise<number
 }
 
 export async function downCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, { destroy: { type: 'boolean' } });
+  const { values } = parse(args, downOptions);
   await clusterDown({ baseDir: io.env['PGWARDEN_HOME'] ?? defaultBaseDir(), destroy: values.destroy ?? false }).catch(asCliError);
   io.stdout(values.destroy ? 'Stopped the embedded cluster and deleted its data.\n' : 'Stopped the embedded cluster (data kept; `pgwarden up` restarts it).\n');
   return 0;
@@ -81,7 +94,7 @@ export function clusterHealthy(status: ClusterStatus): boolean {
 }
 
 export async function statusCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {});
+  const { values } = parse(args, statusOptions);
   const status = await clusterStatus({ baseDir: io.env['PGWARDEN_HOME'] ?? defaultBaseDir() }).catch(asCliError);
   io.stdout(values.json ? `${JSON.stringify(status, null, 2)}\n` : describe(status));
   return clusterHealthy(status) ? 0 : 1;

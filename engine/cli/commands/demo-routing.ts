@@ -9,7 +9,7 @@ import { loadPolicies } from '../../policy/load.ts';
 import { renderPlanText, renderPolicyErrors } from '../../render/render-text.ts';
 import { createRouter, routerOptionsFromPolicy, type RoutingPool } from '../../routing/index.ts';
 import { CliError, type Io } from '../context.ts';
-import { progressPrinter } from './apply.ts';
+import { progressPrinter } from '../progress-printer.ts';
 
 /** The example routing policy (one replica, REPLICA_URL): the demo points it at the embedded standby. */
 const ROUTING_POLICY = fileURLToPath(new URL('../../../examples/routing', import.meta.url));

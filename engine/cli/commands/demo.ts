@@ -8,8 +8,10 @@ import { clusterUp, ClusterError, defaultBaseDir } from '../../cluster/embedded-
 import { makePlan } from '../../plan/make-plan.ts';
 import { loadPolicies } from '../../policy/load.ts';
 import { renderPlanText, renderPolicyErrors } from '../../render/render-text.ts';
-import { CliError, parse, type Io } from '../context.ts';
-import { parseDuration, progressPrinter } from './apply.ts';
+import { CliError, type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
+import { parseDuration } from '../duration.ts';
+import { progressPrinter } from '../progress-printer.ts';
 import { partitionDemo } from './demo-partitions.ts';
 import { vacuumDemo } from './demo-vacuum.ts';
 import { routingDemo } from './demo-routing.ts';
@@ -97,16 +99,18 @@ async function serveWithTraffic(io: Io, pool: pg.Pool, serveArgs: readonly strin
   }
 }
 
+export const demoOptions = defineOptions({
+  yes: { type: 'boolean', short: 'y', description: 'do not pause between steps' },
+  scale: { type: 'string', value: 'SCALE', byDefault: 'demo', description: 'demo or small (the example data\'s size)' },
+  duration: { type: 'string', value: 'DURATION', byDefault: '10s', description: 'how long each workload step runs' },
+  reset: { type: 'boolean', description: 'reload the example data from scratch' },
+  port: { type: 'string', value: 'PORT', byDefault: '5432', description: 'the embedded primary\'s port' },
+  'standby-port': { type: 'string', value: 'PORT', byDefault: '5433', description: 'the embedded standby\'s port' },
+  'serve-port': { type: 'string', value: 'PORT', byDefault: '3000', description: 'the port of `pgwarden serve` at the end of the tour' },
+});
+
 export async function demoCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    yes: { type: 'boolean', short: 'y' },
-    scale: { type: 'string' },
-    duration: { type: 'string' },
-    reset: { type: 'boolean' },
-    port: { type: 'string' },
-    'standby-port': { type: 'string' },
-    'serve-port': { type: 'string' },
-  });
+  const { values } = parse(args, demoOptions);
   const scale = values.scale ?? 'demo';
   if (scale !== 'demo' && scale !== 'small') throw new CliError(`--scale must be demo or small, got "${scale}"`);
   const durationMs = values.duration ? parseDuration(values.duration, 'duration') : 10_000;

@@ -3,9 +3,11 @@ import path from 'node:path';
 import { renderHealthText } from '../../health/render-health.ts';
 import { StandbyError, vacuumHealthReport } from '../../health/vacuum-health-report.ts';
 import type { DesiredState } from '../../policy/desired.ts';
-import { CliError, databaseUrl, parse, type Io } from '../context.ts';
-import { parseDuration } from './apply.ts';
-import { loadOrFail, withClient } from './plan.ts';
+import { CliError, databaseUrl, type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
+import { parseDuration } from '../duration.ts';
+import { loadOrFail } from '../load-policies.ts';
+import { withClient } from './plan.ts';
 
 /** Without --policies, ./policies is used when it exists; health works without any policy (no floors). */
 export async function policiesIfAny(dir: string | undefined, io: Io): Promise<DesiredState | undefined> {
@@ -15,17 +17,19 @@ export async function policiesIfAny(dir: string | undefined, io: Io): Promise<De
 
 const DEFAULT_ROWS = 50;
 
+export const healthOptions = defineOptions({
+  all: { type: 'boolean', description: 'list every table, not only the worst' },
+  'estimate-only': { type: 'boolean', description: 'estimate bloat from statistics instead of measuring it' },
+  'bloat-budget': { type: 'string', value: 'DURATION', byDefault: '10s', description: 'time allowed for measuring bloat exactly' },
+  'detailed-exitcode': { type: 'boolean', description: 'exit 2 when a table is below its health floor' },
+});
+
 /**
  * `pgwarden health`: every table's health score and bloat, worst first, with the floor of its vacuum
  * policy. `--json` for machines; `--detailed-exitcode` exits 2 when a table is below its floor.
  */
 export async function healthCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    all: { type: 'boolean' },
-    'estimate-only': { type: 'boolean' },
-    'bloat-budget': { type: 'string' },
-    'detailed-exitcode': { type: 'boolean' },
-  });
+  const { values } = parse(args, healthOptions);
   const desired = await policiesIfAny(values.policies, io);
   const url = databaseUrl(values['database-url'], io.env);
   const budgetMs = values['bloat-budget'] === undefined ? 10_000 : parseDuration(values['bloat-budget'], 'bloat-budget');

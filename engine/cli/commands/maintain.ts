@@ -1,10 +1,13 @@
 import { MaintainError, MAX_PARALLEL, planMaintenance, runMaintenance, type MaintainResult, type MaintenancePlan } from '../../maintain/maintain.ts';
 import { maintainProgressPrinter, renderMaintainSummary, renderMaintenancePlan } from '../../maintain/render-maintain.ts';
 import type { DesiredState } from '../../policy/desired.ts';
-import { CliError, databaseUrl, parse, redact, type Io } from '../context.ts';
+import { CliError, databaseUrl, redact, type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
 import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
-import { parseDuration, progressPrinter } from './apply.ts';
-import { loadOrFail, withClient } from './plan.ts';
+import { parseDuration } from '../duration.ts';
+import { progressPrinter } from '../progress-printer.ts';
+import { loadOrFail } from '../load-policies.ts';
+import { withClient } from './plan.ts';
 import type { PlannedChange } from '../../plan/plan.ts';
 
 interface Settings {
@@ -100,6 +103,14 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
   });
 }
 
+export const maintainOptions = defineOptions({
+  'dry-run': { type: 'boolean', description: 'print what is due, run nothing' },
+  parallel: { type: 'string', value: 'N', byDefault: '1', description: 'tables vacuumed at the same time' },
+  budget: { type: 'string', value: 'DURATION', description: 'start no new VACUUM after this long' },
+  every: { type: 'string', value: 'DURATION', description: 'keep running, once per interval (at least 1s)' },
+  'lock-timeout': { type: 'string', value: 'DURATION', byDefault: '5s', description: 'lock_timeout of each statement; a locked table is skipped' },
+});
+
 /**
  * `pgwarden maintain`: VACUUM (ANALYZE) / ANALYZE the tables the vacuum policies say are due, worst
  * first. Exit 0 when every due table was done (or dropped meanwhile) and partition upkeep succeeded, 1
@@ -115,13 +126,7 @@ export async function maintainCommand(args: readonly string[], io: Io): Promise<
 }
 
 async function maintain(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    'dry-run': { type: 'boolean' },
-    parallel: { type: 'string' },
-    budget: { type: 'string' },
-    every: { type: 'string' },
-    'lock-timeout': { type: 'string' },
-  });
+  const { values } = parse(args, maintainOptions);
   const settings: Settings = {
     url: databaseUrl(values['database-url'], io.env),
     desired: await loadOrFail(values.policies, io),

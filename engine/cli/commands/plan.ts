@@ -1,23 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import type { DesiredState } from '../../policy/desired.ts';
-import { loadPolicies } from '../../policy/load.ts';
 import { makePlan } from '../../plan/make-plan.ts';
 import type { Plan } from '../../plan/plan.ts';
 import { renderPlanMarkdown } from '../../render/render-markdown.ts';
 import { renderPlanText, renderPolicyErrors } from '../../render/render-text.ts';
-import { CliError, databaseUrl, parse, type Io } from '../context.ts';
-
-export async function loadOrFail(policiesDir: string | undefined, io: Io): Promise<DesiredState> {
-  const given = policiesDir ?? 'policies';
-  const { desired, errors } = await loadPolicies(path.resolve(io.cwd, given), { displayDir: given });
-  if (errors.length > 0) {
-    io.stderr(renderPolicyErrors(errors));
-    throw new CliError('invalid policies', undefined, 1, true);
-  }
-  return desired;
-}
+import { CliError, databaseUrl, type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
+import { loadOrFail } from '../load-policies.ts';
 
 export async function withClient<T>(url: string | undefined, io: Io, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
@@ -34,13 +24,15 @@ export async function withClient<T>(url: string | undefined, io: Io, fn: (client
   }
 }
 
+export const planOptions = defineOptions({
+  out: { type: 'string', value: 'FILE', description: 'also save the plan as JSON (for `apply --plan FILE`)' },
+  format: { type: 'string', value: 'FORMAT', byDefault: 'text', description: 'text, json or markdown (--json is --format json)' },
+  template: { type: 'string', value: 'FILE', description: 'a Handlebars template for --format markdown' },
+  'detailed-exitcode': { type: 'boolean', description: 'exit 0 with no changes, 2 with changes, 1 on error' },
+});
+
 export async function planCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    out: { type: 'string' },
-    format: { type: 'string' },
-    template: { type: 'string' },
-    'detailed-exitcode': { type: 'boolean' },
-  });
+  const { values } = parse(args, planOptions);
   const format = values.json ? 'json' : (values.format ?? 'text');
   if (!['text', 'json', 'markdown'].includes(format)) throw new CliError(`--format must be text, json or markdown, got "${format}"`);
   const desired = await loadOrFail(values.policies, io);

@@ -8,7 +8,8 @@ import type { HealthSnapshot } from '../../health/health-snapshot.ts';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../plan/plan.ts';
 import { buildSite, SiteBuildError } from '../../serve/site-build.ts';
 import { collectSiteData } from '../../serve/site-data.ts';
-import { CliError, databaseUrl, parse, type Io } from '../context.ts';
+import { CliError, databaseUrl, type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
 
 async function readPlanFile(file: string, shown: string): Promise<Plan> {
   let parsed: unknown;
@@ -48,15 +49,17 @@ async function healthSnapshot(url: string | undefined, gapMs: number): Promise<H
   }
 }
 
+export const reportOptions = defineOptions({
+  out: { type: 'string', value: 'DIR', description: 'the folder the static site is written to (required)' },
+  plans: { type: 'string', multiple: true, value: 'FILE', description: 'a saved plan to show (pgwarden plan --out FILE)' },
+  'live-url': { type: 'string', value: 'URL', description: 'link the live page of a running `pgwarden serve`' },
+  base: { type: 'string', value: 'PATH', byDefault: '/', description: 'the path the site is served under, like /my-repo/' },
+  'no-health': { type: 'boolean', description: 'leave out the health snapshot' },
+  'history-limit': { type: 'string', value: 'N', byDefault: '1000', description: 'apply history records shown' },
+});
+
 export async function reportCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    out: { type: 'string' },
-    plans: { type: 'string', multiple: true },
-    'live-url': { type: 'string' },
-    base: { type: 'string' },
-    'no-health': { type: 'boolean' },
-    'history-limit': { type: 'string' },
-  });
+  const { values } = parse(args, reportOptions);
   if (!values.out) throw new CliError('--out DIR is required: the folder the static site is written to');
   const out = path.resolve(io.cwd, values.out);
   const liveUrl = values['live-url'] ?? null;

@@ -11,8 +11,9 @@ import { defaultCacheDir } from '../../serve/site-build.ts';
 import { collectSiteData, readSiteSource, type SiteData } from '../../serve/site-data.ts';
 import { createSiteKeeper } from '../../serve/site-keeper.ts';
 import { startServeServer } from '../../serve/serve-server.ts';
-import { CliError, databaseUrl, parse, type Io } from '../context.ts';
-import { parseDuration } from './apply.ts';
+import { CliError, databaseUrl, type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
+import { parseDuration } from '../duration.ts';
 
 export const DEFAULT_SERVE_PORT = 3000;
 /** What the routing issue asks of every heartbeat writer, serve --write-heartbeat included. */
@@ -81,17 +82,19 @@ async function withDatabase<T>(url: string | undefined, fn: (client: pg.Client) 
   }
 }
 
+export const serveOptions = defineOptions({
+  port: { type: 'string', value: 'PORT', byDefault: '3000', description: 'the port of the site, the live page and its API' },
+  host: { type: 'string', value: 'HOST', byDefault: '127.0.0.1', description: 'the address to listen on' },
+  standby: { type: 'string', multiple: true, value: 'NAME=URL', byDefault: 'the routing policy\'s replicas, else $REPLICA_URL', description: 'a standby to watch' },
+  interval: { type: 'string', value: 'DURATION', byDefault: '5s', description: 'how often the live page is refreshed (1s to 5m)' },
+  'cache-dir': { type: 'string', value: 'DIR', description: 'where the built site is cached' },
+  'no-site': { type: 'boolean', description: 'serve the live page and API only, no report site' },
+  'cors-origin': { type: 'string', value: 'ORIGIN', description: 'allow this origin to read the API (like https://docs.example.com)' },
+  'write-heartbeat': { type: 'boolean', description: 'stamp the replication heartbeat every 100 ms' },
+});
+
 export async function serveCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    port: { type: 'string' },
-    host: { type: 'string' },
-    standby: { type: 'string', multiple: true },
-    interval: { type: 'string' },
-    'cache-dir': { type: 'string' },
-    'no-site': { type: 'boolean' },
-    'cors-origin': { type: 'string' },
-    'write-heartbeat': { type: 'boolean' },
-  });
+  const { values } = parse(args, serveOptions);
   const url = databaseUrl(values['database-url'], io.env);
   const port = parsePort(values.port, DEFAULT_SERVE_PORT);
   const host = values.host ?? '127.0.0.1';

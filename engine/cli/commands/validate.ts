@@ -1,8 +1,11 @@
-import { parse, type Io } from '../context.ts';
-import { loadOrFail } from './plan.ts';
+import { type Io } from '../context.ts';
+import { defineOptions, parse } from '../option-spec.ts';
+import { loadOrFail } from '../load-policies.ts';
+
+export const validateOptions = defineOptions({});
 
 export async function validateCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(args, {});
+  const { values } = parse(args, validateOptions);
   const desired = await loadOrFail(values.policies, io);
   const indexes = desired.tables.reduce((n, t) => n + t.indexes.length, 0);
   const replicas = desired.routing?.replicas.length;
