@@ -1,14 +1,34 @@
 #!/usr/bin/env node
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-// In a checkout the sources run through tsx, so the CLI is never older than the code beside it;
-// the published package (which ships dist/ and no engine/) runs the compiled CLI.
-const sources = new URL('../engine/cli/bin.ts', import.meta.url);
-if (existsSync(fileURLToPath(sources))) {
+// The published package ships dist/ and no engine/: it always runs the compiled CLI (no tsx).
+// In a checkout the compiled CLI runs when it is up to date with the sources beside it (`npm install`
+// builds it through `prepare`, `npm run build` rebuilds it); after an edit, until the next build, the
+// sources run through tsx. Either way the CLI is never older than the code beside it. "Up to date":
+// no file under the build's inputs is newer than the stamp the build writes last (a few ms of stat calls).
+const root = fileURLToPath(new URL('..', import.meta.url));
+const compiled = new URL('../dist/engine/cli/bin.js', import.meta.url);
+
+function newestInput() {
+  let newest = 0;
+  for (const dir of ['engine', 'examples', 'policies']) {
+    for (const entry of readdirSync(`${root}${dir}`, { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) newest = Math.max(newest, statSync(`${entry.parentPath ?? entry.path}/${entry.name}`).mtimeMs);
+    }
+  }
+  return newest;
+}
+
+function compiledIsCurrent() {
+  const stamp = `${root}dist/.build-stamp`;
+  return existsSync(stamp) && statSync(stamp).mtimeMs >= newestInput();
+}
+
+if (!existsSync(`${root}engine`) || compiledIsCurrent()) {
+  await import(compiled.href);
+} else {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(sources.href);
-} else {
-  await import(new URL('../dist/engine/cli/bin.js', import.meta.url).href);
+  await import(new URL('../engine/cli/bin.ts', import.meta.url).href);
 }

@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isScalar, LineCounter, parseAllDocuments, visit, type Document, type YAMLError } from 'yaml';
 import { ident } from '../sql/ident.ts';
@@ -39,7 +40,7 @@ export async function loadPolicies(dir: string, options: { readonly displayDir?:
   for (const file of listing.files) {
     // `displayDir`: how the user wrote the directory, when `dir` had to be made absolute to be read.
     const shown = path.join(options.displayDir ?? dir, file);
-    const text = await readText(path.join(dir, file));
+    const text = readText(path.join(dir, file));
     if (typeof text !== 'string') {
       errors.push({ file: shown, line: 1, col: 1, message: `cannot read the file: ${text.reason}` });
       continue;
@@ -80,9 +81,11 @@ async function policyFiles(dir: string): Promise<Listing> {
   }
 }
 
-async function readText(file: string): Promise<string | { reason: string }> {
+// Synchronous on purpose: a repository of 1,000 small policy files is read in a few milliseconds this
+// way, while one awaited promise per file cost more than the reading (issue 14).
+function readText(file: string): string | { reason: string } {
   try {
-    return await readFile(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (error) {
     return { reason: fsReason(error) };
   }
@@ -241,7 +244,8 @@ function crossDocumentErrors(documents: readonly TableDocument[]): PolicyError[]
 }
 
 function relationKey(schema: string, name: string): string {
-  return JSON.stringify([schema, name]);
+  // NUL cannot occur in a PostgreSQL identifier, so the pair maps to one key and back.
+  return `${schema}\u0000${name}`;
 }
 
 function at(position: { file: string; line: number; col: number }): string {

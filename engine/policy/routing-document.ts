@@ -1,21 +1,13 @@
-import { Ajv, type ValidateFunction } from 'ajv';
 import type { PolicyError } from './desired.ts';
 import type { DesiredReplica, DesiredRouting, DesiredStandbySetting } from './desired-routing.ts';
 import { isMapping, positionOf, type DataPath, type DocumentSource } from './document-source.ts';
-import { RoutingPolicy } from './routing-schema.ts';
+import { policyValidators } from './policy-validators.ts';
 import { schemaProblems } from './schema-problem.ts';
 
 /** What one `routing:` document yields: its mistakes, and the routing when there are none. */
 export interface RoutingDocument {
   readonly errors: readonly PolicyError[];
   readonly routing?: DesiredRouting;
-}
-
-let validate: ValidateFunction<RoutingPolicy> | undefined;
-
-function compiled(): ValidateFunction<RoutingPolicy> {
-  validate ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile<RoutingPolicy>(RoutingPolicy);
-  return validate;
 }
 
 // What a shell (and every CI system) accepts as a variable name.
@@ -31,7 +23,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/u;
  *   standby_settings: { hot_standby_feedback: on }
  */
 export function readRoutingDocument(data: Readonly<Record<string, unknown>>, source: DocumentSource): RoutingDocument {
-  const check = compiled();
+  const check = policyValidators().routing;
   const errors: PolicyError[] = [];
   const report = (path: DataPath, message: string, hint?: string, part: 'key' | 'value' = 'value'): void => {
     errors.push({ ...positionOf(source, path, part), message, ...(hint === undefined ? {} : { hint }) });

@@ -1,4 +1,3 @@
-import { Ajv, type ValidateFunction } from 'ajv';
 import type {
   DesiredIndex,
   DesiredIndexKey,
@@ -13,7 +12,8 @@ import { isMapping, positionOf, type DataPath, type DocumentSource } from './doc
 import { indexColumnSyntax, parseIndexColumn } from './index-column.ts';
 import { parameterProblem, parameterText } from './index-storage-parameters.ts';
 import { readPartitioning } from './partitioning-policy.ts';
-import { IndexKey, IndexPolicy, TablePolicy } from './schema.ts';
+import { policyValidators } from './policy-validators.ts';
+import type { IndexKey, IndexPolicy, TablePolicy } from './schema.ts';
 import { schemaProblems } from './schema-problem.ts';
 import { readVacuum } from './vacuum-policy.ts';
 
@@ -45,29 +45,8 @@ const maxNameBytes = 63;
 // Access methods that support INCLUDE (btree since 11, gist since 12, spgist since 14).
 const includeMethods: readonly IndexMethod[] = ['btree', 'gist', 'spgist'];
 
-interface Validators {
-  readonly table: ValidateFunction<TablePolicy>;
-  readonly index: ValidateFunction<IndexPolicy>;
-  readonly key: ValidateFunction<IndexKey>;
-}
-
-let validators: Validators | undefined;
-
-function compiled(): Validators {
-  if (validators !== undefined) return validators;
-  // `verbose` gives each error its schema and data, which the plain-English messages need.
-  const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
-  validators = {
-    table: ajv.compile<TablePolicy>(TablePolicy),
-    // The parts are validated on their own too, to check what is well-formed in a document that is not.
-    index: ajv.compile<IndexPolicy>(IndexPolicy),
-    key: ajv.compile<IndexKey>(IndexKey),
-  };
-  return validators;
-}
-
 export function readTableDocument(data: Readonly<Record<string, unknown>>, source: DocumentSource): TableDocument {
-  const { table: validateTable } = compiled();
+  const { table: validateTable } = policyValidators();
   const errors: PolicyError[] = [];
   const report = (path: DataPath, message: string, hint?: string, part: 'key' | 'value' = 'value'): void => {
     errors.push({ ...positionOf(source, path, part), message, ...(hint === undefined ? {} : { hint }) });
@@ -173,7 +152,7 @@ function checkIndex(
   at: DataPath,
   report: Report,
 ): { index: IndexPolicy; keys: DesiredIndexKey[] } | undefined {
-  const { index: validateIndex, key: validateKey } = compiled();
+  const { index: validateIndex, key: validateKey } = policyValidators();
   const check = tracked(report);
   const mapping = isMapping(item) ? item : {};
   if (typeof mapping['name'] === 'string' && !fitsName(mapping['name'])) {

@@ -1,8 +1,8 @@
-import { Ajv, type ValidateFunction } from 'ajv';
 import type { DesiredTable, PolicyError, SourcePos } from './desired.ts';
 import { isMapping, positionOf, type DataPath, type DocumentSource } from './document-source.ts';
 import { schemaProblems } from './schema-problem.ts';
-import { DefaultsPolicy, STORAGE_PARAMETERS } from './vacuum-schema.ts';
+import { policyValidators } from './policy-validators.ts';
+import { STORAGE_PARAMETERS } from './vacuum-schema.ts';
 
 /**
  * The `vacuum:` block of a table policy and the `defaults:` document.
@@ -108,10 +108,8 @@ export interface DefaultsDocument {
   readonly source: SourcePos;
 }
 
-let validateDefaults: ValidateFunction | undefined;
-
 export function readDefaultsDocument(data: Readonly<Record<string, unknown>>, source: DocumentSource): DefaultsDocument {
-  validateDefaults ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(DefaultsPolicy);
+  const validateDefaults = policyValidators().defaults;
   const position = positionOf(source, ['defaults'], 'key');
   const errors: PolicyError[] = [];
   const valid = validateDefaults(data);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { durationMs } from '../../engine/cli/duration.ts';
 import { COMMANDS, packageVersion } from '../../engine/cli/main.ts';
-import { COMMON_OPTIONS } from '../../engine/cli/option-spec.ts';
+import { COMMON_OPTIONS, type OptionSpecs } from '../../engine/cli/option-spec.ts';
 import { useColor } from '../../engine/render/color.ts';
 import { runCli } from '../support/cli.ts';
 
@@ -29,7 +29,8 @@ describe('the command line', () => {
     const { options } = await COMMANDS[name]!.load();
     const result = await runCli([name, '-h'], { cwd: home });
     expect(result.code).toBe(0);
-    for (const [option, spec] of Object.entries({ ...options, ...COMMON_OPTIONS })) {
+    const all: OptionSpecs = { ...options, ...COMMON_OPTIONS };
+    for (const [option, spec] of Object.entries(all)) {
       const head = `--${option}${spec.value ? ` ${spec.value}` : ''}  `;
       const line = result.stdout.split('\n').find((l) => /^ {2}(-\w, | {4})--/u.test(l) && l.includes(head));
       expect(line, `--${option}`).toContain(spec.description);

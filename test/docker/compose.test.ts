@@ -321,9 +321,10 @@ describe('the files next to docker-compose.yml', () => {
     expect(ini).not.toMatch(/password\s*=/i);
   });
 
-  it('builds the image from node:20 with npm ci and npm run build', () => {
+  it('builds the image from node:22 (LTS) with npm ci and npm run build', () => {
     const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/^FROM node:20\S* AS build$/m);
+    expect(dockerfile).toMatch(/^FROM node:22\S* AS build$/m);
+    expect(dockerfile).toMatch(/^FROM node:22\S* AS runtime$/m);
     expect(dockerfile).toMatch(/npm ci/);
     expect(dockerfile).toMatch(/npm run build/);
     expect(dockerfile).toMatch(/^CMD \["node", "bin\/pgwarden.js", "serve", "--host", "0.0.0.0", "--port", "3000"\]$/m);
