@@ -17,6 +17,7 @@ import { detachOf, type DetachInfo } from '../plan/partition-steps.ts';
 import { isDetachPending } from '../catalog/partition-queries.ts';
 import { startApplyDetails, type ApplyDetails } from '../health/apply-details.ts';
 import { describeBlocker, olderTransactions, watchBuild, type BuildProgress } from './progress.ts';
+import { ConversionError, runConversion } from './convert/run-conversion.ts';
 
 export interface ApplyOptions {
   readonly databaseUrl: string;
@@ -210,7 +211,21 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
           if (step.kind === 'registry') await writeIndexRegistry(main, [step]);
           else if (step.kind === 'setting-registry') await runSettingRegistryStep(main, step);
           else if (step.kind === 'replica') await replicas.run(step, (sql) => options.onEvent?.({ type: 'step', sql }), (message) => options.onEvent?.({ type: 'notice', message }));
-          else {
+          else if (step.kind === 'convert') {
+            if (change.change.kind !== 'convert-table') throw new ApplyError(`a conversion step belongs to a convert-table change, not ${change.change.kind}`);
+            await runConversion(main, change.change, step, {
+              lockTimeoutMs: options.lockTimeoutMs,
+              retries: options.retries,
+              backoffMs: options.backoffMs,
+              ...(options.signal ? { signal: options.signal } : {}),
+              onProgress: (progress) => options.onEvent?.({ type: 'progress', progress }),
+              onNotice: (message) => options.onEvent?.({ type: 'notice', message }),
+              onRetry: (sql, attempt, waitMs, reason) => options.onEvent?.({ type: 'retry', sql, attempt, waitMs, reason }),
+            }).catch((error: unknown) => {
+              if (error instanceof ConversionError) throw new ApplyError(error.message, error.sql, error.hint);
+              throw error;
+            });
+          } else {
             const detach = detachOf(step);
             await (detach ? runDetachStep(main, monitor, step, detach, options) : runSqlStep(main, monitor, step, options));
           }

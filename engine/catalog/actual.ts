@@ -3,6 +3,7 @@ import type { Canonical } from './canonicalise.ts';
 import type { Catalog } from './catalog.ts';
 import type { PartitionedTableInfo, RetiredPartition } from './partition-queries.ts';
 import type { TableStats, VacuumSettings } from './table-statistics.ts';
+import type { ActualConversions } from './read-conversions.ts';
 
 /**
  * Everything a plan compares the policies against, read up front by `readActual()` in a fixed number of
@@ -28,6 +29,8 @@ export interface Actual {
   readonly routing: ActualRouting | null;
   /** Activity counters and vacuum settings, when a vacuum policy exists (health floors). */
   readonly tableStatistics: TableStatistics | null;
+  /** Plain tables a `partitioning:` policy names (to convert), and old tables finished conversions kept. */
+  readonly conversions?: ActualConversions;
 }
 
 export interface DefaultRowCount {

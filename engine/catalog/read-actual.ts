@@ -10,6 +10,7 @@ import { countDefaultRows, introspectPartitions, retiredPartitions } from './par
 import { INDEX_DEFINITIONS_SQL } from './queries.ts';
 import { introspectRouting } from './replica-introspect.ts';
 import { readTableStats, readVacuumSettings } from './table-statistics.ts';
+import { readConversions } from './read-conversions.ts';
 
 /** How long reading the catalog waits for a lock another session holds on a declared table. */
 export const PLAN_LOCK_TIMEOUT_MS = 5000;
@@ -57,7 +58,8 @@ export async function readActual(session: CatalogSession, scope: ActualScope): P
   const routing = await readRouting(session, desired, scope.env);
   const tableStatistics = await readStatistics(session, desired);
   const indexDefinitions = await readDefinitions(session, definitionTargets(desired, catalog, canonical));
-  return Object.freeze({ catalog, canonical, partitions, retired, defaultRows, indexDefinitions, routing, tableStatistics });
+  const conversions = await readConversions(session, desired, scope.now);
+  return Object.freeze({ catalog, canonical, partitions, retired, defaultRows, indexDefinitions, routing, tableStatistics, conversions });
 }
 
 /**

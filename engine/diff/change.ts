@@ -4,6 +4,7 @@ import type { PartitionChange } from './partition-change.ts';
 import type { RoutingChange } from './routing-change.ts';
 import type { SetIndexParameters } from './set-index-parameters.ts';
 import type { SetStorageParameters } from './set-storage-parameters.ts';
+import type { ConvertChange } from './convert-change.ts';
 
 /** The table a change touches, as it was when the plan was made (display and estimates only). */
 export interface TableRef {
@@ -120,7 +121,7 @@ export interface DropIndex extends ChangeBase {
   readonly destructive: boolean;
 }
 
-export type Change = CreateIndex | RebuildIndex | ReplaceIndex | RenameIndex | AdoptIndex | DropIndex | SetIndexParameters | PartitionChange | SetStorageParameters | RoutingChange;
+export type Change = CreateIndex | RebuildIndex | ReplaceIndex | RenameIndex | AdoptIndex | DropIndex | SetIndexParameters | PartitionChange | SetStorageParameters | RoutingChange | ConvertChange;
 export type ChangeKind = Change['kind'];
 
 /** Something the plan reports but will not act on. */

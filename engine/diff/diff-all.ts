@@ -10,6 +10,8 @@ import { partitionName } from './partition-interval.ts';
 import type { RoutingReport } from './routing-change.ts';
 import { diffRouting } from './routing-diff.ts';
 import { diffStorageParameters, storageParametersFor, type ManagedSettings } from './vacuum-settings.ts';
+import { diffConversions } from './convert-diff.ts';
+import { NO_CONVERSIONS } from '../catalog/read-conversions.ts';
 
 export interface Diff {
   /** In the order they run. */
@@ -36,15 +38,25 @@ export function diffAll(desired: DesiredState, actual: Actual, now: Date): Diff 
     storageParametersFor,
   });
   const routing = routingDiff(desired, actual);
-  const errors = [...indexes.errors, ...partitions.errors, ...routing.errors];
+  const conversions = diffConversions(desired, actual.conversions ?? NO_CONVERSIONS, now, storageParametersFor);
+  const errors = [...indexes.errors, ...partitions.errors, ...routing.errors, ...conversions.errors];
   if (errors.length > 0) return { changes: [], warnings: [], errors };
   const storage = diffStorageParameters(desired, actual.catalog, managedSettings(actual));
   // Interrupted detaches finish first; new partitions come after the index changes, so ATTACH gives
   // them every index the parent has by then.
-  const changes = [...partitions.before, ...indexes.changes, ...storage.changes, ...partitions.after, ...routing.changes].map((c) =>
+  // A table being converted gets its declared indexes from the conversion, not built on the plain table.
+  const indexChanges = indexes.changes.filter((c) => !('table' in c) || !conversions.converting.has(`${c.table.schema}\u0000${c.table.name}`));
+  const changes = [...partitions.before, ...indexChanges, ...storage.changes, ...conversions.changes, ...partitions.after, ...routing.changes].map((c) =>
     withDefinition(c, actual.indexDefinitions),
   );
-  const warnings = [...indexes.warnings, ...partitions.warnings, ...storage.warnings, ...healthFloorWarnings(desired, actual.tableStatistics), ...routing.warnings];
+  const warnings = [
+    ...indexes.warnings,
+    ...partitions.warnings,
+    ...storage.warnings,
+    ...healthFloorWarnings(desired, actual.tableStatistics),
+    ...routing.warnings,
+    ...conversions.warnings,
+  ];
   return { changes, warnings, errors: [], ...(routing.report === undefined ? {} : { routing: routing.report }) };
 }
 

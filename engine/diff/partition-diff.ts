@@ -93,7 +93,7 @@ function ahead(current: Date, start: Date, interval: DesiredPartitioning['interv
 }
 
 /** Policy mistakes only the catalog reveals, or the key's type when the table can be managed. */
-function keyProblem(policy: DesiredPartitioning, info: PartitionedTableInfo): { error: PolicyError } | { type: TimeKeyType } {
+function keyProblem(policy: DesiredPartitioning, info: PartitionedTableInfo): { error: PolicyError } | { plain: true } | { type: TimeKeyType } {
   const qualifiedName = `${info.schema}.${info.name}`;
   const formatted = info.columnTypes[policy.column];
   if (formatted === undefined) {
@@ -109,16 +109,8 @@ function keyProblem(policy: DesiredPartitioning, info: PartitionedTableInfo): { 
       },
     };
   }
-  if (!info.partitioned) {
-    const size = `${Math.max(0, Math.round(info.rowEstimate)).toLocaleString('en-US')} rows`;
-    return {
-      error: {
-        ...policy.source,
-        message: `partitioning: ${qualifiedName} is a plain table (~${size}), not partitioned; pgwarden does not convert a table in place`,
-        hint: `migrate it first: create a table PARTITION BY RANGE (${policy.column}) with the same columns, copy the rows in batches, then swap the names in one short transaction (see docs/partitioning.md); pgwarden then keeps its partitions`,
-      },
-    };
-  }
+  // A plain table is converted online (engine/diff/convert-change.ts); its partitions are kept from the next plan on.
+  if (!info.partitioned) return { plain: true };
   const keys = info.keyColumns;
   if (info.strategy !== 'r' || keys.length !== 1 || keys[0] !== policy.column) {
     const strategy = info.strategy === 'l' ? 'LIST' : info.strategy === 'h' ? 'HASH' : 'RANGE';
@@ -150,6 +142,7 @@ export function diffPartitions(input: PartitionDiffInput): PartitionDiff {
       errors.push(checked.error);
       continue;
     }
+    if ('plain' in checked) continue;
     const result = diffTable(table, policy, info, checked.type, input);
     before.push(...result.before);
     after.push(...result.after);

@@ -55,6 +55,8 @@ const GLYPHS: Record<ChangeKind, Glyph> = {
   'create-heartbeat': '+',
   'set-replica-setting': '~',
   'reset-replica-setting': '-',
+  'convert-table': '±',
+  'drop-unpartitioned': '-',
 };
 
 const LOCK_RANK: Record<LockInfo['mode'], number> = { 'SHARE UPDATE EXCLUSIVE': 1, SHARE: 2, 'ACCESS EXCLUSIVE': 3 };
@@ -64,7 +66,7 @@ const LOCK_RANK: Record<LockInfo['mode'], number> = { 'SHARE UPDATE EXCLUSIVE': 
  * as it is attached), the line names the first and counts the others, so it never reads as one lock.
  */
 function strongestLock(steps: readonly Step[], fallback: string): LockInfo {
-  const locks = steps.flatMap((s) => (s.kind === 'sql' ? [s.lock] : []));
+  const locks = steps.flatMap((s) => (s.kind === 'sql' || s.kind === 'convert' ? [s.lock] : []));
   const none: LockInfo = { mode: 'SHARE UPDATE EXCLUSIVE', on: fallback, online: true };
   const worst = locks.reduce((w, l) => (LOCK_RANK[l.mode] > LOCK_RANK[w.mode] ? l : w), locks[0] ?? none);
   const others = new Set(locks.filter((l) => l.mode === worst.mode && l.on !== worst.on).map((l) => l.on)).size;
@@ -78,7 +80,7 @@ export function planChange(change: Change): PlannedChange {
     change,
     glyph: GLYPHS[change.kind],
     lock,
-    online: steps.every((s) => s.kind !== 'sql' || s.lock.online),
+    online: steps.every((s) => (s.kind !== 'sql' && s.kind !== 'convert') || s.lock.online),
     destructive: 'destructive' in change && change.destructive,
     steps,
   };

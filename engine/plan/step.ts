@@ -7,6 +7,7 @@ import { partitionSteps } from './partition-steps.ts';
 import { storageSteps, type SettingRegistryStep } from './storage-steps.ts';
 import { isRoutingChange } from '../diff/routing-change.ts';
 import { routingSteps, type ReplicaStep } from './routing-steps.ts';
+import { convertSteps, type ConvertStep } from './convert-steps.ts';
 
 /** The lock a statement takes, as PostgreSQL names it, and on what. */
 export interface LockInfo {
@@ -40,7 +41,7 @@ export interface RegistryStep {
   readonly signature?: string;
 }
 
-export type Step = SqlStep | RegistryStep | SettingRegistryStep | ReplicaStep;
+export type Step = SqlStep | RegistryStep | SettingRegistryStep | ReplicaStep | ConvertStep;
 
 const onTable = (schema: string, table: string): string => `${schema}.${table}`;
 
@@ -214,5 +215,8 @@ export function stepsFor(change: Change): Step[] {
           build: false,
         },
       ];
+    case 'convert-table':
+    case 'drop-unpartitioned':
+      return convertSteps(change);
   }
 }

@@ -1,6 +1,7 @@
 import type { PlannedChange } from '../plan/plan.ts';
 import { describePartitionChange } from './describe-partition.ts';
 import { describeIndexParameters, describeStorageChange } from './describe-storage.ts';
+import { describeConvertChange } from './describe-convert.ts';
 import { describeRoutingChange } from './describe-routing.ts';
 import { isRoutingChange } from '../diff/routing-change.ts';
 
@@ -41,5 +42,8 @@ export function describeChange(planned: PlannedChange): string {
       return describeStorageChange(c);
     case 'set-index-parameters':
       return describeIndexParameters(c);
+    case 'convert-table':
+    case 'drop-unpartitioned':
+      return describeConvertChange(c);
   }
 }

@@ -3,6 +3,7 @@ import { formatPolicyError, type PolicyError } from '../policy/desired.ts';
 import { paint as paintText, type Color } from './color.ts';
 import { describeChange, formatBytes } from './describe.ts';
 import { replicaStepLines, routingDetailLines, routingReportLines } from './describe-routing.ts';
+import { convertDetailLines } from './describe-convert.ts';
 
 export interface TextStyle {
   readonly color: boolean;
@@ -35,6 +36,7 @@ export function renderPlanText(plan: Plan, style: TextStyle): string {
     } else {
       out.push(...routingDetailLines(c).map((line) => paint(style, 'dim', `      ${line}`)));
     }
+    out.push(...convertDetailLines(c).map((line) => paint(style, 'dim', `      ${line}`)));
     if (c.change.source) out.push(paint(style, 'dim', `      from:  ${c.change.source.file}:${c.change.source.line}`));
     // A multi-statement step (one transaction) keeps its statements aligned.
     for (const step of c.steps) if (step.kind === 'sql') out.push(...step.sql.split('\n').map((line) => `      ${paint(style, 'cyan', line)}`));

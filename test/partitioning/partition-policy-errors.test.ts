@@ -72,10 +72,10 @@ describe('partition policy errors only the catalog reveals', () => {
     ]);
   });
 
-  it('explains the migration a plain table with data needs instead of doing it', async () => {
+  it('refuses to convert a plain table without a primary key, saying which key it needs', async () => {
     const { lines } = await planErrors(policy('app.plain', 'by: range', 'column: created_at', 'interval: month'));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^events\.yaml:2:1: partitioning: app\.plain is a plain table \(~1,000 rows\), not partitioned; pgwarden does not convert a table in place \(migrate it first: .*PARTITION BY RANGE \(created_at\).*swap the names/);
+    expect(lines[0]).toMatch(/^events\.yaml:2:1: partitioning: cannot convert app\.plain online: it has no primary key; .* \(add one that includes created_at, e\.g\. ALTER TABLE app\.plain ADD PRIMARY KEY \(id, created_at\)/);
   });
 
   it('refuses a table partitioned another way', async () => {

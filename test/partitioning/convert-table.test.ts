@@ -1,0 +1,161 @@
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { apply, type ApplyEvent } from '../../engine/apply/apply.ts';
+import { makePlan } from '../../engine/plan/make-plan.ts';
+import type { Plan } from '../../engine/plan/plan.ts';
+import { loadPolicies } from '../../engine/policy/load.ts';
+import { renderPlanText } from '../../engine/render/render-text.ts';
+import { projectWith } from '../support/cli.ts';
+import { useTestDatabase, type TestDatabase } from '../support/database.ts';
+
+let db: TestDatabase;
+const NOW = new Date('2026-11-20T12:00:00Z');
+
+async function sql(text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
+  return (await db.pool.query(text, values)).rows;
+}
+
+async function planOf(project: string): Promise<{ plan?: Plan; errors: string[] }> {
+  const { desired, errors } = await loadPolicies(path.join(project, 'policies'));
+  expect(errors).toEqual([]);
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    const outcome = await makePlan(client, desired, NOW);
+    return outcome.ok ? { plan: outcome.plan, errors: [] } : { errors: outcome.errors.map((e) => `${e.message}${e.hint ? ` (${e.hint})` : ''}`) };
+  } finally {
+    await client.end();
+  }
+}
+
+async function applyPolicies(project: string, options: { allowDrop?: boolean; lockTimeoutMs?: number; onEvent?: (e: ApplyEvent) => void } = {}): Promise<void> {
+  const { desired } = await loadPolicies(path.join(project, 'policies'));
+  await apply({
+    databaseUrl: db.url,
+    desired,
+    allowDrop: options.allowDrop ?? false,
+    lockTimeoutMs: options.lockTimeoutMs ?? 2000,
+    buildTimeoutMs: 0,
+    retries: 5,
+    backoffMs: 50,
+    now: () => NOW,
+    who: { actor: 'test', gitCommit: null, gitBranch: null },
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  });
+}
+
+const kinds = (plan: Plan | undefined): string[] => (plan?.changes ?? []).map((c) => `${c.glyph} ${c.change.kind} ${c.change.address}`);
+
+const POLICY = `
+table: app.events
+indexes:
+  - name: events_tenant_created_idx
+    columns: [tenant_id, created_at desc]
+partitioning:
+  by: range
+  column: created_at
+  interval: month
+  premake: 2
+  default_partition: true
+`;
+
+/** A plain events table with 3,000 rows over August..November 2026, a serial id, a CHECK, a view and a grant. */
+async function plainEvents(): Promise<void> {
+  await sql(`DROP SCHEMA IF EXISTS app CASCADE; DROP SCHEMA IF EXISTS pgwarden CASCADE; CREATE SCHEMA app;
+    DROP ROLE IF EXISTS ${roleName()}; CREATE ROLE ${roleName()};
+    CREATE TABLE app.events (
+      id bigserial, tenant_id int NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
+      kind text NOT NULL DEFAULT 'ping' CHECK (kind <> ''), payload jsonb,
+      PRIMARY KEY (id, created_at));
+    INSERT INTO app.events (tenant_id, created_at, kind, payload)
+      SELECT g % 17, timestamptz '2026-08-01 00:00:00+00' + (g * interval '1 hour'), 'k' || (g % 5), jsonb_build_object('g', g)
+        FROM generate_series(1, 3000) g;
+    CREATE VIEW app.recent_events AS SELECT id, kind FROM app.events WHERE created_at > '2026-10-01';
+    GRANT SELECT, INSERT ON app.events TO ${roleName()};
+    ANALYZE app.events;`);
+}
+
+function roleName(): string {
+  return `${db.name}_reader`;
+}
+
+/** Every row of a table as text, in key order: to compare two tables row by row. */
+async function rowsOf(table: string): Promise<string[]> {
+  const rows = await sql(`SELECT t::text AS r FROM ${table} t ORDER BY id, created_at`);
+  return rows.map((r) => String(r['r']));
+}
+
+/** pgwarden's working objects that must not outlive a conversion. */
+async function leftovers(): Promise<string[]> {
+  const rows = await sql(`
+    SELECT 'trigger ' || tgname AS what FROM pg_trigger WHERE tgname LIKE 'pgwarden_convert%'
+    UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname LIKE 'convert_capture_%'
+    UNION ALL SELECT 'table ' || relname FROM pg_class WHERE relname LIKE '%_pgwarden_convert' OR relname = 'pgwarden_convert_sample'
+    ORDER BY 1`);
+  return rows.map((r) => String(r['what']));
+}
+
+beforeAll(async () => {
+  db = await useTestDatabase();
+});
+afterAll(async () => {
+  await sql(`DROP SCHEMA IF EXISTS app CASCADE; DROP ROLE IF EXISTS ${roleName()}`).catch(() => undefined);
+  await db.close();
+});
+beforeEach(async () => {
+  await plainEvents();
+});
+
+describe('converting a plain table into a partitioned one', () => {
+  it('plans a convert change that says what it builds, copies and locks', async () => {
+    const project = await projectWith({ 'events.yaml': POLICY });
+    const { plan, errors } = await planOf(project);
+    expect(errors).toEqual([]);
+    expect(kinds(plan)).toEqual(['± convert-table convert:app.events']);
+    const text = renderPlanText(plan!, { color: false });
+    expect(text).toContain('± convert app.events into a table partitioned by month on created_at (7 partitions), online');
+    expect(text).toContain('partitions: events_2026_08 [2026-08-01 00:00:00+00) … events_2027_01 [2027-02-01 00:00:00+00) (6: every row\'s key from the smallest to the largest, plus premake) + events_default (default)');
+    expect(text).toContain('indexes: events_tenant_created_idx; views re-pointed at the swap: app.recent_events');
+    expect(text).toMatch(/copy: {2}3,000 rows, [\d.]+ kB/);
+    expect(text).toMatch(/estimate: .* at [\d,]+ rows\/s \(a timed sample/);
+    expect(text).toContain('lock:  ACCESS EXCLUSIVE on app.events (at the swap, renames only');
+    expect(text).toContain('keeps: app.events_unpartitioned, the old table, until apply --allow-drop');
+    // Planning left nothing behind (the timed sample is rolled back).
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('converts it, keeps every row, the sequence, the view and the grants, and converges', async () => {
+    const project = await projectWith({ 'events.yaml': POLICY });
+    const before = await rowsOf('app.events');
+    await applyPolicies(project);
+    const kind = await sql(`SELECT relkind FROM pg_class WHERE oid = 'app.events'::regclass`);
+    expect(kind[0]?.['relkind']).toBe('p');
+    expect(await rowsOf('app.events')).toEqual(before);
+    expect(await rowsOf('app.events_unpartitioned')).toEqual(before);
+    const perPartition = await sql(`SELECT tableoid::regclass::text AS p, count(*)::int AS n FROM app.events GROUP BY 1 ORDER BY 1`);
+    expect(perPartition.map((r) => r['p'])).toEqual(['app.events_2026_08', 'app.events_2026_09', 'app.events_2026_10', 'app.events_2026_11', 'app.events_2026_12']);
+    // The serial keeps counting where it was, and belongs to the new table now.
+    const [next] = await sql(`INSERT INTO app.events (tenant_id, created_at) VALUES (1, '2026-11-20') RETURNING id`);
+    expect(Number(next?.['id'])).toBe(3001);
+    const [owner] = await sql(`SELECT d.refobjid::regclass::text AS t FROM pg_depend d WHERE d.objid = 'app.events_id_seq'::regclass AND d.deptype = 'a'`);
+    expect(owner?.['t']).toBe('app.events');
+    // The view reads the new table; the grant came along; the CHECK and default too.
+    const [view] = await sql(`SELECT count(*)::int AS n FROM app.recent_events`);
+    expect(view?.['n']).toBeGreaterThan(1000);
+    const deps = await sql(`SELECT DISTINCT d.refobjid::regclass::text AS t FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+                             WHERE r.ev_class = 'app.recent_events'::regclass AND d.refobjid <> 'app.recent_events'::regclass`);
+    expect(deps.map((r) => r['t'])).toEqual(['app.events']);
+    const [grant] = await sql(`SELECT has_table_privilege($1, 'app.events', 'INSERT') AS ok`, [roleName()]);
+    expect(grant?.['ok']).toBe(true);
+    await expect(sql(`INSERT INTO app.events (tenant_id, kind) VALUES (1, '')`)).rejects.toThrow(/check constraint/);
+    expect(await leftovers()).toEqual([]);
+    // What is left to do is dropping the old table, which needs --allow-drop; after it, nothing.
+    const { plan } = await planOf(project);
+    expect(kinds(plan)).toEqual(['- drop-unpartitioned convert:app.events.events_unpartitioned']);
+    await expect(applyPolicies(project)).rejects.toThrow(/--allow-drop|drops or detaches/);
+    await applyPolicies(project, { allowDrop: true });
+    const after = await planOf(project);
+    expect(renderPlanText(after.plan!, { color: false })).toContain('No changes.');
+  });
+});
