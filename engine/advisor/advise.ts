@@ -8,7 +8,7 @@ import {
   statementDelta,
   type StatementWindow,
 } from '../analysis/statement-stats.ts';
-import { tableKey } from '../analysis/table-statistics.ts';
+import { tableKey, type TableStatistics } from '../analysis/table-statistics.ts';
 import { FOREIGN_KEYS_SQL, INDEX_PLAIN_KEYS_SQL } from '../catalog/analysis-queries.ts';
 import type { ActualIndex, Catalog } from '../catalog/catalog.ts';
 import { catalogSession, introspect } from '../catalog/introspect.ts';
@@ -16,7 +16,7 @@ import type { DesiredIndex, DesiredState } from '../policy/desired.ts';
 import { createIndexSql } from '../sql/ddl.ts';
 import type { Evaluator, StatementCost } from './evaluator.ts';
 import { hypopgEvaluator } from './hypopg-evaluator.ts';
-import { candidateId, candidateIndex, generateCandidates, type CandidateKey, type IndexCandidate } from './index-candidate.ts';
+import { candidateId, candidateIndex, generateCandidates, withKeyPrefixes, type CandidateKey, type IndexCandidate } from './index-candidate.ts';
 import { indexName } from './index-name.ts';
 import { removalAdvice, type ForeignKey, type RemovalAdvice } from './index-removal.ts';
 import { selectIndexes } from './select-indexes.ts';
@@ -63,7 +63,10 @@ export interface IndexAdvice {
   readonly where?: string;
   /** What `apply` will run for it. */
   readonly sql: string;
+  /** The size model's estimate (cost-model.ts estimateIndexBytes: pg_stats widths, btree page layout). */
   readonly estimatedBytes: number;
+  /** With --budget: the budget left after this index and those listed before it. */
+  readonly budgetLeftBytes?: number;
   readonly method: EvidenceMethod;
   readonly savedMs: number;
   readonly writeMs: number;
@@ -73,15 +76,19 @@ export interface IndexAdvice {
   readonly statements: readonly StatementEvidence[];
 }
 
+/** `--budget`: bytes, or a share of the workload's tables' size (`0.25x`). */
+export type StorageBudget = { readonly kind: 'bytes'; readonly bytes: number } | { readonly kind: 'share'; readonly share: number };
+
 export interface NotAdvised {
   readonly schema: string;
   readonly table: string;
   readonly keys: readonly CandidateKey[];
   readonly include: readonly string[];
   readonly where?: string;
-  readonly reason: 'write-cost' | 'limit';
+  readonly reason: 'write-cost' | 'limit' | 'budget';
   readonly savedMs: number;
   readonly writeMs: number;
+  readonly estimatedBytes: number;
 }
 
 export interface RewrittenStatement {
@@ -104,6 +111,12 @@ export interface AdviceReport {
   readonly candidates: number;
   readonly covered: number;
   readonly evaluations: number;
+  /** The workload's tables' size, what a `0.25x` budget is a share of. */
+  readonly dataBytes: number;
+  /** With --budget: the storage the advice may take, and what it takes. */
+  readonly budget?: { readonly bytes: number; readonly usedBytes: number };
+  /** How long the advice took to compute. */
+  readonly adviseMs: number;
   readonly skipped: readonly SkippedStatement[];
   /** Statements planned as rewritten, because the server refuses their normalised text as it is. */
   readonly rewritten: readonly RewrittenStatement[];
@@ -127,6 +140,7 @@ export const MS_PER_COST_UNIT = 0.01;
 
 export interface AdviseOptions {
   readonly maxIndexes: number;
+  readonly budget?: StorageBudget;
   /** `--workload FILE`: the statements to advise for, instead of pg_stat_statements. */
   readonly workload?: { readonly file: string; readonly statements: readonly WorkloadFileStatement[] };
   /** Net time an index must save over the window; default 0.1% of the workload's time, at least 1 ms. */
@@ -147,6 +161,7 @@ export interface AdviseOptions {
 }
 
 export async function advise(client: pg.ClientBase, facts: ServerFacts, options: AdviseOptions): Promise<AdviceReport> {
+  const started = Date.now();
   await loadModule();
   let window: StatementWindow;
   let counters: WriteCounterWindow;
@@ -177,7 +192,7 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
   const declaredNotBuilt = notYetBuilt(options.desired, catalog);
 
   const accesses = workload.statements.flatMap((s) => s.usage.accesses.map((access) => ({ statementKey: s.key, access })));
-  const generated = generateCandidates(accesses, workload.tables);
+  const generated = withKeyPrefixes(generateCandidates(accesses, workload.tables));
   const plainKeys = await readPlainKeys(client, catalog);
   const existing = indexesByTable(catalog, plainKeys);
   const declared = declaredByTable(options.desired);
@@ -213,13 +228,15 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
     }
 
     const writes = tableWrites(workload, indexedColumns(catalog), counters.tables);
-    const writeCosts = new Map<string, WriteCost>(candidates.map((c) => [c.id, writeCost(c, writes.get(tableKey(c.schema, c.table)))]));
     const workloadMs = statements.reduce((sum, s) => sum + s.totalMs, 0);
+    const dataBytes = workloadDataBytes(workload.tables);
+    const budgetBytes = options.budget === undefined ? undefined : options.budget.kind === 'bytes' ? options.budget.bytes : Math.round(options.budget.share * dataBytes);
     const selection = await selectIndexes({
+      ...(budgetBytes === undefined ? {} : { budgetBytes }),
       statements,
       candidates,
       evaluator,
-      writeCosts,
+      writeCost: (c) => writeCost(c, writes.get(tableKey(c.schema, c.table))),
       maxIndexes: options.maxIndexes,
       minNetMs: options.minNetMs ?? Math.max(1, workloadMs * 0.001),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
@@ -244,7 +261,8 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
         include: c.include,
         ...(c.where === undefined ? {} : { where: c.where }),
         sql: createIndexSql(candidateIndex(c, name), { schema: c.schema, table: c.table, name, concurrently: true }),
-        estimatedBytes: await evaluator.size(c),
+        estimatedBytes: chosen.bytes,
+        ...(chosen.budgetLeftBytes === undefined ? {} : { budgetLeftBytes: chosen.budgetLeftBytes }),
         method: evaluator.method,
         savedMs: chosen.savedMs,
         writeMs: chosen.write.ms,
@@ -277,6 +295,7 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
         reason: r.reason,
         savedMs: r.savedMs,
         writeMs: r.write.ms,
+        estimatedBytes: r.bytes,
       })),
       removals: removalAdvice({
         catalog,
@@ -288,6 +307,9 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
       candidates: generated.length,
       covered: generated.length - candidates.length,
       evaluations: selection.evaluations,
+      dataBytes,
+      ...(budgetBytes === undefined ? {} : { budget: { bytes: budgetBytes, usedBytes: selection.bytes } }),
+      adviseMs: Date.now() - started,
       skipped,
       rewritten: statements
         .filter((s) => s.repairs.length > 0)
@@ -318,6 +340,20 @@ function statementEvidence(s: WorkloadStatement, before: StatementCost | undefin
     accessBefore: before.access,
     accessAfter: after.access,
   };
+}
+
+/**
+ * The heap size of the workload's tables: pg_relation_size, or for a partitioned table (whose own
+ * size is zero) its rows times their average width plus the tuple header.
+ */
+function workloadDataBytes(tables: ReadonlyMap<string, TableStatistics>): number {
+  let total = 0;
+  for (const t of tables.values()) {
+    if (t.kind === 'view' || t.kind === 'foreign') continue;
+    const width = t.columnStats.reduce((sum, c) => sum + (c.avgWidth ?? Math.max(0, c.length)), 0);
+    total += t.bytes > 0 ? t.bytes : Math.round(t.rows * (28 + width));
+  }
+  return total;
 }
 
 /** Declared in a policy, on a table that exists, but not (yet) in the catalog under its name. */

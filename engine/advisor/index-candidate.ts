@@ -83,6 +83,24 @@ export function generateCandidates(
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/**
+ * The candidates plus every leading part of their keys, as plain indexes: the steps Extend grows a
+ * multi-column index through, so that `(a)` can be chosen alone when `(a, b)` does not pay for its
+ * extra bytes. Sorted by id, merged by identity.
+ */
+export function withKeyPrefixes(candidates: readonly IndexCandidate[]): IndexCandidate[] {
+  const byId = new Map(candidates.map((c) => [c.id, c]));
+  for (const c of candidates) {
+    for (let n = 1; n < c.keys.length; n += 1) {
+      const shape = { schema: c.schema, table: c.table, keys: c.keys.slice(0, n), include: [], ...(c.where === undefined ? {} : { where: c.where, ...(c.whereShare === undefined ? {} : { whereShare: c.whereShare }) }) };
+      const id = candidateId(shape);
+      const before = byId.get(id);
+      byId.set(id, { ...shape, id, sources: [...new Set([...(before?.sources ?? []), ...c.sources])] });
+    }
+  }
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
 type Shape = Omit<IndexCandidate, 'id' | 'sources'>;
 
 function accessCandidates(access: TableAccess, table: TableStatistics, options: CandidateOptions): Shape[] {

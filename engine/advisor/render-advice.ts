@@ -62,7 +62,8 @@ function writesLine(report: AdviceReport): string {
 
 function indexLines(a: IndexAdvice, style: AdviceStyle): string[] {
   const out = [
-    paint(style, 'green', `+ ${a.name} on ${shape(a)}`) + paint(style, 'dim', `  ~${bytes(a.estimatedBytes)}`),
+    paint(style, 'green', `+ ${a.name} on ${shape(a)}`) +
+      paint(style, 'dim', `  ~${bytes(a.estimatedBytes)}${a.budgetLeftBytes === undefined ? '' : `, ${bytes(Math.max(0, a.budgetLeftBytes))} of the budget left`}`),
     `    saves ~${ms(a.savedMs)} in the window${a.writeMs > 0 ? `, costs ~${ms(a.writeMs)} of writes` : ''}: net ~${ms(a.netMs)}${a.method === 'statistics' ? ' (estimate)' : ''}`,
   ];
   if (a.hotLostRows > 0) out.push(paint(style, 'yellow', `    ${count(a.hotLostRows)} updated rows would no longer be HOT updates (the index covers a column they set)`));
@@ -86,14 +87,22 @@ export function renderAdviceText(report: AdviceReport, style: AdviceStyle): stri
   out.push(windowLine(report));
   out.push(paint(style, 'dim', methodLine(report)));
   out.push(paint(style, 'dim', writesLine(report)));
-  out.push(paint(style, 'dim', `${report.candidates} candidate(s) from the workload, ${report.covered} already covered by an existing or declared index, ${report.evaluations} plan(s) costed`));
+  out.push(paint(style, 'dim', `${report.candidates} candidate(s) from the workload, ${report.covered} already covered by an existing or declared index, ${report.evaluations} plan(s) costed in ${ms(report.adviseMs)}`));
+  if (report.budget !== undefined) {
+    out.push(paint(style, 'dim', `storage budget ${bytes(report.budget.bytes)} (the workload's tables: ${bytes(report.dataBytes)}); the advice takes ~${bytes(report.budget.usedBytes)}`));
+  }
   out.push('');
   if (report.indexes.length === 0) out.push(paint(style, 'green', 'No new index advised: nothing would save time over the window net of its write cost.'));
   for (const a of report.indexes) out.push(...indexLines(a, style), '');
   if (report.notAdvised.length > 0) {
     out.push(paint(style, 'bold', 'Considered, not advised'));
     for (const n of report.notAdvised) {
-      const why = n.reason === 'write-cost' ? `saves ~${ms(n.savedMs)} but costs ~${ms(n.writeMs)} of writes` : `saves ~${ms(n.savedMs)}, beyond --max-indexes`;
+      const why =
+        n.reason === 'write-cost'
+          ? `saves ~${ms(n.savedMs)} but costs ~${ms(n.writeMs)} of writes`
+          : n.reason === 'budget'
+            ? `saves ~${ms(n.savedMs)}, but its ~${bytes(n.estimatedBytes)} do not fit the budget left`
+            : `saves ~${ms(n.savedMs)}, beyond --max-indexes`;
       out.push(`  - ${shape(n)}: ${why}`);
     }
     out.push('');

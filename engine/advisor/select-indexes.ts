@@ -1,15 +1,28 @@
 import type { Evaluator, StatementCost } from './evaluator.ts';
-import type { IndexCandidate } from './index-candidate.ts';
+import { candidateId, type IndexCandidate } from './index-candidate.ts';
 import type { WriteCost } from './write-cost.ts';
 import type { WorkloadStatement } from './workload.ts';
 
 /**
- * Chooses at most `maxIndexes` indexes for the whole workload, greedily by net time saved: each round
- * adds the candidate that saves the most execution time over the window — calls × mean time × the
- * share of plan cost it removes, given the indexes already chosen — minus what it costs the writes.
- * No per-query threshold: a 10% gain on the most frequent statement can beat a 99% gain on a rare one.
- * Gains only shrink as indexes are added (an index can only take work another already took), so a
- * candidate whose last gain is below the round's best is not re-costed (lazy greedy).
+ * Chooses the index set for the whole workload: a greedy search over the candidates in the manner of
+ * Extend (Schlosser, Kossmann, Boissier, ICDE 2019), which the experimental comparison of Kossmann et
+ * al. (VLDB 2020) found best in cost per storage across budgets. Each step takes the one move that
+ * saves the most time — per byte of storage when there is a storage budget — with the whole workload
+ * re-costed given the indexes already chosen (AutoAdmin's what-if costing, Chaudhuri & Narasayya 1997):
+ *
+ * - **add** a candidate (its keys not already the leading keys of a chosen index: one btree serves
+ *   every prefix of its keys, so a prefix is no new index);
+ * - **extend** a chosen index by the keys of a candidate that starts with them (Extend's step-by-step
+ *   multi-column growth: `(a)` becomes `(a, b)` when that pays for its extra bytes), or by the INCLUDE
+ *   columns of a candidate with the same keys (index-only scans, taken only when they pay for their
+ *   size, and the two merged into one index rather than two copies of the same btree).
+ *
+ * Saved time is calls × mean time × the share of the plan's cost the set removes, minus the write
+ * cost of the index (every inserted row and non-HOT update maintains it). No per-query threshold: a
+ * 10% gain on the most frequent statement can beat a 99% gain on a rare one. The search stops when no
+ * move saves more than `minNetMs` net, when the next index does not fit the budget, or at
+ * `maxIndexes`. Gains only shrink as indexes are added, so a move whose last score is below the
+ * step's best is not re-costed (lazy greedy, as DB2Advis's benefit/size ordering allows).
  */
 
 /** A statement's plan must get at least this much cheaper (share of its cost) for the gain to count. */
@@ -25,19 +38,25 @@ export interface StatementGain {
 
 export interface SelectedIndex {
   readonly candidate: IndexCandidate;
+  /** The step that added it (an extension keeps the step of the index it grew from). */
   readonly round: number;
-  /** Statements it makes cheaper, given the indexes chosen before it. */
+  /** Statements that would be slower without it, the rest of the set kept (what it alone is worth). */
   readonly gains: readonly StatementGain[];
   readonly savedMs: number;
   readonly write: WriteCost;
   readonly netMs: number;
+  /** Estimated size (the evaluator's size model). */
+  readonly bytes: number;
+  /** Budget left after the set up to and including this index (undefined without a budget). */
+  readonly budgetLeftBytes?: number;
 }
 
 export interface RejectedIndex {
   readonly candidate: IndexCandidate;
-  readonly reason: 'write-cost' | 'limit';
+  readonly reason: 'write-cost' | 'limit' | 'budget';
   readonly savedMs: number;
   readonly write: WriteCost;
+  readonly bytes: number;
 }
 
 export interface Selection {
@@ -47,18 +66,42 @@ export interface Selection {
   /** Cost of each statement with every selected index. */
   readonly final: ReadonlyMap<string, StatementCost>;
   readonly evaluations: number;
+  /** Estimated bytes of the selected indexes. */
+  readonly bytes: number;
 }
 
 export interface SelectionInput {
   readonly statements: readonly WorkloadStatement[];
   readonly candidates: readonly IndexCandidate[];
   readonly evaluator: Evaluator;
-  readonly writeCosts: ReadonlyMap<string, WriteCost>;
+  /** What the index costs the writes of the window (a candidate, or one grown from candidates). */
+  readonly writeCost: (candidate: IndexCandidate) => WriteCost;
   readonly maxIndexes: number;
-  /** A candidate must save at least this much (net) over the window. */
+  /** Storage the new indexes may take together (estimated bytes); none: unbounded. */
+  readonly budgetBytes?: number;
+  /** A move must save at least this much (net) over the window. */
   readonly minNetMs: number;
   readonly onProgress?: (message: string) => void;
 }
+
+interface Move {
+  readonly key: string;
+  readonly candidate: IndexCandidate;
+  /** The chosen index it replaces (an extension), if any. */
+  readonly replaces?: IndexCandidate;
+}
+
+interface Scored {
+  readonly move: Move;
+  readonly gainMs: number;
+  readonly netMs: number;
+  readonly deltaBytes: number;
+  readonly score: number;
+  readonly costs: ReadonlyMap<string, StatementCost>;
+}
+
+/** The smallest size a move is charged, so that a free move's score stays finite: one page. */
+const MIN_CHARGE_BYTES = 8192;
 
 export async function selectIndexes(input: SelectionInput): Promise<Selection> {
   const { evaluator, statements } = input;
@@ -67,64 +110,162 @@ export async function selectIndexes(input: SelectionInput): Promise<Selection> {
     evaluations += 1;
     return evaluator.cost(s, set);
   };
-  const affected = new Map<string, WorkloadStatement[]>();
-  for (const c of input.candidates) {
-    affected.set(
-      c.id,
-      statements.filter((s) => s.usage.accesses.some((a) => a.write !== 'insert' && a.table.schema === c.schema && a.table.name === c.table)),
-    );
-  }
+  const sizes = new Map<string, number>();
+  const size = async (c: IndexCandidate): Promise<number> => {
+    const known = sizes.get(c.id);
+    if (known !== undefined) return known;
+    const bytes = await evaluator.size(c);
+    sizes.set(c.id, bytes);
+    return bytes;
+  };
+  const writeCosts = new Map<string, WriteCost>();
+  const writeOf = (c: IndexCandidate): WriteCost => {
+    const known = writeCosts.get(c.id) ?? input.writeCost(c);
+    writeCosts.set(c.id, known);
+    return known;
+  };
+  const affectedBy = (c: IndexCandidate): WorkloadStatement[] =>
+    statements.filter((s) => s.usage.accesses.some((a) => a.write !== 'insert' && a.table.schema === c.schema && a.table.name === c.table));
+
   const baseline = new Map<string, StatementCost>();
   for (const s of statements) baseline.set(s.key, await cost(s, []));
-  const current = new Map(baseline);
-  // A cost cut of a few percent is within what an estimate can be off by: it counts as none. (Not a
-  // per-query threshold of the kind that misses wins: any real cut on a frequent statement passes.)
+  // A cost cut of a few percent is within what an estimate can be off by: it counts as none.
   const saved = (s: WorkloadStatement, c: StatementCost): number => {
     const base = baseline.get(s.key)?.cost ?? 0;
     const cut = base > 0 ? (base - c.cost) / base : 0;
     return cut >= MIN_COST_CUT ? s.calls * s.meanMs * cut : 0;
   };
 
-  const chosen: IndexCandidate[] = [];
-  const selected: SelectedIndex[] = [];
-  const bound = new Map<string, number>(input.candidates.map((c) => [c.id, Number.POSITIVE_INFINITY]));
-  const lastSaved = new Map<string, number>();
-  for (let round = 1; round <= input.maxIndexes; round += 1) {
-    const remaining = input.candidates.filter((c) => !chosen.includes(c)).sort((a, b) => (bound.get(b.id) ?? 0) - (bound.get(a.id) ?? 0));
-    let best: SelectedIndex | undefined;
-    for (const candidate of remaining) {
-      if (best !== undefined && (bound.get(candidate.id) ?? 0) <= best.netMs) break;
-      const gains: StatementGain[] = [];
-      for (const s of affected.get(candidate.id) ?? []) {
-        const before = current.get(s.key) as StatementCost;
-        const after = await cost(s, [...chosen, candidate]);
-        const gain = saved(s, after) - saved(s, before);
-        if (gain > 0) gains.push({ statement: s, before, after, savedMs: gain });
-      }
-      const savedMs = gains.reduce((sum, g) => sum + g.savedMs, 0);
-      const write = input.writeCosts.get(candidate.id) ?? { ms: 0, hotLostRows: 0, entries: 0 };
-      const netMs = savedMs - write.ms;
-      bound.set(candidate.id, netMs);
-      lastSaved.set(candidate.id, savedMs);
-      if (best === undefined || netMs > best.netMs) best = { candidate, round, gains, savedMs, write, netMs };
+  let chosen: IndexCandidate[] = [];
+  const roundOf = new Map<string, number>();
+  const current = new Map(baseline);
+  let usedBytes = 0;
+  const budget = input.budgetBytes ?? Number.POSITIVE_INFINITY;
+  const bound = new Map<string, number>();
+  const lastNet = new Map<string, { savedMs: number; netMs: number; fits: boolean }>();
+
+  const score = async (move: Move): Promise<Scored> => {
+    const set = [...chosen.filter((c) => c !== move.replaces), move.candidate];
+    const costs = new Map<string, StatementCost>();
+    let gainMs = 0;
+    for (const s of affectedBy(move.candidate)) {
+      const after = await cost(s, set);
+      costs.set(s.key, after);
+      gainMs += saved(s, after) - saved(s, current.get(s.key) as StatementCost);
     }
-    if (best === undefined || best.netMs <= input.minNetMs) break;
-    input.onProgress?.(`round ${round}: ${best.candidate.table} (${best.candidate.keys.map((k) => k.column).join(', ')}) saves ${best.netMs.toFixed(0)} ms`);
-    chosen.push(best.candidate);
-    selected.push(best);
-    for (const g of best.gains) current.set(g.statement.key, g.after);
+    const deltaBytes = (await size(move.candidate)) - (move.replaces === undefined ? 0 : await size(move.replaces));
+    const deltaWrite = writeOf(move.candidate).ms - (move.replaces === undefined ? 0 : writeOf(move.replaces).ms);
+    const netMs = gainMs - deltaWrite;
+    // With a budget, time saved per byte (Extend's benefit/storage ratio); without one, time saved.
+    const s = input.budgetBytes === undefined ? netMs : netMs / Math.max(MIN_CHARGE_BYTES, deltaBytes);
+    return { move, gainMs, netMs, deltaBytes, score: s, costs };
+  };
+
+  for (let round = 1; ; round += 1) {
+    const moves = candidateMoves(input.candidates, chosen, chosen.length < input.maxIndexes);
+    moves.sort((a, b) => (bound.get(b.key) ?? Number.POSITIVE_INFINITY) - (bound.get(a.key) ?? Number.POSITIVE_INFINITY) || (a.key < b.key ? -1 : 1));
+    let best: Scored | undefined;
+    for (const move of moves) {
+      const known = bound.get(move.key);
+      if (best !== undefined && known !== undefined && known <= best.score) break;
+      const scored = await score(move);
+      bound.set(move.key, scored.score);
+      const fits = usedBytes + scored.deltaBytes <= budget;
+      if (move.replaces === undefined) lastNet.set(move.candidate.id, { savedMs: scored.gainMs, netMs: scored.netMs, fits });
+      if (!fits || scored.netMs <= input.minNetMs) continue;
+      if (best === undefined || scored.score > best.score) best = scored;
+    }
+    if (best === undefined) break;
+    const { move } = best;
+    chosen = [...chosen.filter((c) => c !== move.replaces), move.candidate];
+    roundOf.set(move.candidate.id, move.replaces === undefined ? round : (roundOf.get(move.replaces.id) ?? round));
+    usedBytes += best.deltaBytes;
+    for (const [key, c] of best.costs) current.set(key, c);
+    const shape = `${move.candidate.table} (${move.candidate.keys.map((k) => k.column).join(', ')})`;
+    input.onProgress?.(`step ${round}: ${move.replaces === undefined ? 'add' : 'extend to'} ${shape}, saves ${best.netMs.toFixed(0)} ms`);
   }
 
-  const rejected: RejectedIndex[] = input.candidates
-    .filter((c) => !chosen.includes(c) && (lastSaved.get(c.id) ?? 0) > input.minNetMs)
-    .map((candidate) => {
-      const write = input.writeCosts.get(candidate.id) ?? { ms: 0, hotLostRows: 0, entries: 0 };
-      const savedMs = lastSaved.get(candidate.id) ?? 0;
-      return { candidate, reason: savedMs - write.ms <= input.minNetMs ? ('write-cost' as const) : ('limit' as const), savedMs, write };
-    })
-    .filter((r) => r.reason === 'write-cost' || selected.length >= input.maxIndexes);
-
+  // What each chosen index alone is worth: the workload with the rest of the set, without it.
   const final = new Map<string, StatementCost>();
   for (const s of statements) final.set(s.key, chosen.length === 0 ? (baseline.get(s.key) as StatementCost) : await cost(s, chosen));
-  return { selected, rejected, baseline, final, evaluations };
+  const selected: SelectedIndex[] = [];
+  let running = 0;
+  const ordered = [...chosen].sort((a, b) => (roundOf.get(a.id) ?? 0) - (roundOf.get(b.id) ?? 0));
+  for (const candidate of ordered) {
+    const rest = chosen.filter((c) => c !== candidate);
+    const gains: StatementGain[] = [];
+    for (const s of affectedBy(candidate)) {
+      const after = final.get(s.key) as StatementCost;
+      const before = await cost(s, rest);
+      const gain = saved(s, after) - saved(s, before);
+      if (gain > 0) gains.push({ statement: s, before, after, savedMs: gain });
+    }
+    const savedMs = gains.reduce((sum, g) => sum + g.savedMs, 0);
+    const write = writeOf(candidate);
+    const bytes = await size(candidate);
+    running += bytes;
+    selected.push({
+      candidate,
+      round: roundOf.get(candidate.id) ?? 0,
+      gains,
+      savedMs,
+      write,
+      netMs: savedMs - write.ms,
+      bytes,
+      ...(input.budgetBytes === undefined ? {} : { budgetLeftBytes: input.budgetBytes - running }),
+    });
+  }
+
+  const served = (c: IndexCandidate): boolean => chosen.some((x) => sameTarget(x, c) && startsWith(x.keys, c.keys) && c.include.every((i) => x.include.includes(i) || x.keys.some((k) => k.column === i)));
+  const rejected: RejectedIndex[] = [];
+  for (const candidate of input.candidates) {
+    const last = lastNet.get(candidate.id);
+    if (chosen.includes(candidate) || served(candidate) || last === undefined || last.savedMs <= input.minNetMs) continue;
+    const write = writeOf(candidate);
+    const reason = last.netMs <= input.minNetMs ? 'write-cost' : !last.fits ? 'budget' : chosen.length >= input.maxIndexes ? 'limit' : undefined;
+    if (reason === undefined) continue;
+    rejected.push({ candidate, reason, savedMs: last.savedMs, write, bytes: await size(candidate) });
+  }
+  return { selected, rejected, baseline, final, evaluations, bytes: usedBytes };
+}
+
+/** The moves from the chosen set: add a candidate (while there is room), or grow a chosen index. */
+function candidateMoves(candidates: readonly IndexCandidate[], chosen: readonly IndexCandidate[], mayAdd: boolean): Move[] {
+  const moves: Move[] = [];
+  for (const c of candidates) {
+    if (chosen.includes(c)) continue;
+    // One btree serves every prefix of its keys: the same leading keys are an extension, not a new index.
+    const grows = chosen.filter((x) => sameTarget(x, c) && (startsWith(c.keys, x.keys) || startsWith(x.keys, c.keys)));
+    if (grows.length === 0) {
+      if (mayAdd) moves.push({ key: c.id, candidate: c });
+      continue;
+    }
+    for (const x of grows) {
+      const grown = extension(x, c);
+      if (grown !== undefined) moves.push({ key: `${x.id}>${grown.id}`, candidate: grown, replaces: x });
+    }
+  }
+  return [...new Map(moves.map((m) => [m.key, m])).values()];
+}
+
+/**
+ * `x` grown towards `c`: c's keys when they extend x's, with the INCLUDE columns of both (keys
+ * dropped from them); undefined when it would be x itself.
+ */
+function extension(x: IndexCandidate, c: IndexCandidate): IndexCandidate | undefined {
+  const keys = c.keys.length >= x.keys.length ? c.keys : x.keys;
+  const keyColumns = new Set(keys.map((k) => k.column));
+  const include = [...new Set([...x.include, ...c.include])].filter((i) => !keyColumns.has(i)).sort();
+  const shape = { schema: x.schema, table: x.table, keys, include, ...(x.where === undefined ? {} : { where: x.where }), ...(x.whereShare === undefined ? {} : { whereShare: x.whereShare }) };
+  const id = candidateId(shape);
+  if (id === x.id) return undefined;
+  return { ...shape, id, sources: [...new Set([...x.sources, ...c.sources])] };
+}
+
+function sameTarget(a: IndexCandidate, b: IndexCandidate): boolean {
+  return a.schema === b.schema && a.table === b.table && (a.where ?? null) === (b.where ?? null);
+}
+
+function startsWith(keys: IndexCandidate['keys'], prefix: IndexCandidate['keys']): boolean {
+  return prefix.length <= keys.length && prefix.every((k, i) => keys[i]?.column === k.column && keys[i]?.order === k.order);
 }

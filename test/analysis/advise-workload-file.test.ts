@@ -48,6 +48,41 @@ describe('advise --workload FILE on PostgreSQL 16', () => {
     expect(keys.some((k) => k.startsWith('orders(o_custkey'))).toBe(true);
   });
 
+  it('--budget keeps the advice within a share of the data size, and the size model matches the built indexes', async () => {
+    const unbounded = JSON.parse((await advise('--workload', 'workload.sql', '--json')).stdout) as AdviceReport;
+    const result = await advise('--workload', 'workload.sql', '--json', '--budget', '0.15x');
+    expect(result.stderr).toBe('');
+    const report = JSON.parse(result.stdout) as AdviceReport;
+    const used = report.indexes.reduce((n, i) => n + i.estimatedBytes, 0);
+    expect(report.budget!.bytes).toBe(Math.round(report.dataBytes * 0.15));
+    expect(report.budget!.usedBytes).toBe(used);
+    expect(used).toBeLessThanOrEqual(report.budget!.bytes);
+    expect(report.indexes.at(-1)!.budgetLeftBytes).toBe(report.budget!.bytes - used);
+    expect(used).toBeLessThan(unbounded.indexes.reduce((n, i) => n + i.estimatedBytes, 0));
+
+    // Built for real (in a transaction, rolled back): each estimate within a third of the built size.
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (const index of unbounded.indexes) {
+        await client.query(index.sql.replace(' CONCURRENTLY', ''));
+        const built = await client.query<{ bytes: string }>('SELECT pg_relation_size($1::regclass)::int8 AS bytes', [`${index.schema}.${index.name}`]);
+        const ratio = index.estimatedBytes / Number(built.rows[0]!.bytes);
+        expect(ratio, index.sql).toBeGreaterThan(0.67);
+        expect(ratio, index.sql).toBeLessThan(1.5);
+      }
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  });
+
+  it('a budget that is not a size is a one-line error', async () => {
+    const result = await advise('--workload', 'workload.sql', '--budget', 'lots');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('pgwarden: --budget must be a size such as 500MB or 2GB, or a share of the data size such as 0.25x, got "lots"\n');
+  });
+
   it('a malformed annotation is an error naming file:line:col', async () => {
     await writeFile(path.join(dir, 'bad.sql'), 'select 1;\n  -- calls: many\nselect * from orders;\n');
     const result = await advise('--workload', 'bad.sql');

@@ -45,7 +45,7 @@ function evaluator(costs: Record<string, { base: number; with: Record<string, nu
 }
 
 function input(statements: WorkloadStatement[], candidates: IndexCandidate[], ev: Evaluator, extra: Partial<SelectionInput> = {}): SelectionInput {
-  return { statements, candidates, evaluator: ev, writeCosts: new Map<string, WriteCost>(), maxIndexes: 10, minNetMs: 1, ...extra };
+  return { statements, candidates, evaluator: ev, writeCost: () => ({ ms: 0, hotLostRows: 0, entries: 0 }), maxIndexes: 10, minNetMs: 1, ...extra };
 }
 
 describe('choosing indexes for the whole workload', () => {
@@ -88,9 +88,9 @@ describe('choosing indexes for the whole workload', () => {
     const reads = await statement('a', 'SELECT id FROM public.events WHERE tenant_id = $1', 100, 10);
     const tenant = candidate('tenant_id');
     const ev = evaluator({ a: { base: 100, with: { tenant_id: 10 } } });
-    const writeCosts = new Map<string, WriteCost>([[tenant.id, { ms: 5000, hotLostRows: 0, entries: 500_000 }]]);
+    const writeCost = (): WriteCost => ({ ms: 5000, hotLostRows: 0, entries: 500_000 });
 
-    const selection = await selectIndexes(input([reads], [tenant], ev, { writeCosts }));
+    const selection = await selectIndexes(input([reads], [tenant], ev, { writeCost }));
 
     expect(selection.selected).toEqual([]);
     expect(selection.rejected).toEqual([expect.objectContaining({ candidate: tenant, reason: 'write-cost', savedMs: 900 })]);
@@ -103,5 +103,92 @@ describe('choosing indexes for the whole workload', () => {
     const selection = await selectIndexes(input([s], [candidate('tenant_id'), candidate('server_id')], ev));
 
     expect(selection.selected.map((x) => x.candidate.keys[0]!.column)).toEqual(['tenant_id']);
+  });
+});
+
+/** An index serving a statement: its keys start with `keys` (the cheapest serving index of a set wins). */
+function shaped(keys: string[], include: string[] = []): IndexCandidate {
+  const shape = { schema: 'public', table: 'events', keys: keys.map((column) => ({ column, order: 'asc' as const })), include };
+  return { ...shape, id: candidateId(shape), sources: [] };
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * A planner stand-in for sets: per statement, its base cost and the cost with an index whose keys begin
+ * with given columns (and, optionally, store given columns); sizes: 1 MB per column stored.
+ */
+function setEvaluator(costs: Record<string, { base: number; with: { keys: string[]; stores?: string[]; cost: number }[] }>): Evaluator {
+  return {
+    method: 'statistics',
+    async cost(s, set) {
+      let best: StatementCost = { cost: costs[s.key]!.base, uses: [], access: 'Seq Scan' };
+      for (const c of set) {
+        for (const option of costs[s.key]!.with) {
+          const keysFit = option.keys.every((k, i) => c.keys[i]?.column === k);
+          const stored = new Set([...c.keys.map((k) => k.column), ...c.include]);
+          if (keysFit && (option.stores ?? []).every((x) => stored.has(x)) && option.cost < best.cost) best = { cost: option.cost, uses: [c.id], access: 'Index Scan' };
+        }
+      }
+      return best;
+    },
+    async size(c) {
+      return (c.keys.length + c.include.length) * MB;
+    },
+    async close() {},
+  };
+}
+
+describe('choosing indexes under a storage budget', () => {
+  const workload = async (): Promise<WorkloadStatement[]> => [
+    await statement('a', 'SELECT id FROM public.events WHERE tenant_id = $1', 100, 1),
+    await statement('b', 'SELECT id FROM public.events WHERE tenant_id = $1 AND server_id = $2', 100, 1),
+  ];
+  const costs = {
+    a: { base: 100, with: [{ keys: ['tenant_id'], cost: 10 }] },
+    b: { base: 100, with: [{ keys: ['tenant_id'], cost: 20 }, { keys: ['tenant_id', 'server_id'], cost: 2 }] },
+  };
+  const candidates = [shaped(['tenant_id']), shaped(['tenant_id', 'server_id'])];
+
+  it('grows a chosen index by a key when the extra key pays for its bytes, and keeps no separate prefix', async () => {
+    const selection = await selectIndexes(input(await workload(), candidates, setEvaluator(costs), { budgetBytes: 4 * MB }));
+
+    expect(selection.selected.map((s) => s.candidate.keys.map((k) => k.column))).toEqual([['tenant_id', 'server_id']]);
+    expect(selection.bytes).toBe(2 * MB);
+    expect(selection.selected[0]!.budgetLeftBytes).toBe(2 * MB);
+  });
+
+  it('stops at the budget: the narrower index that fits, the wider one reported as not fitting', async () => {
+    const selection = await selectIndexes(input(await workload(), candidates, setEvaluator(costs), { budgetBytes: 1.5 * MB }));
+
+    expect(selection.selected.map((s) => s.candidate.keys.map((k) => k.column))).toEqual([['tenant_id']]);
+    expect(selection.rejected).toEqual([expect.objectContaining({ candidate: candidates[1], reason: 'budget' })]);
+  });
+
+  it('merges the INCLUDE columns two statements want into one index on the same keys, not two copies of the btree', async () => {
+    const statements = [
+      await statement('a', 'SELECT kind FROM public.events WHERE tenant_id = $1', 100, 1),
+      await statement('b', 'SELECT server_id FROM public.events WHERE tenant_id = $1', 100, 1),
+    ];
+    const covering = {
+      a: { base: 100, with: [{ keys: ['tenant_id'], cost: 30 }, { keys: ['tenant_id'], stores: ['kind'], cost: 5 }] },
+      b: { base: 100, with: [{ keys: ['tenant_id'], cost: 30 }, { keys: ['tenant_id'], stores: ['server_id'], cost: 5 }] },
+    };
+    const selection = await selectIndexes(input(statements, [shaped(['tenant_id'], ['kind']), shaped(['tenant_id'], ['server_id'])], setEvaluator(covering)));
+
+    expect(selection.selected.map((s) => [s.candidate.keys.map((k) => k.column), s.candidate.include])).toEqual([[['tenant_id'], ['kind', 'server_id']]]);
+  });
+
+  it('under a tight budget prefers the narrow index serving both statements to a wide one serving one better', async () => {
+    const statements = await workload();
+    const wide = shaped(['tenant_id', 'server_id'], ['kind', 'status']);
+    const narrow = shaped(['tenant_id']);
+    const tight = {
+      a: { base: 100, with: [{ keys: ['tenant_id'], cost: 10 }] },
+      b: { base: 100, with: [{ keys: ['tenant_id'], cost: 20 }, { keys: ['tenant_id', 'server_id'], stores: ['kind', 'status'], cost: 1 }] },
+    };
+    const selection = await selectIndexes(input(statements, [wide, narrow], setEvaluator(tight), { budgetBytes: 3 * MB }));
+
+    expect(selection.selected.map((s) => s.candidate.id)).toEqual([narrow.id]);
   });
 });

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { advise, type AdviceReport } from '../../advisor/advise.ts';
+import { advise, type AdviceReport, type StorageBudget } from '../../advisor/advise.ts';
 import { changeDiff, planPolicyWrites, writePolicyChanges, type PolicyChange } from '../../advisor/policy-writer.ts';
 import { renderAdviceMarkdown, renderAdviceText } from '../../advisor/render-advice.ts';
 import { readWorkloadFile, WorkloadFileError, type WorkloadFileStatement } from '../../advisor/workload-file.ts';
@@ -24,6 +24,7 @@ export const adviseOptions = defineOptions({
   'standby-url': { type: 'string', value: 'URL', description: 'also count the index scans of this standby before calling an index unused' },
   method: { type: 'string', value: 'METHOD', byDefault: 'auto', description: 'auto (hypopg when installed) or statistics' },
   workload: { type: 'string', value: 'FILE', description: 'advise for the SQL statements in FILE (ending with ";") instead of pg_stat_statements' },
+  budget: { type: 'string', value: 'SIZE', description: 'storage the new indexes may take: 500MB, 2GB, or 0.25x the data size' },
 });
 
 /**
@@ -39,6 +40,7 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
   const maxIndexes = values['max-indexes'] === undefined ? 10 : Number(values['max-indexes']);
   if (!Number.isInteger(maxIndexes) || maxIndexes < 1) throw new CliError(`--max-indexes must be a positive whole number, got "${values['max-indexes']}"`);
   const sinceMs = values.since === undefined ? undefined : parseDuration(values.since, 'since');
+  const budget = values.budget === undefined ? undefined : parseBudget(values.budget);
   if (values.workload !== undefined && sinceMs !== undefined) throw new CliError('--workload and --since cannot be combined: the workload comes from the file, not from a window of pg_stat_statements');
   const workload = values.workload === undefined ? undefined : await readWorkload(values.workload, io);
 
@@ -59,6 +61,7 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
       const facts = await readServerFacts(client);
       return advise(client, facts, {
         maxIndexes,
+        ...(budget === undefined ? {} : { budget }),
         ...(sinceMs === undefined ? {} : { sinceMs }),
         ...(workload === undefined ? {} : { workload }),
         method,
@@ -105,6 +108,20 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
     if (changes.length > 0 && format !== 'json') io.stdout('\nNext: `pgwarden plan` shows the builds; `pgwarden apply` runs them online.\n');
   }
   return 0;
+}
+
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
+
+/** `500MB`, `1.5GB` (binary units, as pg_size_pretty prints them) or `0.25x` (a share of the workload's tables' size). */
+export function parseBudget(text: string): StorageBudget {
+  const share = /^\s*(\d+(?:\.\d+)?)\s*x\s*$/i.exec(text);
+  if (share !== null) {
+    const value = Number(share[1]);
+    if (value > 0) return { kind: 'share', share: value };
+  }
+  const size = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)\s*$/i.exec(text);
+  if (size !== null && Number(size[1]) > 0) return { kind: 'bytes', bytes: Math.round(Number(size[1]) * (UNITS[(size[2] as string).toLowerCase()] as number)) };
+  throw new CliError(`--budget must be a size such as 500MB or 2GB, or a share of the data size such as 0.25x, got "${text}"`);
 }
 
 async function readWorkload(file: string, io: Io): Promise<{ file: string; statements: WorkloadFileStatement[] }> {
