@@ -24,6 +24,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   down: { summary: 'stop the embedded cluster (--destroy deletes its data)', load: async () => { const m = await import('./commands/cluster.ts'); return { run: m.downCommand, options: m.downOptions }; } },
   status: { summary: 'show both servers, the standby state and its replay lag', load: async () => { const m = await import('./commands/cluster.ts'); return { run: m.statusCommand, options: m.statusOptions }; } },
   validate: { summary: 'check the policy files (no database needed)', load: async () => { const m = await import('./commands/validate.ts'); return { run: m.validateCommand, options: m.validateOptions }; } },
+  import: { summary: 'write policy files for the indexes, partitioning and autovacuum settings the database already has', load: async () => { const m = await import('./commands/import.ts'); return { run: m.importCommand, options: m.importOptions }; } },
   plan: { summary: 'show what would change and why', load: async () => { const m = await import('./commands/plan.ts'); return { run: m.planCommand, options: m.planOptions }; } },
   apply: { summary: 'plan and apply online, or apply a saved plan', load: async () => { const m = await import('./commands/apply.ts'); return { run: m.applyCommand, options: m.applyOptions }; } },
   analyze: { summary: 'slow queries (pg_stat_statements) and plan findings, or one statement\'s plan', load: async () => { const m = await import('./commands/analyze.ts'); return { run: m.analyzeCommand, options: m.analyzeOptions }; } },
