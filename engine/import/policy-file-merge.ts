@@ -53,10 +53,11 @@ function documentTable(data: unknown): string | undefined {
   return parts.length === 1 ? `public\u0000${table}` : parts.length === 2 ? `${parts[0]}\u0000${parts[1]}` : undefined;
 }
 
-async function policyFiles(dir: string): Promise<string[]> {
+async function policyFiles(dir: string, displayDir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
-    throw new ImportFileError(`cannot read ${dir}: ${error.code === 'EACCES' ? 'permission denied' : error.message}; import wrote nothing`);
+    const why = error.code === 'EACCES' ? 'permission denied' : error.code === 'ENOTDIR' ? 'a file is in the way (not a directory)' : error.message;
+    throw new ImportFileError(`cannot write the policies to ${displayDir}: ${why}; import wrote nothing`);
   });
   return entries
     .filter((e) => (e.isFile() || e.isSymbolicLink()) && /\.ya?ml$/u.test(e.name))
@@ -157,7 +158,7 @@ export async function planImportWrites(
   tables: readonly ImportedTable[],
   options: { readonly prune: boolean; readonly header: NewFileHeader; readonly extra?: readonly { file: string; text: string }[] },
 ): Promise<ImportWrites> {
-  const files = await policyFiles(dir);
+  const files = await policyFiles(dir, displayDir);
   const texts = new Map<string, string>();
   const documents = new Map<string, Document[]>();
   const located = new Map<string, Located>();

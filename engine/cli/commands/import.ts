@@ -65,7 +65,9 @@ export async function importCommand(args: readonly string[], io: Io): Promise<nu
     modeline: modeline(dir, io.cwd),
     provenance: `Imported by pgwarden import on ${when} from ${describeSource(url, read.database, io.env)}; review it, then \`pgwarden plan\` proposes only adoptions.`,
   };
-  const extra = read.replicas.length > 0 ? [{ file: 'routing.yaml', text: routingSkeleton(read.replicas, when) }] : [];
+  // Only on a whole import: a `--table` run is about those tables.
+  const whole = filter.schemas.length === 0 && filter.tables.length === 0;
+  const extra = whole && read.replicas.length > 0 ? [{ file: 'routing.yaml', text: routingSkeleton(read.replicas, when) }] : [];
   let planned;
   try {
     planned = await planImportWrites(dir, displayDir, read.tables, { prune: values.prune === true, header, extra });
