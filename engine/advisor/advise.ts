@@ -31,6 +31,7 @@ import {
 import { tableWrites, writeCost, type WriteCost } from './write-cost.ts';
 import { buildWorkload, type SkippedStatement, type WorkloadStatement } from './workload.ts';
 import type { WorkloadFileStatement } from './workload-file.ts';
+import { verifyIndexes, type IndexVerification } from './verify-advice.ts';
 
 /**
  * `pgwarden advise`: from the workload (pg_stat_statements) to the few indexes that save the most
@@ -85,7 +86,8 @@ export interface NotAdvised {
   readonly keys: readonly CandidateKey[];
   readonly include: readonly string[];
   readonly where?: string;
-  readonly reason: 'write-cost' | 'limit' | 'budget';
+  /** not-measured-faster: `--verify` built it and measured no gain, or a statement slower with it. */
+  readonly reason: 'write-cost' | 'limit' | 'budget' | 'not-measured-faster';
   readonly savedMs: number;
   readonly writeMs: number;
   readonly estimatedBytes: number;
@@ -105,6 +107,8 @@ export interface AdviceReport {
   readonly method: EvidenceMethod;
   readonly window: Omit<StatementWindow, 'statements'> & { readonly statementCount: number };
   readonly indexes: readonly IndexAdvice[];
+  /** `--verify`: every advised index built in a rolled-back transaction and its statements measured. */
+  readonly verification?: readonly IndexVerification[];
   readonly notAdvised: readonly NotAdvised[];
   readonly removals: readonly RemovalAdvice[];
   /** Candidates generated, and how many an existing or declared index already covers. */
@@ -141,6 +145,8 @@ export const MS_PER_COST_UNIT = 0.01;
 export interface AdviseOptions {
   readonly maxIndexes: number;
   readonly budget?: StorageBudget;
+  /** `--verify` (staging only: each build holds a SHARE lock on its table while it runs). */
+  readonly verify?: { readonly timeoutMs: number };
   /** `--workload FILE`: the statements to advise for, instead of pg_stat_statements. */
   readonly workload?: { readonly file: string; readonly statements: readonly WorkloadFileStatement[] };
   /** Net time an index must save over the window; default 0.1% of the workload's time, at least 1 ms. */
@@ -272,6 +278,38 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
       });
     }
 
+    let verification: IndexVerification[] | undefined;
+    let verified = indexes;
+    const refuted: NotAdvised[] = [];
+    if (options.verify !== undefined && indexes.length > 0) {
+      await evaluator.close();
+      const targets = indexes.map((a) => ({
+        name: a.name,
+        schema: a.schema,
+        table: a.table,
+        buildSql: createIndexSql(candidateIndex({ ...a, id: a.name, sources: [] }, a.name), { schema: a.schema, table: a.table, name: a.name }),
+      }));
+      verification = await verifyIndexes(client, facts, targets, statements, workload.tables, {
+        timeoutMs: options.verify.timeoutMs,
+        ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      });
+      const kept = new Set(verification.filter((v) => v.kept).map((v) => v.index));
+      verified = indexes.filter((a) => kept.has(a.name));
+      for (const a of indexes.filter((x) => !kept.has(x.name))) {
+        refuted.push({
+          schema: a.schema,
+          table: a.table,
+          keys: a.keys,
+          include: a.include,
+          ...(a.where === undefined ? {} : { where: a.where }),
+          reason: 'not-measured-faster',
+          savedMs: a.savedMs,
+          writeMs: a.writeMs,
+          estimatedBytes: a.estimatedBytes,
+        });
+      }
+    }
+
     const { statements: _all, ...rest } = window;
     const considered = [...statements, ...skipped];
     return {
@@ -285,8 +323,9 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
         calls: considered.reduce((n, s) => n + s.calls, 0),
         totalMs: considered.reduce((n, s) => n + s.totalMs, 0),
       },
-      indexes,
-      notAdvised: selection.rejected.map((r) => ({
+      indexes: verified,
+      ...(verification === undefined ? {} : { verification }),
+      notAdvised: [...refuted, ...selection.rejected.map((r) => ({
         schema: r.candidate.schema,
         table: r.candidate.table,
         keys: r.candidate.keys,
@@ -296,7 +335,7 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
         savedMs: r.savedMs,
         writeMs: r.write.ms,
         estimatedBytes: r.bytes,
-      })),
+      }))],
       removals: removalAdvice({
         catalog,
         ...(options.desired === undefined ? {} : { desired: options.desired }),

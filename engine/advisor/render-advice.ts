@@ -102,7 +102,9 @@ export function renderAdviceText(report: AdviceReport, style: AdviceStyle): stri
           ? `saves ~${ms(n.savedMs)} but costs ~${ms(n.writeMs)} of writes`
           : n.reason === 'budget'
             ? `saves ~${ms(n.savedMs)}, but its ~${bytes(n.estimatedBytes)} do not fit the budget left`
-            : `saves ~${ms(n.savedMs)}, beyond --max-indexes`;
+            : n.reason === 'not-measured-faster'
+              ? `estimated to save ~${ms(n.savedMs)}, but --verify measured no gain (see Verified)`
+              : `saves ~${ms(n.savedMs)}, beyond --max-indexes`;
       out.push(`  - ${shape(n)}: ${why}`);
     }
     out.push('');
@@ -112,6 +114,18 @@ export function renderAdviceText(report: AdviceReport, style: AdviceStyle): stri
   else out.push(...report.removals.map(removalLine));
   if (!report.standbyChecked) out.push(paint(style, 'dim', '  (scan counters of the primary only: pass --standby-url to count reads served by a standby too)'));
   else out.push(paint(style, 'dim', `  (scan counters of the primary ${since(report.statsReset)} and of the standby ${since(report.standbyStatsReset ?? null)})`));
+  if (report.verification !== undefined) {
+    out.push('', paint(style, 'bold', 'Verified (each index built in a transaction that was rolled back; medians of 3 EXPLAIN ANALYZE runs, sampled values)'));
+    for (const v of report.verification) {
+      out.push(paint(style, v.kept ? 'green' : 'red', `  ${v.kept ? 'kept' : 'dropped'} ${v.index}: measured ${v.measuredSavedMs >= 0 ? 'saving' : 'loss'} ~${ms(Math.abs(v.measuredSavedMs))} over the window${v.note === undefined ? '' : ` (${v.note})`}`));
+      const estimated = new Map(report.indexes.flatMap((a) => (a.name === v.index ? a.statements : [])).map((e) => [e.queryId, e]));
+      for (const m of v.statements) {
+        const e = estimated.get(m.queryId);
+        const est = e === undefined ? '' : `, estimated ${ms(e.meanMs)} -> ~${ms(e.estimatedMeanMs)}`;
+        out.push(`    ${m.verdict.padEnd(6)} ${ms(m.beforeMs).padStart(8)} -> ${ms(m.afterMs).padEnd(8)} (noise ${ms(m.noiseMs)}${est}) ${oneLine(m.query, 70)}`);
+      }
+    }
+  }
   if (report.rewritten.length > 0) {
     out.push('', paint(style, 'bold', `Statements planned as rewritten (${report.rewritten.length}): the server refuses their normalised text as it is`));
     for (const s of report.rewritten) out.push(`  - ${oneLine(s.query, 70)}: ${s.repairs.join('; ')}`);

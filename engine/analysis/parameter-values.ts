@@ -31,6 +31,7 @@ export function sampleParameters(
   const byNumber = new Map<number, ParameterColumn>();
   for (const p of usage.parameters) if (!byNumber.has(p.number)) byNumber.set(p.number, p);
   const limits = limitParameters(statement);
+  const fields = fieldParameters(statement);
   const out: BoundParameter[] = [];
   for (let n = 1; n <= statement.parameterCount; n += 1) {
     const type = types[n - 1];
@@ -39,6 +40,11 @@ export function sampleParameters(
     const sampled = column === undefined ? undefined : fromStatistics(column, tables);
     if (sampled !== undefined) {
       out.push({ number: n, ...sampled, source: 'sampled', ...typed });
+      continue;
+    }
+    const field = fields.get(n);
+    if (field !== undefined) {
+      out.push({ number: n, value: field, source: 'default', note: `'${field}' (a field name)`, ...typed });
       continue;
     }
     const limit = limits.get(n);
@@ -90,6 +96,21 @@ function beyondLargest(column: ColumnStatistics, histogram: readonly string[], w
   const limit = column.type === 'smallint' ? 32767n : column.type === 'integer' ? 2147483647n : 9223372036854775807n;
   if (value > limit) return undefined;
   return { value: value.toString(), note: `beyond the largest value of ${where} (its values are all distinct: a sampled one would collide)` };
+}
+
+/** `date_trunc($1, t)`, `date_part($1, t)`: the field is a parameter; an empty string would be an error. */
+function fieldParameters(statement: ParsedStatement): Map<number, string> {
+  const found = new Map<number, string>();
+  visitTree(statement.tree, (type, value) => {
+    if (type !== 'FuncCall') return;
+    const names = ((value['funcname'] as { String?: { sval?: string } }[] | undefined) ?? []).map((n) => n.String?.sval ?? '');
+    const name = (names[names.length - 1] ?? '').toLowerCase();
+    const first = (value['args'] as { ParamRef?: { number?: number } }[] | undefined)?.[0]?.ParamRef?.number;
+    if (first === undefined) return;
+    if (name === 'date_trunc') found.set(first, 'day');
+    if (name === 'date_part' || name === 'extract') found.set(first, 'year');
+  });
+  return found;
 }
 
 function limitParameters(statement: ParsedStatement): Map<number, 'limit' | 'offset'> {

@@ -25,6 +25,7 @@ export const adviseOptions = defineOptions({
   method: { type: 'string', value: 'METHOD', byDefault: 'auto', description: 'auto (hypopg when installed) or statistics' },
   workload: { type: 'string', value: 'FILE', description: 'advise for the SQL statements in FILE (ending with ";") instead of pg_stat_statements' },
   budget: { type: 'string', value: 'SIZE', description: 'storage the new indexes may take: 500MB, 2GB, or 0.25x the data size' },
+  verify: { type: 'boolean', description: 'staging only: build each advised index in a rolled-back transaction, measure its statements, keep only measured gains' },
 });
 
 /**
@@ -62,6 +63,7 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
       return advise(client, facts, {
         maxIndexes,
         ...(budget === undefined ? {} : { budget }),
+        ...(values.verify ? { verify: { timeoutMs: 60_000 } } : {}),
         ...(sinceMs === undefined ? {} : { sinceMs }),
         ...(workload === undefined ? {} : { workload }),
         method,
