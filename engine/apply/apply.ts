@@ -17,7 +17,7 @@ import { detachOf, type DetachInfo } from '../plan/partition-steps.ts';
 import { isDetachPending } from '../catalog/partition-queries.ts';
 import { startApplyDetails, type ApplyDetails } from '../health/apply-details.ts';
 import { describeBlocker, olderTransactions, watchBuild, type BuildProgress } from './progress.ts';
-import { ConversionError, runConversion } from './convert/run-conversion.ts';
+import { ConversionError, runConversion, type ConversionOptions } from './convert/run-conversion.ts';
 
 export interface ApplyOptions {
   readonly databaseUrl: string;
@@ -43,6 +43,8 @@ export interface ApplyOptions {
   readonly env?: Environment;
   /** Write standby settings that only take effect at a restart (the user restarts the standby). */
   readonly allowRestart?: boolean;
+  /** A conversion's batch sizing (engine/apply/convert/), and a hook between its batches (tests). */
+  readonly conversion?: Pick<ConversionOptions, 'initialBatchRows' | 'targetBatchMs' | 'afterBatch'>;
 }
 
 /**
@@ -221,6 +223,7 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
               onProgress: (progress) => options.onEvent?.({ type: 'progress', progress }),
               onNotice: (message) => options.onEvent?.({ type: 'notice', message }),
               onRetry: (sql, attempt, waitMs, reason) => options.onEvent?.({ type: 'retry', sql, attempt, waitMs, reason }),
+              ...options.conversion,
             }).catch((error: unknown) => {
               if (error instanceof ConversionError) throw new ApplyError(error.message, error.sql, error.hint);
               throw error;
