@@ -18,9 +18,16 @@ export function databaseUrlFromEnv(): string | undefined {
   return url === undefined || url === '' ? undefined : url;
 }
 
+/** `{ connectionString }` when a URL is given, for resolveConnection. */
+export function withUrl(url: string | undefined): { connectionString?: string } {
+  return url === undefined ? {} : { connectionString: url };
+}
+
 /** Connection failures as one sentence; `pg`'s messages name host and port, never the password. */
 export function connectionError(error: unknown): Error {
   const message = error instanceof Error ? error.message : String(error);
+  // pgwarden's connection module says so itself.
+  if (message.startsWith('cannot connect to the database')) return new Error(message, { cause: error });
   return new Error(`could not connect to the database: ${message}`, { cause: error });
 }
 

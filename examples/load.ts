@@ -7,9 +7,11 @@
  *   DATABASE_URL=postgres://... node --import tsx examples/load.ts --scale small --seed 42
  */
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
+import { resolveConnection } from '../engine/connection/connection-settings.ts';
+import { connect } from '../engine/connection/open-connection.ts';
 import { ident, qualified } from '../engine/sql/ident.ts';
-import { connectionError, databaseUrlFromEnv, exitWithError, isMainModule, parseIntegerOption } from './cli.ts';
+import { connectionError, databaseUrlFromEnv, exitWithError, withUrl, isMainModule, parseIntegerOption } from './cli.ts';
 import {
   churnSteps,
   type DataContext,
@@ -191,8 +193,8 @@ async function main(): Promise<void> {
   const scale = values.scale;
   if (!isExampleScale(scale)) throw new Error(`--scale must be small or demo, got "${scale}"`);
   const seed = parseIntegerOption('seed', values.seed);
-  const client = new pg.Client({ connectionString: databaseUrlFromEnv() });
-  await client.connect().catch((error: unknown) => {
+  // DATABASE_URL, else the PG* variables and the service file, as libpq reads them.
+  const client = await connect(resolveConnection({ ...withUrl(databaseUrlFromEnv()), env: process.env })).catch((error: unknown) => {
     throw connectionError(error);
   });
   try {

@@ -7,8 +7,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { connectionError, databaseUrlFromEnv, exitWithError, isMainModule, parseDurationMs, parseIntegerOption } from './cli.ts';
+import type pg from 'pg';
+import { resolveConnection } from '../engine/connection/connection-settings.ts';
+import { createPool } from '../engine/connection/open-connection.ts';
+import { connectionError, databaseUrlFromEnv, exitWithError, withUrl, isMainModule, parseDurationMs, parseIntegerOption } from './cli.ts';
 import { createRandom } from './random.ts';
 import { readWorkloadContext, type WorkloadContext } from './workload-context.ts';
 import { WORKLOAD_QUERIES, type WorkloadQuery } from './workload-queries.ts';
@@ -150,7 +152,8 @@ async function main(): Promise<void> {
   const rate = Number(values.rate);
   if (!(rate > 0)) throw new Error(`--rate must be a positive number of requests per second, got "${values.rate}"`);
   const concurrency = parseIntegerOption('concurrency', values.concurrency);
-  const pool = new pg.Pool({ connectionString: databaseUrlFromEnv(), max: Math.max(1, concurrency) });
+  // DATABASE_URL, else the PG* variables and the service file, as libpq reads them.
+  const pool = createPool(resolveConnection({ ...withUrl(databaseUrlFromEnv()), env: process.env }), { max: Math.max(1, concurrency) });
   try {
     await pool.query('SELECT 1').catch((error: unknown) => {
       throw connectionError(error);

@@ -1,4 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { settingsOf, type ConnectionTarget } from '../connection/connection-settings.ts';
+import { connect as openClient } from '../connection/open-connection.ts';
 import type { DesiredState } from '../policy/desired.ts';
 import { makePlan } from '../plan/make-plan.ts';
 import type { Plan, PlannedChange } from '../plan/plan.ts';
@@ -20,7 +22,8 @@ import { describeBlocker, olderTransactions, watchBuild, type BuildProgress } fr
 import { ConversionError, runConversion, type ConversionOptions } from './convert/run-conversion.ts';
 
 export interface ApplyOptions {
-  readonly databaseUrl: string;
+  /** The database: resolved settings, or a URL resolved with libpq's rules against the process's environment. */
+  readonly databaseUrl: ConnectionTarget;
   readonly desired: DesiredState;
   /** A plan saved by `plan --out`: applied only if the catalog still has its fingerprint. */
   readonly savedPlan?: Plan;
@@ -88,11 +91,9 @@ export class ApplyError extends Error {
   }
 }
 
-async function connect(url: string, applicationName: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
-  // A server going away mid-apply must surface as a failed query, not an unhandled 'error' event.
-  client.on('error', () => undefined);
-  await client.connect();
+async function connect(target: ConnectionTarget, applicationName: string): Promise<pg.Client> {
+  // A server going away mid-apply surfaces as a failed query: the client ignores its 'error' event.
+  const client = await openClient(settingsOf(target), { application_name: applicationName, connectionTimeoutMillis: 10_000 });
   // Statements carrying policy SQL were checked by libpg_query, which lexes strings this way.
   await client.query('SET standard_conforming_strings = on');
   return client;

@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { settingsOf } from '../connection/connection-settings.ts';
+import { connect } from '../connection/open-connection.ts';
 import { SERVER_IDENTITY_SQL, type ServerIdentityRow, type SettingRow } from '../catalog/replica-queries.ts';
 import { canonicalActual, canonicalSetting } from '../diff/setting-value.ts';
 import type { Plan } from '../plan/plan.ts';
@@ -33,10 +35,9 @@ export function replicaStepRunner(primary: pg.ClientBase, env: Environment): Rep
     if (url === undefined || url.trim() === '') {
       throw new ApplyError(`replica ${name}: the environment variable ${urlEnv} is not set`, undefined, `set ${urlEnv} to the replica's connection URL`);
     }
-    const client = new pg.Client({ connectionString: url, application_name: 'pgwarden apply', connectionTimeoutMillis: TIMEOUT_MS, statement_timeout: TIMEOUT_MS });
-    client.on('error', () => undefined);
+    let client: pg.Client;
     try {
-      await client.connect();
+      client = await connect(settingsOf(url, env, urlEnv), { application_name: 'pgwarden apply', connectionTimeoutMillis: TIMEOUT_MS, statement_timeout: TIMEOUT_MS });
     } catch (error) {
       throw new ApplyError(`cannot connect to replica ${name} (${urlEnv}): ${errorLine(error)}`);
     }

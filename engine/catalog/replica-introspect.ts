@@ -1,4 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { settingsOf } from '../connection/connection-settings.ts';
+import { connect } from '../connection/open-connection.ts';
 import type { ActualReplica, ActualRouting } from './actual-routing.ts';
 import type { DesiredRouting } from '../policy/desired-routing.ts';
 import { sampleLagOnce } from '../routing/lag-sampler.ts';
@@ -57,15 +59,13 @@ export async function introspectRouting(
 }
 
 async function readReplica(session: CatalogSession, target: ResolvedReplica, names: readonly string[], sole: boolean): Promise<ActualReplica> {
-  const client = new pg.Client({
-    connectionString: target.url,
-    application_name: 'pgwarden plan',
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    statement_timeout: CONNECT_TIMEOUT_MS,
-  });
-  client.on('error', () => undefined);
+  let client: pg.Client;
   try {
-    await client.connect();
+    client = await connect(settingsOf(target.url, process.env, `replica ${target.name}`), {
+      application_name: 'pgwarden plan',
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      statement_timeout: CONNECT_TIMEOUT_MS,
+    });
   } catch (error) {
     return { name: target.name, state: 'unreachable', error: errorLine(error) };
   }

@@ -23,15 +23,5 @@ export class CliError extends Error {
   }
 }
 
-/** Never print a password: URLs in messages lose theirs. */
-export function redact(text: string): string {
-  return text.replace(/(postgres(?:ql)?:\/\/[^:@/\s]+):[^@/\s]+@/g, '$1:***@');
-}
-
-export function databaseUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  const url = flag ?? env['DATABASE_URL'];
-  if (url) return url;
-  // The PG* variables are honoured by the driver itself when no URL is given.
-  if (env['PGHOST'] || env['PGDATABASE'] || env['PGPORT'] || env['PGSERVICE']) return undefined;
-  throw new CliError('no database given', 'pass --database-url or set DATABASE_URL (`pgwarden up` prints one for the embedded cluster)');
-}
+/** Never print a password: URLs, `password=` keywords and `PGPASSWORD` in messages lose theirs. */
+export { redact } from '../connection/redact.ts';

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { closest } from '../policy/closest-word.ts';
+import { ConnectionError } from '../connection/connection-error.ts';
 import { CliError, redact, type Io } from './context.ts';
 import { COMMON_OPTIONS, optionLines, parse, type OptionSpecs } from './option-spec.ts';
 
@@ -114,8 +115,12 @@ export async function run(argv: readonly string[], io: Io, commands: Record<stri
     return await loaded.run(args, colorIo);
   } catch (error) {
     if (error instanceof CliError) {
-      if (!error.reported) io.stderr(`pgwarden: ${redact(error.message)}${error.hint ? `\n  hint: ${error.hint}` : ''}\n`);
+      if (!error.reported) io.stderr(`pgwarden: ${redact(error.message)}${error.hint ? `\n  hint: ${redact(error.hint)}` : ''}\n`);
       return error.exitCode;
+    }
+    if (error instanceof ConnectionError) {
+      io.stderr(`pgwarden: ${redact(error.message)}${error.hint ? `\n  hint: ${redact(error.hint)}` : ''}\n`);
+      return 1;
     }
     const message = redact(error instanceof Error ? error.message : String(error));
     io.stderr(`pgwarden: ${name} failed: ${message}\n`);

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { execa, type ExecaError } from 'execa';
 import pg from 'pg';
 import { binariesFor, type PostgresBinaries } from './binaries.ts';
+import { settingsOf } from '../connection/connection-settings.ts';
+import { connect } from '../connection/open-connection.ts';
 
 /**
  * The embedded development cluster: a PostgreSQL 16 primary and a streaming hot standby, both run
@@ -210,8 +212,7 @@ async function stopNode(bins: PostgresBinaries, dataDir: string): Promise<void> 
 }
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>, timeoutMs = 3000): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, statement_timeout: timeoutMs });
-  await client.connect();
+  const client = await connect(settingsOf(url), { connectionTimeoutMillis: timeoutMs, statement_timeout: timeoutMs });
   try {
     return await fn(client);
   } finally {

@@ -3,14 +3,15 @@ import { loadExample, type ExampleSummary } from '../../examples/load.ts';
 import type { ExampleScale } from '../../examples/scale.ts';
 import { ident } from '../sql/ident.ts';
 import { withDatabase } from './local-address.ts';
+import { settingsOf } from '../connection/connection-settings.ts';
+import { connect } from '../connection/open-connection.ts';
 
 /** Where `pgwarden up` loads the example platform, so the bundled policies have tables to act on. */
 export const EXAMPLE_DATABASE = 'pgwarden_example';
 
 /** Creates `name` on the server of `adminUrl` unless it exists; true when it was created. */
 export async function ensureDatabase(adminUrl: string, name: string): Promise<boolean> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
+  const admin = await connect(settingsOf(adminUrl));
   try {
     const exists = await admin.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]);
     if (exists.rowCount !== 0) return false;
@@ -44,8 +45,7 @@ export async function ensureExampleDatabase(
 ): Promise<ExampleDatabase> {
   await ensureDatabase(adminUrl, options.name);
   const url = withDatabase(adminUrl, options.name);
-  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden example loader' });
-  await client.connect();
+  const client = await connect(settingsOf(url), { application_name: 'pgwarden example loader' });
   try {
     await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     if (!options.reload && (await exampleLoaded(client))) return { url, loaded: null };

@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { settingsOf, type ConnectionTarget } from '../connection/connection-settings.ts';
+import { connect as openClient } from '../connection/open-connection.ts';
 import { HEALTH_MARKER, HEALTH_SESSION_SQL } from '../catalog/health-queries.ts';
 import { computeSnapshot, type PollMemory, type RouterLag, type StandbyPoll } from './health-compute.ts';
 import {
@@ -31,7 +33,8 @@ import { createRingBuffer } from './ring-buffer.ts';
  *   collector.start();
  */
 export interface HealthCollectorOptions {
-  readonly primaryUrl: string | undefined;
+  /** The primary: settings, or a URL resolved with libpq's rules (undefined: the PG* variables alone). */
+  readonly primaryUrl: ConnectionTarget | undefined;
   readonly standbys?: readonly { readonly name: string; readonly url: string }[];
   /** Default 5 s. */
   readonly intervalMs?: number;
@@ -144,21 +147,18 @@ interface ClientLimits {
 // statements cannot queue behind a lock for long or run away. The client-side query_timeout and TCP
 // keepalive catch what statement_timeout cannot: a server (or a network) that stops answering without
 // closing the connection, where the server-side timer never reaches us.
-function newClient(url: string | undefined, name: string, limits: ClientLimits): pg.Client {
-  const client = new pg.Client({
-    connectionString: url,
+function newClient(url: ConnectionTarget | undefined, name: string, limits: ClientLimits): Promise<pg.Client> {
+  // The connection module ignores the client's 'error' event: a broken connection surfaces as a failed query.
+  return openClient(settingsOf(url ?? ''), {
     application_name: `pgwarden health (${name})`,
     connectionTimeoutMillis: limits.connectTimeoutMs,
     query_timeout: limits.statementTimeoutMs + 1000,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   });
-  client.on('error', () => undefined);
-  return client;
 }
 
 async function setUp(client: pg.Client, statementTimeoutMs: number): Promise<void> {
-  await client.connect();
   await client.query(HEALTH_SESSION_SQL, [Math.max(1, Math.round(statementTimeoutMs))]);
   // PostgreSQL 15+ copies every statistics entry read into a per-transaction cache by default; the poll
   // reads each entry once, so the copies are pure cost (about 40% of the relations query on 25,000
@@ -166,10 +166,13 @@ async function setUp(client: pg.Client, statementTimeoutMs: number): Promise<voi
   await client.query(`${HEALTH_MARKER} SELECT pg_catalog.set_config('stats_fetch_consistency', 'none', false) WHERE pg_catalog.current_setting('server_version_num')::int >= 150000`);
 }
 
-/** The node's client, connected and set up; held by the node from the start so a deadline can cut it off. */
-async function clientOf(node: Node, url: string | undefined, name: string, limits: ClientLimits): Promise<pg.Client> {
+/**
+ * The node's client, connected and set up; held by the node as soon as it is connected so a deadline can
+ * cut it off (until then connect_timeout bounds each attempt).
+ */
+async function clientOf(node: Node, url: ConnectionTarget | undefined, name: string, limits: ClientLimits): Promise<pg.Client> {
   if (node.client) return node.client;
-  const client = newClient(url, name, limits);
+  const client = await newClient(url, name, limits);
   node.client = client;
   try {
     await setUp(client, limits.statementTimeoutMs);
@@ -180,8 +183,8 @@ async function clientOf(node: Node, url: string | undefined, name: string, limit
   }
 }
 
-async function connect(url: string | undefined, name: string, limits: ClientLimits): Promise<pg.Client> {
-  const client = newClient(url, name, limits);
+async function connect(url: ConnectionTarget | undefined, name: string, limits: ClientLimits): Promise<pg.Client> {
+  const client = await newClient(url, name, limits);
   try {
     await setUp(client, limits.statementTimeoutMs);
     return client;

@@ -1,4 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { settingsOf, type ConnectionTarget } from '../connection/connection-settings.ts';
+import { connect as openClient } from '../connection/open-connection.ts';
 import { tryJobLock } from '../store/advisory-lock.ts';
 import { finishMaintainRecord, provenance, startMaintainRecord, type Outcome, type Provenance } from '../store/history.ts';
 import { ensurePgwardenSchema } from '../store/schema.ts';
@@ -132,7 +134,8 @@ export type MaintainEvent =
   | { readonly type: 'note'; readonly message: string };
 
 export interface MaintainOptions {
-  readonly databaseUrl: string;
+  /** The database: resolved settings, or a URL resolved with libpq's rules against the process's environment. */
+  readonly databaseUrl: ConnectionTarget;
   /** Sessions running VACUUM at once, 1..MAX_PARALLEL. */
   readonly parallel: number;
   /** How long a VACUUM waits for its table's lock before the table is skipped. */
@@ -146,11 +149,8 @@ export interface MaintainOptions {
   readonly progressEveryMs?: number;
 }
 
-async function connect(url: string, applicationName: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
-  client.on('error', () => undefined);
-  await client.connect();
-  return client;
+async function connect(target: ConnectionTarget, applicationName: string): Promise<pg.Client> {
+  return openClient(settingsOf(target), { application_name: applicationName, connectionTimeoutMillis: 10_000 });
 }
 
 async function holdMaintainLock(client: pg.Client): Promise<void> {

@@ -1,7 +1,9 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { ConnectionError } from '../connection/connection-error.ts';
+import { connectSpec, type ConnectionSpec } from '../connection/open-connection.ts';
 
-/** A URL or a node-postgres client configuration. */
-export type ConnectionSpec = string | pg.ClientConfig;
+/** A URL, resolved connection settings, or a node-postgres client configuration. */
+export type { ConnectionSpec };
 
 /**
  * One dedicated connection for background monitoring, reconnected on demand. Monitoring never borrows
@@ -13,10 +15,6 @@ export interface MonitorConnection {
   /** True while a query is in flight: a tick skips a server that has not answered the previous one. */
   busy(): boolean;
   close(): Promise<void>;
-}
-
-export function clientConfig(spec: ConnectionSpec, overrides: pg.ClientConfig): pg.ClientConfig {
-  return typeof spec === 'string' ? { connectionString: spec, ...overrides } : { ...spec, ...overrides };
 }
 
 export function monitorConnection(
@@ -39,30 +37,29 @@ export function monitorConnection(
     if (client !== null) return client;
     if (connecting !== null) return connecting;
     if (lastFailure !== null && Date.now() - lastFailure.at < retryMs) throw lastFailure.error;
-    const fresh = new pg.Client(
-      clientConfig(spec, {
-        application_name: options.applicationName,
-        connectionTimeoutMillis: options.timeoutMs,
-        statement_timeout: options.timeoutMs,
-        // Client-side too: a server that stopped answering (not refusing) must not hang the monitor.
-        query_timeout: options.timeoutMs * 2,
-      }),
-    );
-    // A server going away must surface as a failed query, not as an unhandled 'error' event.
-    fresh.on('error', () => drop(fresh));
-    fresh.on('end', () => {
-      if (client === fresh) client = null;
-    });
     connecting = (async () => {
+      let fresh: pg.Client | null = null;
       try {
-        await fresh.connect();
+        fresh = await connectSpec(spec, {
+          application_name: options.applicationName,
+          connectionTimeoutMillis: options.timeoutMs,
+          statement_timeout: options.timeoutMs,
+          // Client-side too: a server that stopped answering (not refusing) must not hang the monitor.
+          query_timeout: options.timeoutMs * 2,
+        });
+        const opened = fresh;
+        // A server going away must surface as a failed query, not as an unhandled 'error' event.
+        opened.on('error', () => drop(opened));
+        opened.on('end', () => {
+          if (client === opened) client = null;
+        });
         if (options.setup !== undefined) await fresh.query(options.setup);
         lastFailure = null;
         client = fresh;
         return fresh;
       } catch (error) {
         lastFailure = { at: Date.now(), error: error instanceof Error ? error : new Error(String(error)) };
-        void fresh.end().catch(() => undefined);
+        void fresh?.end().catch(() => undefined);
         throw lastFailure.error;
       } finally {
         connecting = null;
@@ -124,6 +121,7 @@ const CONNECTION_FAILURE_MESSAGE =
  * about the server.
  */
 export function isConnectionFailure(error: unknown): boolean {
+  if (error instanceof ConnectionError) return true;
   const e = error as { code?: unknown; message?: unknown } | null;
   if (e === null || typeof e !== 'object') return false;
   if (typeof e.code === 'string' && SOCKET_ERROR_CODES.has(e.code)) return true;

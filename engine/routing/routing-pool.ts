@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
+import { createPoolFor } from '../connection/open-connection.ts';
 import { FUNCTION_VOLATILITY_SQL, PRIMARY_ONLY_RELATIONS_SQL, type FunctionVolatilityRow, type PrimaryOnlyRelationRow } from '../catalog/replica-queries.ts';
 import type { OnReplicaDown, ReadTarget } from '../policy/desired-routing.ts';
 import { startLagSampler, type LagPoint } from './lag-sampler.ts';
@@ -228,7 +229,7 @@ function notReplayedYet(error: unknown): boolean {
  */
 export function createRouter(options: RouterOptions): RoutingPool {
   const primaryConfig = poolConfig(options.primary);
-  const pool = new pg.Pool(primaryConfig);
+  const pool = createPoolFor(primaryConfig);
   const policy = {
     reads: options.reads ?? 'replica',
     maxLagMs: options.maxLagMs ?? 1000,
@@ -252,7 +253,7 @@ export function createRouter(options: RouterOptions): RoutingPool {
   const baseEnd = pool.end.bind(pool);
 
   const replicas: ReplicaNode[] = options.replicas.map((replica) => {
-    const replicaPool = new pg.Pool(replicaPoolConfig(primaryConfig, replica.connection, options.replicaQueryTimeoutMs ?? REPLICA_QUERY_TIMEOUT_MS));
+    const replicaPool = createPoolFor(replicaPoolConfig(primaryConfig, replica.connection, options.replicaQueryTimeoutMs ?? REPLICA_QUERY_TIMEOUT_MS));
     const node: ReplicaNode = {
       name: replica.name,
       pool: replicaPool,

@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { settingsOf, type ConnectionTarget } from '../connection/connection-settings.ts';
+import { createPool } from '../connection/open-connection.ts';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -23,7 +25,7 @@ import { markStale, resolveStatic, sendFile } from './static-files.ts';
  * carries a connection string, a host or a password.
  */
 export interface ServeServerOptions {
-  readonly databaseUrl: string | undefined;
+  readonly databaseUrl: ConnectionTarget | undefined;
   readonly collector: HealthCollector;
   readonly site: SiteKeeper | null;
   readonly host: string;
@@ -74,7 +76,7 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
   });
   const timeout = options.statementTimeoutMs ?? 5000;
   // The API's own sessions: few, short, read-only. The collector has its own.
-  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 2, application_name: 'pgwarden serve', connectionTimeoutMillis: 3000, idleTimeoutMillis: 30_000 });
+  const pool = createPool(settingsOf(options.databaseUrl ?? ''), { max: 2, application_name: 'pgwarden serve', connectionTimeoutMillis: 3000, idleTimeoutMillis: 30_000 });
   pool.on('error', () => undefined);
   pool.on('connect', (client) => {
     client.on('error', () => undefined);

@@ -179,7 +179,8 @@ describe('pgwarden analyze (PostgreSQL 16)', () => {
   it('refuses to --analyze a write statement in a read-only session, in one line', async () => {
     const readOnly = new URL(db.url);
     readOnly.searchParams.set('options', '-c default_transaction_read_only=on');
-    const result = await runCli(['analyze', '--database-url', readOnly.toString(), '--query', 'DELETE FROM public.orders WHERE id = 1', '--analyze'], { cwd });
+    // libpq decodes only %XX in a URL, not '+' (URLSearchParams writes a space as '+').
+    const result = await runCli(['analyze', '--database-url', readOnly.toString().replaceAll('+', '%20'), '--query', 'DELETE FROM public.orders WHERE id = 1', '--analyze'], { cwd });
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     const [message, ...hint] = result.stderr.trimEnd().split('\n');

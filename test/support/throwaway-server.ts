@@ -14,6 +14,7 @@ import { freePort } from '../../engine/cluster/local-address.ts';
  */
 export interface ThrowawayServer {
   readonly adminUrl: string;
+  readonly dataDir: string;
   readonly port: number;
   /** A fresh database with these extensions created in it; returns its URL. */
   database(name: string, extensions: readonly string[]): Promise<string>;
@@ -27,12 +28,16 @@ export interface ServerOptions {
   readonly port?: number;
   /** What to say when the binaries are missing: the command that installs them. */
   readonly installHint: string;
+  /** More `-c name=value` server settings. */
+  readonly settings?: readonly string[];
+  /** Runs after initdb, before the server starts: writes files (certificates, pg_hba.conf) into the data directory. */
+  readonly prepare?: (dataDir: string) => Promise<void>;
 }
 
 const OS_USER = 'postgres';
 const asRoot = userInfo().uid === 0;
 
-async function runPg(bin: string, program: string, args: readonly string[]): Promise<void> {
+export async function runPg(bin: string, program: string, args: readonly string[]): Promise<void> {
   const file = path.join(bin, program);
   const [command, argv] = asRoot ? ['runuser', ['-u', OS_USER, '--', file, ...args]] : [file, [...args]];
   await execa(command, argv, { stdin: 'ignore', env: { LC_ALL: 'C' }, timeout: 60_000 });
@@ -75,7 +80,9 @@ export async function startServer(options: ServerOptions): Promise<ThrowawayServ
       '-c fsync=off',
       '-c synchronous_commit=off',
       '-c full_page_writes=off',
+      ...(options.settings ?? []).map((setting) => `-c ${setting}`),
     ].join(' ');
+    await options.prepare?.(data);
     await runPg(options.bin, 'pg_ctl', ['start', '-D', data, '-l', path.join(data, 'server.log'), '-w', '-t', '60', '-o', settings]);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
@@ -84,6 +91,7 @@ export async function startServer(options: ServerOptions): Promise<ThrowawayServ
   const urlOf = (database: string): string => `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   return {
     adminUrl: urlOf('postgres'),
+    dataDir: data,
     port,
     async database(name, extensions) {
       const admin = new pg.Client({ connectionString: urlOf('postgres') });

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { advise, type AdviceReport, type StorageBudget } from '../../advisor/advise.ts';
 import { changeDiff, planPolicyWrites, writePolicyChanges, type PolicyChange } from '../../advisor/policy-writer.ts';
 import { renderAdviceMarkdown, renderAdviceText } from '../../advisor/render-advice.ts';
@@ -10,11 +10,13 @@ import { ExplainFailed, ExplainRefused, quietStatements, readServerFacts } from 
 import { StatementsUnavailable } from '../../analysis/statement-stats.ts';
 import { INDEX_SCANS_SQL } from '../../catalog/analysis-queries.ts';
 import type { DesiredState } from '../../policy/desired.ts';
-import { CliError, databaseUrl, redact, type Io } from '../context.ts';
+import { settingsOf } from '../../connection/connection-settings.ts';
+import { connect } from '../../connection/open-connection.ts';
+import { commandConnection, withClient } from '../connect.ts';
+import { CliError, redact, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 import { parseDuration } from '../duration.ts';
 import { loadOrFail } from '../load-policies.ts';
-import { withClient } from './plan.ts';
 
 export const adviseOptions = defineOptions({
   write: { type: 'boolean', description: 'add the advice to the policy files (a minimal diff)' },
@@ -52,12 +54,12 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
   // Without --write the policies only say which indexes are declared already: optional.
   const desired: DesiredState | undefined = haveDir ? await loadOrFail(values.policies, io) : undefined;
 
-  const url = databaseUrl(values['database-url'], io.env);
-  const standby = values['standby-url'] === undefined ? undefined : await readStandbyScans(values['standby-url']);
+  const connection = commandConnection(values['database-url'], io);
+  const standby = values['standby-url'] === undefined ? undefined : await readStandbyScans(values['standby-url'], io);
 
   let report: AdviceReport;
   try {
-    report = await withClient(url, io, async (client) => {
+    report = await withClient(connection, io, async (client) => {
       await quietStatements(client);
       const facts = await readServerFacts(client);
       return advise(client, facts, {
@@ -141,17 +143,16 @@ async function readWorkload(file: string, io: Io): Promise<{ file: string; state
 }
 
 /** The standby's index scan counters, and when its own statistics were last reset (a standby keeps its own). */
-async function readStandbyScans(url: string): Promise<{ scans: Map<string, number>; statsReset: string | null }> {
-  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
-  client.on('error', () => undefined);
+async function readStandbyScans(url: string, io: Io): Promise<{ scans: Map<string, number>; statsReset: string | null }> {
+  let client: pg.Client | undefined;
   try {
-    await client.connect();
+    client = await connect(settingsOf(url, io.env, '--standby-url'), { application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
     const rows = (await client.query<{ schema: string; name: string; scans: string; stats_reset: Date | null }>(INDEX_SCANS_SQL)).rows;
     const reset = rows[0]?.stats_reset ?? null;
     return { scans: new Map(rows.map((r) => [`${r.schema}.${r.name}`, Number(r.scans)])), statsReset: reset === null ? null : reset.toISOString() };
   } catch (error) {
     throw new CliError(`cannot read the standby's index statistics: ${redact((error as Error).message)}`, 'check --standby-url');
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
 }

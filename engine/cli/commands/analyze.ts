@@ -3,10 +3,10 @@ import { analyzeQuery, analyzeWorkload } from '../../analysis/analysis-report.ts
 import { ExplainFailed, ExplainRefused, quietStatements, readServerFacts } from '../../analysis/explain-statement.ts';
 import { renderQueryMarkdown, renderQueryText, renderWorkloadMarkdown, renderWorkloadText } from '../../analysis/render-analysis.ts';
 import { StatementsUnavailable } from '../../analysis/statement-stats.ts';
-import { CliError, databaseUrl, type Io } from '../context.ts';
+import { commandConnection, withClient } from '../connect.ts';
+import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 import { parseDuration } from '../duration.ts';
-import { withClient } from './plan.ts';
 
 export const analyzeOptions = defineOptions({
   query: { type: 'string', short: 'q', value: 'SQL', description: 'explain this one statement instead of the workload' },
@@ -35,10 +35,10 @@ export async function analyzeCommand(args: readonly string[], io: Io): Promise<n
   const explain = count(values.explain, 'explain', 5);
   const sinceMs = values.since === undefined ? undefined : parseDuration(values.since, 'since');
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout, 'timeout');
-  const url = databaseUrl(values['database-url'], io.env);
+  const connection = commandConnection(values['database-url'], io);
 
   try {
-    return await withClient(url, io, async (client) => {
+    return await withClient(connection, io, async (client) => {
       await quietStatements(client);
       const facts = await readServerFacts(client);
       if (values.query !== undefined) {

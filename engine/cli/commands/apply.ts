@@ -3,7 +3,8 @@ import path from 'node:path';
 import { apply, APPLY_DEFAULTS, ApplyError } from '../../apply/apply.ts';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../plan/plan.ts';
 import { renderPlanText } from '../../render/render-text.ts';
-import { CliError, databaseUrl, type Io } from '../context.ts';
+import { commandConnection } from '../connect.ts';
+import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 import { parseDuration } from '../duration.ts';
 import { loadOrFail } from '../load-policies.ts';
@@ -36,7 +37,7 @@ export const applyOptions = defineOptions({
 export async function applyCommand(args: readonly string[], io: Io): Promise<number> {
   const { values } = parse(args, applyOptions);
   const desired = await loadOrFail(values.policies, io);
-  const url = databaseUrl(values['database-url'], io.env);
+  const connection = commandConnection(values['database-url'], io);
   const savedPlan = values.plan ? await readPlan(path.resolve(io.cwd, values.plan)) : undefined;
   if (!values['auto-approve'] && !(io.isTTY && io.prompt)) {
     throw new CliError('apply needs --auto-approve when it is not run on a terminal');
@@ -47,7 +48,7 @@ export async function applyCommand(args: readonly string[], io: Io): Promise<num
   try {
     const result = await apply({
       ...APPLY_DEFAULTS,
-      databaseUrl: url ?? '',
+      databaseUrl: connection,
       desired,
       savedPlan,
       // PGWARDEN_ALLOW_DROP=true: the same permission from CI, where a label on the merged pull request

@@ -9,6 +9,8 @@ import { readSnapshot, requireStatements, statementDelta } from '../../analysis/
 import type { DesiredState } from '../../policy/desired.ts';
 import { EVENT_KINDS } from '../../../examples/skew.ts';
 import type { Io } from '../context.ts';
+import { settingsOf } from '../../connection/connection-settings.ts';
+import { connect } from '../../connection/open-connection.ts';
 
 export interface AdviseDemoOptions {
   readonly url: string;
@@ -33,8 +35,7 @@ const NEW_ENDPOINT = `SELECT id, server_id, created_at
  * not write into the repository's own policies).
  */
 export async function adviseDemo(io: Io, options: AdviseDemoOptions): Promise<void> {
-  const client = new pg.Client({ connectionString: options.url, application_name: 'pgwarden demo' });
-  await client.connect();
+  const client = await connect(settingsOf(options.url), { application_name: 'pgwarden demo' });
   try {
     await quietStatements(client);
     const facts = await readServerFacts(client);

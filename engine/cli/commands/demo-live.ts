@@ -3,6 +3,8 @@ import { runWorkload } from '../../../examples/workload.ts';
 import { createHealthCollector } from '../../health/health-collector.ts';
 import { THRESHOLDS } from '../../health/health-status.ts';
 import type { Io } from '../context.ts';
+import { settingsOf } from '../../connection/connection-settings.ts';
+import { createPool } from '../../connection/open-connection.ts';
 
 const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(2)}%`);
 const ms = (v: number | null): string => (v === null ? '-' : v < 10 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`);
@@ -14,7 +16,7 @@ const ms = (v: number | null): string => (v === null ? '-' : v < 10 ? `${v.toFix
  */
 export async function liveDemo(io: Io, input: { readonly primaryUrl: string; readonly standbyUrl: string; readonly durationMs: number }): Promise<void> {
   const collector = createHealthCollector({ primaryUrl: input.primaryUrl, standbys: [{ name: 'standby1', url: input.standbyUrl }], slowIntervalMs: 3_600_000 });
-  const pool = new pg.Pool({ connectionString: input.primaryUrl, max: 4, application_name: 'pgwarden demo workload' });
+  const pool = createPool(settingsOf(input.primaryUrl), { max: 4, application_name: 'pgwarden demo workload' });
   pool.on('error', () => undefined);
   try {
     await collector.pollOnce();

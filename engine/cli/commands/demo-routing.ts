@@ -8,6 +8,8 @@ import type { DesiredState } from '../../policy/desired.ts';
 import { loadPolicies } from '../../policy/load.ts';
 import { renderPlanText, renderPolicyErrors } from '../../render/render-text.ts';
 import { createRouter, routerOptionsFromPolicy, type RoutingPool } from '../../routing/index.ts';
+import { settingsOf } from '../../connection/connection-settings.ts';
+import { connect } from '../../connection/open-connection.ts';
 import { CliError, type Io } from '../context.ts';
 import { progressPrinter } from '../progress-printer.ts';
 
@@ -49,8 +51,7 @@ export async function routingDemo(
   // The policy names REPLICA_URL; here it is the embedded standby, whatever the shell says.
   const env = { ...io.env, REPLICA_URL: input.standbyUrl };
 
-  const client = new pg.Client({ connectionString: input.primaryUrl, application_name: 'pgwarden demo' });
-  await client.connect();
+  const client = await connect(settingsOf(input.primaryUrl), { application_name: 'pgwarden demo' });
   try {
     const outcome = await makePlan(client, desired, new Date(), { env });
     if (!outcome.ok) {
@@ -108,8 +109,7 @@ function summary(router: RoutingPool): string {
 
 /** Pauses replay until the router sees the standby past max_lag_ms, shows where reads go, resumes. */
 async function fallbackDemo(io: Io, router: RoutingPool, standbyUrl: string): Promise<void> {
-  const standby = new pg.Client({ connectionString: standbyUrl, application_name: 'pgwarden demo' });
-  await standby.connect();
+  const standby = await connect(settingsOf(standbyUrl), { application_name: 'pgwarden demo' });
   const where = async (): Promise<string> => {
     const before = router.metrics().targets.primary;
     for (let i = 0; i < 10; i += 1) await router.query('SELECT count(*) FROM public.tenants');

@@ -20,6 +20,8 @@ import { adviseDemo } from './demo-advise.ts';
 import { serveCommand } from './serve.ts';
 import { ensureExampleDatabase } from '../../cluster/example-database.ts';
 import { withDatabase } from '../../cluster/local-address.ts';
+import { settingsOf } from '../../connection/connection-settings.ts';
+import { connect, createPool } from '../../connection/open-connection.ts';
 
 /** The repository's own example policies: the demo runs them wherever it is started from. */
 const EXAMPLE_POLICIES = fileURLToPath(new URL('../../../policies', import.meta.url));
@@ -134,10 +136,9 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
   if (example.loaded) io.stdout(`  ${Object.entries(example.loaded.rows).map(([t, n]) => `${t}: ${n.toLocaleString('en-US')}`).join(', ')}\n`);
   else io.stdout('  already loaded by an earlier run (`--reset` reloads it)\n');
   const url = example.url;
-  const pool = new pg.Pool({ connectionString: url, max: 6, application_name: 'pgwarden demo workload' });
+  const pool = createPool(settingsOf(url), { max: 6, application_name: 'pgwarden demo workload' });
   pool.on('error', () => undefined);
-  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden demo' });
-  await client.connect();
+  const client = await connect(settingsOf(url), { application_name: 'pgwarden demo' });
   try {
     await pauseHere(demo);
 

@@ -3,11 +3,11 @@ import path from 'node:path';
 import { renderHealthText } from '../../health/render-health.ts';
 import { StandbyError, vacuumHealthReport } from '../../health/vacuum-health-report.ts';
 import type { DesiredState } from '../../policy/desired.ts';
-import { CliError, databaseUrl, type Io } from '../context.ts';
+import { commandConnection, withClient } from '../connect.ts';
+import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 import { parseDuration } from '../duration.ts';
 import { loadOrFail } from '../load-policies.ts';
-import { withClient } from './plan.ts';
 
 /** Without --policies, ./policies is used when it exists; health works without any policy (no floors). */
 export async function policiesIfAny(dir: string | undefined, io: Io): Promise<DesiredState | undefined> {
@@ -31,9 +31,9 @@ export const healthOptions = defineOptions({
 export async function healthCommand(args: readonly string[], io: Io): Promise<number> {
   const { values } = parse(args, healthOptions);
   const desired = await policiesIfAny(values.policies, io);
-  const url = databaseUrl(values['database-url'], io.env);
+  const connection = commandConnection(values['database-url'], io);
   const budgetMs = values['bloat-budget'] === undefined ? 10_000 : parseDuration(values['bloat-budget'], 'bloat-budget');
-  const report = await withClient(url, io, (client) =>
+  const report = await withClient(connection, io, (client) =>
     vacuumHealthReport(client, desired, { exact: !values['estimate-only'], budgetMs }).catch((error: unknown) => {
       if (error instanceof StandbyError) throw new CliError(error.message, 'point --database-url at the primary');
       throw error;

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { readImport } from '../../import/read-import.ts';
 import { ImportFileError, planImportWrites, unifiedDiff, writeImport } from '../../import/policy-file-merge.ts';
 import { policySchemaId } from '../../policy/schema.ts';
-import { CliError, databaseUrl, type Io } from '../context.ts';
+import { commandConnection, withClient } from '../connect.ts';
+import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
-import { withClient } from './plan.ts';
 
 /** Where the database came from, for the provenance comment: never a password, never query parameters. */
 export function describeSource(url: string | undefined, database: string, env: NodeJS.ProcessEnv): string {
@@ -56,10 +56,11 @@ export async function importCommand(args: readonly string[], io: Io): Promise<nu
   const { values } = parse(args, importOptions, 'import');
   const displayDir = values.policies ?? 'policies';
   const dir = path.resolve(io.cwd, displayDir);
-  const url = databaseUrl(values['database-url'], io.env);
+  const connection = commandConnection(values['database-url'], io);
+  const url = values['database-url'] ?? (io.env['DATABASE_URL'] || undefined);
   const now = new Date();
   const filter = { schemas: values.schema ?? [], tables: values.table ?? [] };
-  const read = await withClient(url, io, (client) => readImport(client, filter, now));
+  const read = await withClient(connection, io, (client) => readImport(client, filter, now));
   const when = now.toISOString().replace(/\.\d+Z$/u, 'Z');
   const header = {
     modeline: modeline(dir, io.cwd),

@@ -1,17 +1,18 @@
 import { MaintainError, MAX_PARALLEL, planMaintenance, runMaintenance, type MaintainResult, type MaintenancePlan } from '../../maintain/maintain.ts';
 import { maintainProgressPrinter, renderMaintainSummary, renderMaintenancePlan } from '../../maintain/render-maintain.ts';
 import type { DesiredState } from '../../policy/desired.ts';
-import { CliError, databaseUrl, redact, type Io } from '../context.ts';
+import type { ConnectionSettings } from '../../connection/connection-settings.ts';
+import { commandConnection, withClient } from '../connect.ts';
+import { CliError, redact, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
 import { parseDuration } from '../duration.ts';
 import { progressPrinter } from '../progress-printer.ts';
 import { loadOrFail } from '../load-policies.ts';
-import { withClient } from './plan.ts';
 import type { PlannedChange } from '../../plan/plan.ts';
 
 interface Settings {
-  readonly url: string | undefined;
+  readonly connection: ConnectionSettings;
   readonly desired: DesiredState;
   readonly parallel: number;
   readonly lockTimeoutMs: number;
@@ -29,7 +30,7 @@ function parallelOf(text: string | undefined): number {
 }
 
 async function plan(settings: Settings, io: Io): Promise<MaintenancePlan> {
-  return withClient(settings.url, io, (client) => planMaintenance(client, settings.desired, new Date()));
+  return withClient(settings.connection, io, (client) => planMaintenance(client, settings.desired, new Date()));
 }
 
 /**
@@ -54,7 +55,7 @@ async function keepPartitionsAhead(settings: Settings, io: Io): Promise<boolean>
   try {
     const result = await apply({
       ...APPLY_DEFAULTS,
-      databaseUrl: settings.url ?? '',
+      databaseUrl: settings.connection,
       desired: settings.desired,
       lockTimeoutMs: settings.lockTimeoutMs,
       retries: 3,
@@ -73,7 +74,7 @@ async function keepPartitionsAhead(settings: Settings, io: Io): Promise<boolean>
 
 async function runOnce(settings: Settings, maintenancePlan: MaintenancePlan, io: Io): Promise<MaintainResult> {
   return runMaintenance(maintenancePlan, {
-    databaseUrl: settings.url ?? '',
+    databaseUrl: settings.connection,
     parallel: settings.parallel,
     lockTimeoutMs: settings.lockTimeoutMs,
     ...(settings.budgetMs === undefined ? {} : { budgetMs: settings.budgetMs }),
@@ -128,7 +129,7 @@ export async function maintainCommand(args: readonly string[], io: Io): Promise<
 async function maintain(args: readonly string[], io: Io): Promise<number> {
   const { values } = parse(args, maintainOptions);
   const settings: Settings = {
-    url: databaseUrl(values['database-url'], io.env),
+    connection: commandConnection(values['database-url'], io),
     desired: await loadOrFail(values.policies, io),
     parallel: parallelOf(values.parallel),
     lockTimeoutMs: values['lock-timeout'] === undefined ? 5000 : parseDuration(values['lock-timeout'], 'lock-timeout'),

@@ -1,28 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
 import { makePlan } from '../../plan/make-plan.ts';
 import type { Plan } from '../../plan/plan.ts';
 import { renderPlanMarkdown } from '../../render/render-markdown.ts';
 import { renderPlanText, renderPolicyErrors } from '../../render/render-text.ts';
-import { CliError, databaseUrl, type Io } from '../context.ts';
+import { commandConnection, withClient } from '../connect.ts';
+import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 import { loadOrFail } from '../load-policies.ts';
-
-export async function withClient<T>(url: string | undefined, io: Io, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    throw new CliError(`cannot connect to the database: ${(error as Error).message}`, 'check DATABASE_URL; `pgwarden status` shows the embedded cluster');
-  }
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 export const planOptions = defineOptions({
   out: { type: 'string', value: 'FILE', description: 'also save the plan as JSON (for `apply --plan FILE`)' },
@@ -36,8 +21,8 @@ export async function planCommand(args: readonly string[], io: Io): Promise<numb
   const format = values.json ? 'json' : (values.format ?? 'text');
   if (!['text', 'json', 'markdown'].includes(format)) throw new CliError(`--format must be text, json or markdown, got "${format}"`);
   const desired = await loadOrFail(values.policies, io);
-  const url = databaseUrl(values['database-url'], io.env);
-  const outcome = await withClient(url, io, (client) => makePlan(client, desired, new Date(), { env: io.env }));
+  const connection = commandConnection(values['database-url'], io);
+  const outcome = await withClient(connection, io, (client) => makePlan(client, desired, new Date(), { env: io.env }));
   if (!outcome.ok) {
     io.stderr(renderPolicyErrors(outcome.errors, 'planning'));
     throw new CliError('policies do not match the database', undefined, 1, true);

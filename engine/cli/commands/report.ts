@@ -1,14 +1,17 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
+import type { ConnectionSettings } from '../../connection/connection-settings.ts';
+import { connect } from '../../connection/open-connection.ts';
 import { readExternalTableHealth } from '../../health/external-health.ts';
-import { createHealthCollector, describeConnectionError } from '../../health/health-collector.ts';
+import { createHealthCollector } from '../../health/health-collector.ts';
 import type { HealthSnapshot } from '../../health/health-snapshot.ts';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../plan/plan.ts';
 import { buildSite, SiteBuildError } from '../../serve/site-build.ts';
 import { collectSiteData } from '../../serve/site-data.ts';
-import { CliError, databaseUrl, type Io } from '../context.ts';
+import { commandConnection, connectionCliError } from '../connect.ts';
+import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 
 async function readPlanFile(file: string, shown: string): Promise<Plan> {
@@ -37,7 +40,7 @@ async function checkOut(dir: string, shown: string): Promise<void> {
 }
 
 /** Two polls a few seconds apart: a snapshot needs a window for its rates. */
-async function healthSnapshot(url: string | undefined, gapMs: number): Promise<HealthSnapshot | null> {
+async function healthSnapshot(url: ConnectionSettings, gapMs: number): Promise<HealthSnapshot | null> {
   const collector = createHealthCollector({ primaryUrl: url, slowIntervalMs: 0, tableHealth: (client) => readExternalTableHealth(client) });
   try {
     if (!(await collector.pollOnce())) return null;
@@ -72,23 +75,22 @@ export async function reportCommand(args: readonly string[], io: Io): Promise<nu
   const plans = await Promise.all((values.plans ?? []).map((p) => readPlanFile(path.resolve(io.cwd, p), p)));
 
   // Saved plans alone make a report; the database is needed only when one is configured.
-  let url: string | undefined;
+  let url: ConnectionSettings | undefined;
   let useDatabase = true;
   try {
-    url = databaseUrl(values['database-url'], io.env);
+    url = commandConnection(values['database-url'], io);
   } catch (error) {
     if (plans.length === 0) throw error;
     useDatabase = false;
   }
   const t0 = performance.now();
   let data;
-  if (useDatabase) {
-    const client = new pg.Client({ connectionString: url, application_name: 'pgwarden report', connectionTimeoutMillis: 10_000 });
-    client.on('error', () => undefined);
+  if (useDatabase && url !== undefined) {
+    let client: pg.Client;
     try {
-      await client.connect();
+      client = await connect(url, { application_name: 'pgwarden report', connectionTimeoutMillis: 10_000 });
     } catch (error) {
-      throw new CliError(`cannot connect to the database: ${describeConnectionError(error)}`, 'check DATABASE_URL; `pgwarden status` shows the embedded cluster');
+      throw connectionCliError(error);
     }
     try {
       await client.query("SET default_transaction_read_only = on; SET statement_timeout = 60000; SET search_path = ''");

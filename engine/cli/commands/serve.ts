@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { HEALTH_SESSION_SQL, HISTORY_SIGNATURE_SQL } from '../../catalog/health-queries.ts';
 import { readExternalTableHealth } from '../../health/external-health.ts';
 import { createHealthCollector } from '../../health/health-collector.ts';
@@ -11,7 +11,10 @@ import { defaultCacheDir } from '../../serve/site-build.ts';
 import { collectSiteData, readSiteSource, type SiteData } from '../../serve/site-data.ts';
 import { createSiteKeeper } from '../../serve/site-keeper.ts';
 import { startServeServer } from '../../serve/serve-server.ts';
-import { CliError, databaseUrl, type Io } from '../context.ts';
+import type { ConnectionSettings } from '../../connection/connection-settings.ts';
+import { connect } from '../../connection/open-connection.ts';
+import { commandConnection } from '../connect.ts';
+import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 import { parseDuration } from '../duration.ts';
 
@@ -70,10 +73,8 @@ export function parsePort(value: string | undefined, fallback: number): number {
   return port;
 }
 
-async function withDatabase<T>(url: string | undefined, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden serve', connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  await client.connect();
+async function withDatabase<T>(connection: ConnectionSettings, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect(connection, { application_name: 'pgwarden serve', connectionTimeoutMillis: 3000 });
   try {
     await client.query(HEALTH_SESSION_SQL, [30_000]);
     return await fn(client);
@@ -95,7 +96,7 @@ export const serveOptions = defineOptions({
 
 export async function serveCommand(args: readonly string[], io: Io): Promise<number> {
   const { values } = parse(args, serveOptions);
-  const url = databaseUrl(values['database-url'], io.env);
+  const url = commandConnection(values['database-url'], io);
   const port = parsePort(values.port, DEFAULT_SERVE_PORT);
   const host = values.host ?? '127.0.0.1';
   const intervalMs = values.interval ? parseDuration(values.interval, 'interval') : 5000;
@@ -114,7 +115,7 @@ export async function serveCommand(args: readonly string[], io: Io): Promise<num
   const sampler =
     standbys.length > 0
       ? startLagSampler({
-          primary: url ?? {},
+          primary: url,
           replicas: standbys.map((s) => ({ name: s.name, connection: s.url, ...(s.applicationName === undefined ? {} : { applicationName: s.applicationName }) })),
           intervalMs: 1000,
           heartbeat: values['write-heartbeat'] === true,
