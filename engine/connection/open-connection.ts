@@ -183,10 +183,30 @@ async function openClient(config: DriverConfig): Promise<pg.Client> {
   }
 }
 
+/**
+ * Servers that answered "no SSL" to an SSLRequest lately. libpq's `prefer` goes on in the clear on the same
+ * connection; node-postgres closes it, so each `prefer` connection to such a server would cost a second
+ * connection (and a second backend). `prefer` never guaranteed encryption (anyone on the path can answer
+ * "no"), so remembering the server's own answer for a minute loses nothing and saves that connection.
+ */
+const NO_SSL_MEMORY_MS = 60_000;
+const answeredNoSsl = new Map<string, number>();
+const serverKey = (target: HostTarget): string => `${target.hostaddr ?? target.host}:${target.port}`;
+
+function transportsFor(settings: ConnectionSettings, target: HostTarget): readonly ('plain' | 'tls')[] {
+  const order = transportOrder(settings.ssl.mode, target);
+  if (settings.ssl.mode !== 'prefer') return order;
+  const until = answeredNoSsl.get(serverKey(target));
+  if (until === undefined) return order;
+  if (until > Date.now()) return ['plain'];
+  answeredNoSsl.delete(serverKey(target));
+  return order;
+}
+
 /** One host, with the transports its sslmode allows, in libpq's order. */
 async function connectHost(settings: ConnectionSettings, target: HostTarget, session: SessionOptions): Promise<HostOutcome> {
   const failures: Failure[] = [];
-  for (const kind of transportOrder(settings.ssl.mode, target)) {
+  for (const kind of transportsFor(settings, target)) {
     let transport: Transport;
     try {
       transport = kind === 'plain' ? { kind: 'plain' } : tlsOptions(settings.ssl, target);
@@ -198,6 +218,7 @@ async function connectHost(settings: ConnectionSettings, target: HostTarget, ses
     try {
       return { kind: 'connected', client: await openClient(config), config };
     } catch (error) {
+      if (messageOf(error) === 'The server does not support SSL connections') answeredNoSsl.set(serverKey(target), Date.now() + NO_SSL_MEMORY_MS);
       failures.push(describeFailure(error, settings, target, transport));
       if (unreachable(error) || error instanceof ConnectionError) break;
     }
@@ -264,7 +285,7 @@ export async function connect(settings: ConnectionSettings, session: SessionOpti
 function fixedConfig(settings: ConnectionSettings, session: SessionOptions): DriverConfig | null {
   const [only] = settings.hosts;
   if (only === undefined || settings.hosts.length !== 1 || settings.targetSessionAttrs !== 'any') return null;
-  const order = transportOrder(settings.ssl.mode, only);
+  const order = transportsFor(settings, only);
   if (order.length !== 1) return null;
   return driverConfig(settings, only, order[0] === 'plain' ? { kind: 'plain' } : tlsOptions(settings.ssl, only), session);
 }
