@@ -27,6 +27,9 @@ import { apply, type ApplyEvent } from '../engine/apply/apply.ts';
 import { catalogSession, introspect } from '../engine/catalog/introspect.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
 import { makePlan, type PlanOutcome } from '../engine/plan/make-plan.ts';
+import { readActual } from '../engine/catalog/read-actual.ts';
+import { diffAll } from '../engine/diff/diff-all.ts';
+import { buildPlan } from '../engine/plan/plan.ts';
 import type { DesiredState } from '../engine/policy/desired.ts';
 import { formatPolicyError } from '../engine/policy/desired.ts';
 import { loadPolicies } from '../engine/policy/load.ts';
@@ -432,6 +435,40 @@ async function resetStatements(url: string): Promise<void> {
   await withFreshClient(url, (c) => c.query('SELECT public.pg_stat_statements_reset()'));
 }
 
+/**
+ * One plan, timed phase by phase (read, diff, build) and query by query, on a fresh connection: where
+ * the time of a figure goes.
+ */
+async function planPhases(url: string, desired: DesiredState): Promise<string[]> {
+  return withFreshClient(url, async (c) => {
+    const queries: { sql: string; ms: number }[] = [];
+    const original = c.query.bind(c) as (...args: unknown[]) => Promise<unknown>;
+    const timed = async (...args: unknown[]): Promise<unknown> => {
+      const t = performance.now();
+      try {
+        return await original(...args);
+      } finally {
+        const first = args[0];
+        const text = typeof first === 'string' ? first : ((first as { text?: string } | undefined)?.text ?? '?');
+        queries.push({ sql: text.replace(/\s+/g, ' ').trim().slice(0, 70), ms: performance.now() - t });
+      }
+    };
+    Object.assign(c, { query: timed });
+    const now = new Date();
+    const t0 = performance.now();
+    const session = catalogSession(c);
+    const actual = await readActual(session, { desired, now, env: {} });
+    const t1 = performance.now();
+    const diff = diffAll(desired, actual, now);
+    const t2 = performance.now();
+    buildPlan({ changes: diff.changes, warnings: diff.warnings, catalog: actual.catalog, desired, now });
+    const t3 = performance.now();
+    const lines = [`readActual ${fmtMs(t1 - t0)} (${session.roundTrips} round trips), diffAll ${fmtMs(t2 - t1)}, buildPlan ${fmtMs(t3 - t2)}; ${diff.changes.length} changes`];
+    for (const q of [...queries].sort((a, b) => b.ms - a.ms).slice(0, 6)) lines.push(`  ${fmtMs(q.ms).padStart(8)}  ${q.sql}`);
+    return lines;
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Main
 
@@ -523,6 +560,7 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
     return outcome.roundTrips;
   }, 1);
   const coldStats = await statementStats(url);
+  const coldPhases = await planPhases(url, everything);
 
   // Apply (adopts every declared index) -------------------------------------------------------------
   await resetStatements(url);
@@ -559,6 +597,7 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
     warmWarnings = outcome.plan.warnings.length;
     return outcome.roundTrips;
   });
+  const warmPhases = await planPhases(url, everything);
   const warmSmall = await measure('warm plan, policies of bench_a only', url, RUNS, async (c) => {
     const outcome = planOrThrow(await makePlan(c, small, new Date()));
     if (outcome.plan.changes.length !== 0) throw new Error(`the bench_a warm plan has ${outcome.plan.changes.length} changes, expected 0`);
@@ -604,6 +643,10 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   for (const s of coldStats.top.slice(0, 3)) out(`  ${fmtMs(s.ms / coldRuns).padStart(8)}  ${String(Math.round(s.calls / coldRuns)).padStart(5)} x  ${s.query.slice(0, 90)}`);
   out(`apply: ${result.applied} changes applied; server time ${fmtMs(applyStats.serverMs)} in ${applyStats.calls} statements`);
   for (const s of applyStats.top.slice(0, 3)) out(`  ${fmtMs(s.ms).padStart(8)}  ${String(s.calls).padStart(5)} x  ${s.query.slice(0, 90)}`);
+  out('one cold plan, phase by phase (slowest queries):');
+  for (const line of coldPhases) out(`  ${line}`);
+  out('one warm plan, phase by phase (slowest queries):');
+  for (const line of warmPhases) out(`  ${line}`);
   out(`load average (1 min) at start / end: ${loadAtStart.toFixed(1)} / ${(os.loadavg()[0] ?? 0).toFixed(1)} on ${cpus.length} cores`);
   process.stdout.write(`\n${lines.join('\n')}\n`);
 

@@ -65,10 +65,10 @@ export function defaultRowsRanges(desired: DesiredState, tables: readonly Partit
 }
 
 /**
- * The live indexes a plan may act on, whose definitions it shows: on each declared table, every top-level
- * index except a VALID, managed one that matches its declaration, storage parameters included (the
- * steady state: none are fetched), a constraint's index no policy names, and an index nobody declared
- * that pgwarden may not drop and that no missing declared index could be renamed from.
+ * The live indexes a plan may change or remove, whose definitions it shows: on each declared table, every
+ * top-level index except a VALID one that matches its declaration, storage parameters included (nothing
+ * to do, or an adoption: none are fetched in either state), a constraint's index no policy names, and an
+ * index nobody declared that pgwarden may not drop and that no missing declared index could be renamed from.
  */
 export function definitionTargets(desired: DesiredState, catalog: Catalog, canonical: ReadonlyMap<string, Canonical>): { schema: string; name: string }[] {
   const tables = new Map(catalog.tables.map((t) => [`${t.schema}\u0000${t.name}`, t]));
@@ -102,7 +102,10 @@ export function definitionTargets(desired: DesiredState, catalog: Catalog, canon
         const c = canonical.get(`${declaration.schema}\u0000${declaration.name}`);
         // Storage parameters to move may mean a replace too (engine/diff/index-diff.ts).
         const settled = parameterMove(declaration.method, declaration.with ?? {}, index.reloptions) === undefined;
-        if (index.valid && ours && settled && c?.ok && signatureKey(c.signature) === key) continue;
+        // In the steady state, or about to be adopted: the live index is the declared one, its
+        // definition says nothing the policy does not (and deparsing 15,000 of them on a first plan
+        // costs most of a catalog read).
+        if (index.valid && settled && c?.ok && signatureKey(c.signature) === key) continue;
       } else if (index.constraintType !== null || (!ours && table.managed !== 'full' && !(index.valid && wanted.has(key)))) {
         continue;
       }

@@ -143,11 +143,20 @@ function toCanonical(entry: SignatureRow | { error: string } | undefined): Canon
   return { ok: true, signature: parseSignature(entry) };
 }
 
+// Asked once when the registry is read and again for each index a plan records: hashed once.
+const specHashes = new WeakMap<DesiredIndex, string>();
+
 /** What a policy entry says, independent of where it is written: changes when the declaration does. */
 export function specHash(index: DesiredIndex): string {
-  const spec = [index.schema, index.table, index.method, index.unique, index.nullsNotDistinct, index.keys, index.include, index.where ?? null];
-  return createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 32);
+  let hash = specHashes.get(index);
+  if (hash === undefined) {
+    const spec = [index.schema, index.table, index.method, index.unique, index.nullsNotDistinct, index.keys, index.include, index.where ?? null];
+    hash = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 32);
+    specHashes.set(index, hash);
+  }
+  return hash;
 }
+
 
 /**
  * The signature recorded when pgwarden last built or adopted this index, if the policy entry is unchanged

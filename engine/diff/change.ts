@@ -28,6 +28,7 @@ export interface IndexRef {
   readonly schema: string;
   readonly name: string;
   readonly valid: boolean;
+  /** `pg_get_indexdef`, display only; null for an adoption (the live index is the declared one). */
   readonly definition: string | null;
   readonly bytes: number;
 }

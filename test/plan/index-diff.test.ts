@@ -110,18 +110,21 @@ describe('the index diff, without a database', () => {
 });
 
 describe('which definitions readActual fetches', () => {
-  it('fetches none in the steady state, and exactly the indexes the changes act on otherwise', () => {
+  it('fetches none in the steady state, and exactly the indexes the changes alter or remove otherwise', () => {
     const d = [declared('orders_customer_idx', 'customer_id'), declared('orders_status_idx', 'status'), declared('orders_total_idx', 'total')];
     const indexes = [
       live('orders_customer_idx', signature('customer_id')), // managed and matching: no change
-      live('orders_status_idx', signature('status')), // not managed: adopted
+      live('orders_status_idx', signature('status')), // not managed: adopted, definition not fetched
       live('legacy_total', signature('total')), // the twin of orders_total_idx: renamed
       live('unrelated_idx', signature('note')), // reported only
       live('orders_pkey', signature('id'), { constraintType: 'p', primary: true }), // a constraint's: never acted on
     ];
     const act = actual(indexes, d, { managed: ['orders_customer_idx'] });
-    const acted = diffAll(desired(d), act, now).changes.flatMap((c) => ('actual' in c && c.actual && 'valid' in c.actual ? [c.actual.name] : []));
-    expect(acted.sort()).toEqual(['legacy_total', 'orders_status_idx']);
+    const changes = diffAll(desired(d), act, now).changes;
+    expect(changes.map((c) => c.kind).sort()).toEqual(['adopt-index', 'rename-index']);
+    // An adoption leaves the index as it is: its definition is the declared one, not fetched.
+    const acted = changes.flatMap((c) => (c.kind !== 'adopt-index' && 'actual' in c && c.actual && 'valid' in c.actual ? [c.actual.name] : []));
+    expect(acted).toEqual(['legacy_total']);
     expect(definitionTargets(desired(d), act.catalog, act.canonical).map((t) => t.name).sort()).toEqual(acted.sort());
     const steady = actual([live('orders_customer_idx', signature('customer_id'))], d.slice(0, 1), { managed: ['orders_customer_idx'] });
     expect(definitionTargets(desired(d.slice(0, 1)), steady.catalog, steady.canonical)).toEqual([]);
