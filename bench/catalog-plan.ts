@@ -12,15 +12,24 @@
  *   apply     once, adopting every (already built, unregistered) index into pgwarden.managed_index;
  *   warm plan `makePlan()` again: the steady state a CI run sees; must be "0 changes".
  *
+ * And the whole CLI, process start to exit (`pgwarden plan --detailed-exitcode`, output discarded),
+ * cold and warm, beside `node -e ''` on the same machine, for two shapes of policies: the catalog's
+ * (6 files declaring 15,001 indexes) and the shape of real repositories (1,000 files of 3 indexes
+ * each, one per table of bench_a), each against floor A of its own tables.
+ *
  * Options: --tables N (5000), --partitions N (1000), --runs N (9), --cold-runs N (3),
+ *          --cli PATH (the CLI entry run with node: dist/engine/cli/bin.js when built, else bin/pgwarden.js),
  *          --budget-ms N (20000: a figure whose runs have taken this long stops after 3 runs,
  *          the cold plan after 1),
  *          --keep (or PGWARDEN_BENCH_KEEP=1): reuse the cluster and catalog in
  *          $TMPDIR/pgwarden-bench-keep between runs instead of building and deleting a fresh one.
  */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { apply, type ApplyEvent } from '../engine/apply/apply.ts';
@@ -46,6 +55,7 @@ const { values: flags } = parseArgs({
     'cold-runs': { type: 'string', default: '3' },
     'budget-ms': { type: 'string', default: '20000' },
     keep: { type: 'boolean', default: false },
+    cli: { type: 'string' },
   },
   allowPositionals: false,
   strict: true,
@@ -65,6 +75,10 @@ const COLD_RUNS = positiveInt('cold-runs', flags['cold-runs']);
 const BUDGET_MS = positiveInt('budget-ms', flags['budget-ms']);
 const MIN_RUNS = 3;
 const KEEP = flags.keep === true || process.env['PGWARDEN_BENCH_KEEP'] === '1';
+const COMPILED_CLI = fileURLToPath(new URL('../dist/engine/cli/bin.js', import.meta.url));
+const CLI = flags.cli ?? (existsSync(COMPILED_CLI) ? COMPILED_CLI : fileURLToPath(new URL('../bin/pgwarden.js', import.meta.url)));
+/** The shape of real repositories: one policy file per table, three indexes each. */
+const FILES_SHAPE_SCHEMA = 'bench_a';
 const SCHEMAS = ['bench_a', 'bench_b', 'bench_c', 'bench_d', 'bench_e'] as const;
 const DATABASE = 'pgwarden_bench';
 /** Round trips a warm plan may take, whatever the catalog size (observed: 8). */
@@ -190,6 +204,14 @@ async function writePolicies(dir: string): Promise<void> {
     if (documents.length > 0) await writeFile(path.join(dir, `${schema}.yaml`), `---\n${documents.join('---\n')}`);
   }
   await writeFile(path.join(dir, `${PARTITIONED.schema}.yaml`), policyDocument(PARTITIONED.schema, PARTITIONED.name, [PARTITIONED.index]));
+}
+
+/** One file per table of bench_a: ~1,000 files of 3 indexes each. */
+async function writeFilePerTablePolicies(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await Promise.all(
+    TABLE_SPECS.filter((t) => t.schema === FILES_SHAPE_SCHEMA).map((t) => writeFile(path.join(dir, `${t.name}.yaml`), policyDocument(t.schema, t.name, t.indexes))),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -386,6 +408,37 @@ function fmtMs(ms: number): string {
   return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
+/** One process, start to exit; stdout and stderr discarded (a cold plan prints every change). */
+function runProcess(args: readonly string[], env: NodeJS.ProcessEnv, okCodes: readonly number[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const ms = performance.now() - t0;
+      if (okCodes.includes(code ?? -1)) resolve(ms);
+      else reject(new Error(`${args.join(' ')} exited ${String(code)}: ${stderr.trim().slice(0, 400)}`));
+    });
+  });
+}
+
+/** Up to `runs` runs of a whole process, with the same time budget as `measure`. */
+async function measureProcess(label: string, runs: number, args: readonly string[], env: NodeJS.ProcessEnv, okCodes: readonly number[], minRuns = MIN_RUNS): Promise<Series> {
+  const samples: Sample[] = [];
+  const started = performance.now();
+  for (let i = 0; i < runs; i += 1) {
+    if (i >= minRuns && performance.now() - started > BUDGET_MS) break;
+    samples.push({ ms: await runProcess(args, env, okCodes), roundTrips: null });
+  }
+  const series = { label, samples };
+  log(`${label}: median ${fmtMs(medianMs(series))} (${samples.map((x) => fmtMs(x.ms)).join(', ')})`);
+  return series;
+}
+
 /** DESIGN.md's bare floor: raw pg_index + pg_class rows for every index of a user table, nothing deparsed. */
 const RAW_INDEX_ROWS_SQL = `
 SELECT x.indexrelid, x.indrelid, x.indnatts, x.indnkeyatts, x.indisunique, x.indnullsnotdistinct, x.indisprimary,
@@ -483,10 +536,12 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   // mkdtemp makes the directory 0700; as root, the postgres OS user must reach it.
   await chmod(baseDir, 0o755);
   const policiesDir = await mkdtemp(path.join(os.tmpdir(), 'pgwarden-bench-policies-'));
+  const filesDir = await mkdtemp(path.join(os.tmpdir(), 'pgwarden-bench-files-'));
   cleanup.current = {
     async run() {
       await clusterDown({ baseDir, destroy: !KEEP }).catch((e: Error) => log(`stopping the cluster failed: ${e.message}`));
       await rm(policiesDir, { recursive: true, force: true });
+      await rm(filesDir, { recursive: true, force: true });
     },
   };
 
@@ -539,6 +594,14 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   const named = desired.tables.map((t) => ({ schema: t.schema, name: t.name }));
   const everything = desired;
   const small = subset(desired, ['bench_a']);
+  await writeFilePerTablePolicies(filesDir);
+  const filesShape = await loadPolicies(filesDir);
+  if (filesShape.errors.length > 0) throw new Error(`policy errors: ${filesShape.errors.slice(0, 3).map(formatPolicyError).join('; ')}`);
+  const filesNamed = filesShape.desired.tables.map((t) => ({ schema: t.schema, name: t.name }));
+  const filesDeclared = filesShape.desired.tables.reduce((sum, t) => sum + t.indexes.length, 0);
+  const cliEnv = { ...process.env, DATABASE_URL: url, NO_COLOR: '1' };
+  const cliPlan = (dir: string): string[] => [CLI, 'plan', '--policies', dir, '--detailed-exitcode'];
+  const nodeStart = await measureProcess("node -e '' (process start, the baseline)", RUNS, ['-e', ''], process.env, [0]);
 
   // Floors ------------------------------------------------------------------------------------------
   const floorB = await measure('floor B: raw pg_index+pg_class rows', url, RUNS, async (c) => {
@@ -548,6 +611,11 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   const floorA = await measure('floor A: introspect()', url, RUNS, async (c) => {
     const session = catalogSession(c);
     await introspect(session, named);
+    return session.roundTrips;
+  });
+  const floorAFiles = await measure(`floor A, ${FILES_SHAPE_SCHEMA} tables: introspect()`, url, RUNS, async (c) => {
+    const session = catalogSession(c);
+    await introspect(session, filesNamed);
     return session.roundTrips;
   });
 
@@ -561,6 +629,9 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   }, 1);
   const coldStats = await statementStats(url);
   const coldPhases = await planPhases(url, everything);
+  // The registry is still empty: the CLI's first plans.
+  const cliCold = await measureProcess('pgwarden plan (CLI), cold', COLD_RUNS, cliPlan(policiesDir), cliEnv, [2], 1);
+  const cliColdFiles = await measureProcess(`pgwarden plan (CLI), cold, ${filesShape.desired.files.length} files`, COLD_RUNS, cliPlan(filesDir), cliEnv, [2], 1);
 
   // Apply (adopts every declared index) -------------------------------------------------------------
   await resetStatements(url);
@@ -604,6 +675,9 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
     return outcome.roundTrips;
   });
 
+  const cliWarm = await measureProcess('pgwarden plan (CLI), warm', RUNS, cliPlan(policiesDir), cliEnv, [0]);
+  const cliWarmFiles = await measureProcess(`pgwarden plan (CLI), warm, ${filesShape.desired.files.length} files`, RUNS, cliPlan(filesDir), cliEnv, [0]);
+
   // Report ------------------------------------------------------------------------------------------
   const cpus = os.cpus();
   const lines: string[] = [];
@@ -617,6 +691,7 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
       `${size.indexes} indexes (${size.indexes - size.partitionIndexes} on tables, ${size.partitionIndexes} on partitions)`,
   );
   out(`policies: ${desired.files.length} files, ${desired.tables.length} tables, ${declared} declared indexes (${policySql} with an expression or WHERE)`);
+  out(`second shape: ${filesShape.desired.files.length} files (one per table of ${FILES_SHAPE_SCHEMA}), ${filesDeclared} declared indexes`);
   if (buildMs !== null) out(`catalog built in ${fmtMs(buildMs)}`);
   out();
   const rows: [string, string, string, string, string][] = [['', 'median', 'round trips', 'runs', 'vs floor A / floor B']];
@@ -633,11 +708,27 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   row(warm);
   row(warmSmall);
   row(load, false);
+  rows.push(['', '', '', '', '']);
+  rows.push([`whole CLI (${path.relative(process.cwd(), CLI)}), process start to exit`, 'median', '', 'runs', 'vs floor A of its tables']);
+  const vs = (s: Series, floor: Series): string => `${(medianMs(s) / medianMs(floor)).toFixed(2)}x`;
+  const cliRow = (s: Series, floor: Series | null): void => {
+    rows.push([s.label, fmtMs(medianMs(s)), '', String(s.samples.length), floor === null ? '' : vs(s, floor)]);
+  };
+  cliRow(nodeStart, null);
+  cliRow(cliCold, floorA);
+  cliRow(cliWarm, floorA);
+  rows.push([floorAFiles.label, fmtMs(medianMs(floorAFiles)), roundTripsOf(floorAFiles), String(floorAFiles.samples.length), '1.00x']);
+  cliRow(cliColdFiles, floorAFiles);
+  cliRow(cliWarmFiles, floorAFiles);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) out(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   ').trimEnd());
   out();
   out(`warm plan: 0 changes, ${warmWarnings} warnings; ${roundTripsOf(warm)} round trips for ${desired.tables.length} tables, ${roundTripsOf(warmSmall)} for ${small.tables.length}`);
-  out(`warm plan / floor A = ${(medianMs(warm) / medianMs(floorA)).toFixed(2)}x   warm plan / floor B = ${(medianMs(warm) / medianMs(floorB)).toFixed(1)}x   (goal: within 2x of the floor)`);
+  out(`warm plan / floor A = ${(medianMs(warm) / medianMs(floorA)).toFixed(2)}x   warm plan / floor B = ${(medianMs(warm) / medianMs(floorB)).toFixed(1)}x`);
+  out(
+    `whole CLI / floor A: warm ${vs(cliWarm, floorA)}, cold ${vs(cliCold, floorA)}; ${filesShape.desired.files.length} files: warm ${vs(cliWarmFiles, floorAFiles)}, cold ${vs(cliColdFiles, floorAFiles)}` +
+      ` (goals: warm <= 1.5x, cold <= 2x; process start alone ${fmtMs(medianMs(nodeStart))})`,
+  );
   const coldRuns = cold.samples.length;
   out(`cold plan: ${coldChanges} changes (adoptions); per run, server time ${fmtMs(coldStats.serverMs / coldRuns)} in ${Math.round(coldStats.calls / coldRuns)} statements, most of it:`);
   for (const s of coldStats.top.slice(0, 3)) out(`  ${fmtMs(s.ms / coldRuns).padStart(8)}  ${String(Math.round(s.calls / coldRuns)).padStart(5)} x  ${s.query.slice(0, 90)}`);
