@@ -67,26 +67,26 @@ function positiveInt(name: string, text: string | undefined): number {
   return n;
 }
 
-const TABLES = positiveInt('tables', flags.tables);
-const PARTITIONS = positiveInt('partitions', flags.partitions);
-const RUNS = positiveInt('runs', flags.runs);
+export const TABLES = positiveInt('tables', flags.tables);
+export const PARTITIONS = positiveInt('partitions', flags.partitions);
+export const RUNS = positiveInt('runs', flags.runs);
 const COLD_RUNS = positiveInt('cold-runs', flags['cold-runs']);
 /** Per measured figure: runs stop (after MIN_RUNS) once this much time has gone into it. */
 const BUDGET_MS = positiveInt('budget-ms', flags['budget-ms']);
 const MIN_RUNS = 3;
-const KEEP = flags.keep === true || process.env['PGWARDEN_BENCH_KEEP'] === '1';
+export const KEEP = flags.keep === true || process.env['PGWARDEN_BENCH_KEEP'] === '1';
 const COMPILED_CLI = fileURLToPath(new URL('../dist/engine/cli/bin.js', import.meta.url));
 const CLI = flags.cli ?? (existsSync(COMPILED_CLI) ? COMPILED_CLI : fileURLToPath(new URL('../bin/pgwarden.js', import.meta.url)));
 /** The shape of real repositories: one policy file per table, three indexes each. */
 const FILES_SHAPE_SCHEMA = 'bench_a';
 const SCHEMAS = ['bench_a', 'bench_b', 'bench_c', 'bench_d', 'bench_e'] as const;
-const DATABASE = 'pgwarden_bench';
+export const DATABASE = 'pgwarden_bench';
 /** Round trips a warm plan may take, whatever the catalog size (observed: 8). */
 const MAX_WARM_ROUND_TRIPS = 8;
 /** Changes when the generated catalog changes, so a kept catalog of another shape is rebuilt. */
 const CATALOG_VERSION = `pgwarden bench catalog v1: tables=${TABLES} partitions=${PARTITIONS}`;
 
-const log = (line: string): void => {
+export const log = (line: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 };
 
@@ -225,7 +225,7 @@ async function connect(url: string): Promise<pg.Client> {
   return client;
 }
 
-async function withFreshClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+export async function withFreshClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = await connect(url);
   try {
     return await fn(client);
@@ -239,7 +239,7 @@ async function withFreshClient<T>(url: string, fn: (client: pg.Client) => Promis
 
 const CHUNK = 200;
 
-async function buildCatalog(adminUrl: string, url: string): Promise<number> {
+export async function buildCatalog(adminUrl: string, url: string): Promise<number> {
   const t0 = performance.now();
   await withFreshClient(adminUrl, async (c) => {
     await c.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
@@ -280,7 +280,7 @@ async function buildCatalog(adminUrl: string, url: string): Promise<number> {
   return performance.now() - t0;
 }
 
-async function catalogIsBuilt(adminUrl: string): Promise<boolean> {
+export async function catalogIsBuilt(adminUrl: string): Promise<boolean> {
   return withFreshClient(adminUrl, async (c) => {
     const r = await c.query<{ comment: string | null }>(
       `SELECT pg_catalog.shobj_description(oid, 'pg_database') AS comment FROM pg_catalog.pg_database WHERE datname = $1`,
@@ -299,7 +299,7 @@ interface CatalogSize {
   server: string;
 }
 
-async function catalogSize(url: string): Promise<CatalogSize> {
+export async function catalogSize(url: string): Promise<CatalogSize> {
   return withFreshClient(url, async (c) => {
     const r = await c.query<{ tables: number; partitioned: number; partitions: number; indexes: number; partition_indexes: number; server: string }>(
       `SELECT (SELECT count(*)::int FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -325,7 +325,7 @@ async function catalogSize(url: string): Promise<CatalogSize> {
  * every later catalog scan until autovacuum gets there; vacuum them now, so that each figure is measured
  * on a clean catalog, and let the standby finish replaying so that it does not compete for the CPUs.
  */
-async function settle(url: string, adminUrl: string): Promise<void> {
+export async function settle(url: string, adminUrl: string): Promise<void> {
   const t0 = performance.now();
   await withFreshClient(url, async (c) => {
     await c.query(
@@ -356,7 +356,7 @@ interface Sample {
   readonly roundTrips: number | null;
 }
 
-interface Series {
+export interface Series {
   readonly label: string;
   readonly samples: readonly Sample[];
   readonly note?: string;
@@ -368,9 +368,9 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
-const medianMs = (s: Series): number => median(s.samples.map((x) => x.ms));
+export const medianMs = (s: Series): number => median(s.samples.map((x) => x.ms));
 
-function roundTripsOf(s: Series): string {
+export function roundTripsOf(s: Series): string {
   const counts = [...new Set(s.samples.map((x) => x.roundTrips))];
   if (counts.length === 1 && counts[0] === null) return '-';
   return counts.map((c) => String(c ?? '-')).join('/');
@@ -381,7 +381,7 @@ function roundTripsOf(s: Series): string {
  * early, after at least 3 runs, once it has used its share of the time budget (BUDGET_MS), so that the
  * whole benchmark still finishes in minutes; the table shows how many runs each median is of.
  */
-async function measure(
+export async function measure(
   label: string,
   url: string,
   runs: number,
@@ -404,7 +404,7 @@ async function measure(
   return series;
 }
 
-function fmtMs(ms: number): string {
+export function fmtMs(ms: number): string {
   return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
@@ -751,6 +751,8 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   }
 }
 
+// bench/import.ts reuses the catalog above; only `npm run bench` runs this benchmark.
+const runAsScript = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1]);
 const cleanup: { current: Cleanup | null } = { current: null };
 let exiting: Promise<void> | null = null;
 /** Cleans up once, whoever asks first (an interrupt also makes main() fail), then exits. */
@@ -759,16 +761,18 @@ async function finish(code: number): Promise<never> {
   await exiting;
   return process.exit(code);
 }
-process.once('SIGINT', () => {
-  log('interrupted; stopping the cluster');
-  void finish(130);
-});
-process.once('SIGTERM', () => void finish(143));
+if (runAsScript) {
+  process.once('SIGINT', () => {
+    log('interrupted; stopping the cluster');
+    void finish(130);
+  });
+  process.once('SIGTERM', () => void finish(143));
 
-main(cleanup).then(
-  () => finish(0),
-  (error: unknown) => {
-    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    return finish(1);
-  },
-);
+  main(cleanup).then(
+    () => finish(0),
+    (error: unknown) => {
+      process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      return finish(1);
+    },
+  );
+}

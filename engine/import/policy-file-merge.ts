@@ -106,7 +106,7 @@ function newFileText(table: ImportedTable, header: NewFileHeader): string {
   const doc = new Document(table.document);
   styleDocument(doc);
   doc.commentBefore = commentLines([header.modeline.replace(/^# ?/u, ''), header.provenance, ...table.comments]);
-  return doc.toString({ lineWidth: 0, flowCollectionPadding: true });
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
 }
 
 function indexNames(seq: YAMLSeq): string[] {
@@ -114,15 +114,17 @@ function indexNames(seq: YAMLSeq): string[] {
 }
 
 /** Merges one table into its document; returns what changed. */
-function mergeInto(doc: Document, table: ImportedTable, prune: boolean): { added: string[]; vanished: string[] } {
+function mergeInto(doc: Document, table: ImportedTable, prune: boolean): { added: string[]; vanished: string[]; keysAdded: boolean } {
   const contents = doc.contents;
-  if (!isMap(contents)) return { added: [], vanished: [] };
+  if (!isMap(contents)) return { added: [], vanished: [], keysAdded: false };
+  let keysAdded = false;
   let seq = contents.get('indexes', true) as Node | undefined;
   if (!isSeq(seq)) {
     const existing = contents.get('indexes');
     if (existing !== undefined && existing !== null) throw new ImportFileError(`its \`indexes:\` is not a list`);
     seq = new YAMLSeq();
     contents.set('indexes', seq);
+    keysAdded = true;
   }
   const list = seq as YAMLSeq;
   const declared = indexNames(list);
@@ -138,14 +140,12 @@ function mergeInto(doc: Document, table: ImportedTable, prune: boolean): { added
   if (prune) {
     for (let i = list.items.length - 1; i >= 0; i -= 1) if (vanished.includes(indexNames(list)[i] ?? '')) list.delete(i);
   }
-  for (const key of ['partitioning', 'vacuum']) {
-    const value = table.document[key];
-    if (value === undefined || contents.has(key)) continue;
-    const node = doc.createNode(value);
-    contents.set(key, node);
+  // The document's other keys (partitioning, vacuum, managed) are the user's: import adds indexes only.
+  if (added.length > 0 && list.flow && list.items.length > 0) {
+    list.flow = false;
+    keysAdded = true;
   }
-  if (added.length > 0 && list.flow && list.items.length > 0) list.flow = false;
-  return { added, vanished };
+  return { added, vanished, keysAdded };
 }
 
 /**
@@ -183,6 +183,9 @@ export async function planImportWrites(
   const writes: FileWrite[] = [];
   const outcomes: TableOutcome[] = [];
   const touched = new Set<string>();
+  /** Entries appended to a document's block list, by file: spliced into the text when that is all that changed. */
+  const appends = new Map<string, { index: number; entries: Readonly<Record<string, unknown>>[] }[]>();
+  const restructured = new Set<string>();
   const created = new Map<string, string>();
   for (const table of tables) {
     const key = `${table.schema}\u0000${table.name}`;
@@ -191,13 +194,19 @@ export async function planImportWrites(
     if (at !== undefined) {
       const doc = documents.get(at.file)?.[at.index];
       if (doc === undefined) continue;
-      let merged: { added: string[]; vanished: string[] };
+      let merged: { added: string[]; vanished: string[]; keysAdded: boolean };
       try {
         merged = mergeInto(doc, table, options.prune);
       } catch (error) {
         throw new ImportFileError(`${path.join(displayDir, at.file)}: the policy of ${shown} cannot be merged: ${(error as Error).message}; import wrote nothing`);
       }
       if (merged.added.length > 0 || (options.prune && merged.vanished.length > 0)) touched.add(at.file);
+      if ((options.prune && merged.vanished.length > 0) || merged.keysAdded) restructured.add(at.file);
+      if (merged.added.length > 0) {
+        const list = appends.get(at.file) ?? [];
+        list.push({ index: at.index, entries: merged.added.map((name) => table.indexes.get(name) ?? {}) });
+        appends.set(at.file, list);
+      }
       outcomes.push({ table: shown, file: at.file, added: merged.added, vanished: merged.vanished, pruned: options.prune && merged.vanished.length > 0 });
       continue;
     }
@@ -213,7 +222,15 @@ export async function planImportWrites(
     writes.push({ file, action: 'create', before: '', after: newFileText(table, options.header) });
     outcomes.push({ table: shown, file, added: [...table.indexes.keys()], vanished: [], pruned: false });
   }
-  for (const file of touched) writes.push({ file, action: 'update', before: texts.get(file) ?? '', after: joinDocuments(documents.get(file) ?? []) });
+  for (const file of touched) {
+    const before = texts.get(file) ?? '';
+    const docs = documents.get(file) ?? [];
+    const whole = joinDocuments(docs);
+    const spliced = restructured.has(file) ? undefined : spliceAppends(before, appends.get(file) ?? []);
+    // The splice keeps every byte the user wrote; it is used only when it reads back as the document API's result.
+    const after = spliced !== undefined && sameData(spliced, whole) ? spliced : whole;
+    writes.push({ file, action: 'update', before, after });
+  }
   for (const extra of options.extra ?? []) {
     if (texts.has(extra.file) || created.has(extra.file)) continue;
     writes.push({ file: extra.file, action: 'create', before: '', after: extra.text });
@@ -221,10 +238,53 @@ export async function planImportWrites(
   return { writes: writes.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0)), tables: outcomes };
 }
 
+/**
+ * The new entries written into the file's own text at the end of each document's `indexes:` block
+ * list, indented like its first item: nothing else in the file changes. undefined when a list is not
+ * a block list with items (then the document API writes the file).
+ */
+function spliceAppends(text: string, appends: readonly { index: number; entries: Readonly<Record<string, unknown>>[] }[]): string | undefined {
+  const docs = parseAllDocuments(text);
+  const edits: { at: number; body: string }[] = [];
+  for (const { index, entries } of appends) {
+    const seq = docs[index]?.get('indexes', true);
+    if (!isSeq(seq) || seq.flow || seq.items.length === 0) return undefined;
+    const first = seq.items[0] as { range?: [number, number, number] } | undefined;
+    const last = seq.items[seq.items.length - 1] as { range?: [number, number, number] } | undefined;
+    if (first?.range === undefined || last?.range === undefined) return undefined;
+    const lineStart = text.lastIndexOf('\n', first.range[0] - 1) + 1;
+    const dash = /^( *)- *$/u.exec(text.slice(lineStart, first.range[0]));
+    if (dash === null) return undefined;
+    const rendered = new Document(entries);
+    for (const item of (rendered.contents as YAMLSeq).items) if (isMap(item)) styleEntry(item);
+    const pad = dash[1] ?? '';
+    const body = rendered
+      .toString({ lineWidth: 0, flowCollectionPadding: false })
+      .split('\n')
+      .map((line) => (line === '' ? line : `${pad}${line}`))
+      .join('\n');
+    // After the last item's own text: its trailing comment lines stay where they are.
+    const end = last.range[1];
+    const nl = text.indexOf('\n', end > 0 && text[end - 1] === '\n' ? end - 1 : end);
+    edits.push({ at: nl === -1 ? text.length : nl + 1, body });
+  }
+  let out = text;
+  for (const { at, body } of edits.sort((a, b) => b.at - a.at)) {
+    const before = out.slice(0, at);
+    out = `${before}${before.endsWith('\n') || before === '' ? '' : '\n'}${body}${out.slice(at)}`;
+  }
+  return out;
+}
+
+function sameData(a: string, b: string): boolean {
+  const read = (text: string): string => JSON.stringify(parseAllDocuments(text).map((d) => (d.errors.length > 0 ? null : d.toJS())));
+  return read(a) === read(b);
+}
+
 /** Several documents back into one text, `---` between them as `yaml` writes it. */
 function joinDocuments(docs: readonly Document[]): string {
   return docs.map((d, i) => {
-    const text = d.toString({ lineWidth: 0, flowCollectionPadding: true });
+    const text = d.toString({ lineWidth: 0, flowCollectionPadding: false });
     return i === 0 || text.startsWith('---') ? text : `---\n${text}`;
   }).join('');
 }

@@ -91,8 +91,8 @@ describe('pgwarden import', () => {
     expect(accounts).toContain('managed: partial');
     expect(accounts).not.toContain('accounts_pkey');
     expect(accounts).not.toContain('accounts_no_overlap');
-    expect(accounts).toContain('with: { fastupdate: off, gin_pending_list_limit: 256 }');
-    expect(accounts).toContain('autovacuum: { vacuum_scale_factor: 0.02, enabled: true }');
+    expect(accounts).toContain('with: {fastupdate: off, gin_pending_list_limit: 256}');
+    expect(accounts).toContain('autovacuum: {vacuum_scale_factor: 0.02, enabled: true}');
     const events = await readFile(path.join(project, 'policies', 'app.events.yaml'), 'utf8');
     expect(events).toMatch(/partitioning:\n {2}by: range\n {2}column: created_at\n {2}interval: month\n {2}premake: 1\n {2}default_partition: true/u);
     expect(imported.stdout).toContain('app.regions is partitioned by list');
@@ -151,7 +151,7 @@ describe('pgwarden import', () => {
     // The user's edits: a comment, the two first indexes swapped, one index changed.
     const [head, list] = [before.slice(0, before.indexOf('  - name: Odd Index')), before.slice(before.indexOf('  - name: Odd Index'))];
     const entries = list.split(/(?=  - name: )/u);
-    const edited = `${head}  # reviewed by the team\n${entries[1]?.replace('where:', '# partial on purpose\n    where:')}${entries[0]}${entries.slice(2).join('')}`.replace('columns: [ { column: a"b } ]', 'columns: [ { column: a"b } ]\n    with: { fillfactor: 80 }');
+    const edited = `${head}  # reviewed by the team\n${entries[1]?.replace('where:', '# partial on purpose\n    where:')}${entries[0]}${entries.slice(2).join('')}`.replace('columns: [{column: a"b}]', 'columns: [{column: a"b}]\n    with: { fillfactor: 80 }');
     await writeFile(file, edited);
     await sql(`CREATE INDEX "select_idx" ON "Odd Schema"."User Table" ("select")`);
     await sql(`DROP INDEX "Odd Schema"."Odd Index"`);
@@ -169,7 +169,9 @@ describe('pgwarden import', () => {
     expect(merged).toContain('# partial on purpose');
     expect(merged).toContain('with: { fillfactor: 80 }');
     expect(merged.indexOf('name: größe_idx')).toBeLessThan(merged.indexOf('name: Odd Index'));
-    expect(merged).toMatch(/- name: select_idx\n {4}columns: \[ select \]\n$/u);
+    expect(merged).toMatch(/- name: select_idx\n {4}columns: \[select\]\n$/u);
+    // Spliced into the text: every line the user wrote is there as written.
+    for (const line of edited.split('\n')) expect(merged).toContain(line);
 
     const pruned = await importInto(project, '--table', 'Odd Schema.*', '--prune');
     expect(pruned.stdout).toContain('(removed: --prune)');
