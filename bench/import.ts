@@ -71,17 +71,21 @@ async function main(): Promise<void> {
       indexes = result.tables.reduce((n, t) => n + t.indexes.size, 0);
       return result.roundTrips;
     });
-    const whole = await measure('import: read + render the files', url, RUNS, async (c) => {
+    const whole = await measure('import: read, render, write every file', url, RUNS, async (c) => {
+      const dir = path.join(policiesDir, `run-${Math.random().toString(36).slice(2)}`);
       const result = await readImport(c, everything, new Date());
-      await planImportWrites(policiesDir, 'policies', result.tables, { prune: false, header });
+      const writes = await planImportWrites(dir, 'policies', result.tables, { prune: false, header });
+      await writeImport(dir, 'policies', writes.writes);
+      await rm(dir, { recursive: true, force: true });
       return result.roundTrips;
     });
     const result = await withFreshClient(url, (c) => readImport(c, everything, new Date()));
-    const planned = await planImportWrites(policiesDir, 'policies', result.tables, { prune: false, header });
+    const imported = path.join(policiesDir, 'policies');
+    const planned = await planImportWrites(imported, 'policies', result.tables, { prune: false, header });
     const t0 = performance.now();
-    await writeImport(policiesDir, 'policies', planned.writes);
+    await writeImport(imported, 'policies', planned.writes);
     const writeMs = performance.now() - t0;
-    const loaded = await loadPolicies(policiesDir);
+    const loaded = await loadPolicies(imported);
     if (loaded.errors.length > 0) throw new Error(`the imported policies do not load: ${loaded.errors.slice(0, 3).map(formatPolicyError).join('; ')}`);
     const desired = loaded.desired;
 

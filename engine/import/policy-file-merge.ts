@@ -2,6 +2,7 @@ import { access, constants, mkdir, readdir, readFile, rename, rm, stat, writeFil
 import path from 'node:path';
 import { Document, isMap, isSeq, parseAllDocuments, Scalar, YAMLSeq, type Node, type YAMLMap } from 'yaml';
 import type { ImportedTable } from './imported-table.ts';
+import { policyText } from './policy-text.ts';
 
 /**
  * Where import's policies go, and how: a table that already has a document somewhere in the
@@ -35,6 +36,8 @@ export interface ImportWrites {
 }
 
 export class ImportFileError extends Error {}
+
+const WRITE_BATCH = 64;
 
 interface Located {
   readonly file: string;
@@ -83,19 +86,6 @@ function styleEntry(node: YAMLMap): void {
   if (where instanceof Scalar) where.type = 'QUOTE_DOUBLE';
 }
 
-function styleDocument(doc: Document): void {
-  const indexes = doc.get('indexes', true);
-  if (isSeq(indexes)) for (const item of indexes.items) if (isMap(item)) styleEntry(item);
-  for (const path of [['vacuum', 'autovacuum'], ['vacuum', 'toast']]) {
-    const block = doc.getIn(path, true);
-    if (isMap(block)) block.flow = true;
-  }
-}
-
-function commentLines(lines: readonly string[]): string {
-  return lines.map((line) => (line === '' ? '' : ` ${line}`)).join('\n');
-}
-
 export interface NewFileHeader {
   readonly modeline: string;
   /** `Imported by pgwarden import on ... from ...`. */
@@ -103,10 +93,7 @@ export interface NewFileHeader {
 }
 
 function newFileText(table: ImportedTable, header: NewFileHeader): string {
-  const doc = new Document(table.document);
-  styleDocument(doc);
-  doc.commentBefore = commentLines([header.modeline.replace(/^# ?/u, ''), header.provenance, ...table.comments]);
-  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+  return policyText([header.modeline.replace(/^# ?/u, ''), header.provenance, ...table.comments], table.document);
 }
 
 function indexNames(seq: YAMLSeq): string[] {
@@ -301,20 +288,22 @@ export async function writeImport(dir: string, displayDir: string, writes: reado
     throw new ImportFileError(`cannot write the policies to ${displayDir}: ${why}; import wrote nothing`);
   }
   const staged: { temp: string; target: string }[] = [];
+  const stage = async (w: FileWrite): Promise<void> => {
+    const target = path.join(dir, w.file);
+    await mkdir(path.dirname(target), { recursive: true });
+    const temp = path.join(path.dirname(target), `.${path.basename(target)}.pgwarden-${process.pid}.tmp`);
+    const mode = w.action === 'update' ? (await stat(target)).mode & 0o777 : 0o644;
+    staged.push({ temp, target });
+    await writeFile(temp, w.after, { mode });
+  };
   try {
-    for (const w of writes) {
-      const target = path.join(dir, w.file);
-      await mkdir(path.dirname(target), { recursive: true });
-      const temp = path.join(path.dirname(target), `.${path.basename(target)}.pgwarden-${process.pid}.tmp`);
-      const mode = w.action === 'update' ? (await stat(target)).mode & 0o777 : 0o644;
-      await writeFile(temp, w.after, { mode });
-      staged.push({ temp, target });
-    }
+    // Every file staged first (a few at a time: thousands of tables), then renamed into place.
+    for (let i = 0; i < writes.length; i += WRITE_BATCH) await Promise.all(writes.slice(i, i + WRITE_BATCH).map(stage));
   } catch (error) {
     await Promise.all(staged.map((s) => rm(s.temp, { force: true })));
     throw new ImportFileError(`cannot write the policies to ${displayDir}: ${(error as Error).message}; import wrote nothing`);
   }
-  for (const s of staged) await rename(s.temp, s.target);
+  for (let i = 0; i < staged.length; i += WRITE_BATCH) await Promise.all(staged.slice(i, i + WRITE_BATCH).map((s) => rename(s.temp, s.target)));
 }
 
 /** A unified diff of one file, for `--dry-run`. */

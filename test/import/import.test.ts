@@ -151,7 +151,7 @@ describe('pgwarden import', () => {
     // The user's edits: a comment, the two first indexes swapped, one index changed.
     const [head, list] = [before.slice(0, before.indexOf('  - name: Odd Index')), before.slice(before.indexOf('  - name: Odd Index'))];
     const entries = list.split(/(?=  - name: )/u);
-    const edited = `${head}  # reviewed by the team\n${entries[1]?.replace('where:', '# partial on purpose\n    where:')}${entries[0]}${entries.slice(2).join('')}`.replace('columns: [{column: a"b}]', 'columns: [{column: a"b}]\n    with: { fillfactor: 80 }');
+    const edited = `${head}  # reviewed by the team\n${entries[1]?.replace('where:', '# partial on purpose\n    where:')}${entries[0]}${entries.slice(2).join('')}`.replace('columns: [{column: "a\\"b"}]', 'columns: [{column: "a\\"b"}]\n    with: { fillfactor: 80 }');
     await writeFile(file, edited);
     await sql(`CREATE INDEX "select_idx" ON "Odd Schema"."User Table" ("select")`);
     await sql(`DROP INDEX "Odd Schema"."Odd Index"`);
