@@ -172,11 +172,11 @@ function spanOf(from: Date, to: Date): PartitionInterval | undefined {
   return partitionIntervals.find((interval) => intervalStart(from, interval).getTime() === from.getTime() && addIntervals(from, interval, 1).getTime() === to.getTime());
 }
 
-/** Naming patterns tried, in order, against the existing partitions' names. */
+/** Naming patterns tried, in order, against the existing partitions' names: the default first. */
 function namingCandidates(interval: PartitionInterval): string[] {
-  const stem = defaultNaming[interval];
-  const compact = stem.replaceAll('}_{', '}{');
-  return [...new Set([stem, compact, compact.replace('{table}_', '{table}_p'), stem.replace('{table}_', '{table}_p')])];
+  const date = defaultNaming[interval].replace('{table}_', '');
+  const compact = date.replaceAll('}_{', '}{');
+  return [...new Set(['{table}_', '{table}_p', '{table}_y', '{table}'].flatMap((prefix) => [`${prefix}${date}`, `${prefix}${compact}`]))];
 }
 
 /**
@@ -242,6 +242,7 @@ function partitioningBlock(
       `partitioning (not in force: plan would change partitions with it${first ? `: ${first}` : ''}):`,
       ...blockLines(block),
     );
+    notes.push(`${table.schema}.${table.name}: its partitioning is written as a comment, not in force, because plan would change partitions with it${first ? ` (${first})` : ''}`);
     return undefined;
   }
   const days = interval === 'day' ? 1 : interval === 'week' ? 7 : 0;

@@ -95,6 +95,8 @@ describe('pgwarden import', () => {
     expect(accounts).toContain('autovacuum: {vacuum_scale_factor: 0.02, enabled: true}');
     const events = await readFile(path.join(project, 'policies', 'app.events.yaml'), 'utf8');
     expect(events).toMatch(/partitioning:\n {2}by: range\n {2}column: created_at\n {2}interval: month\n {2}premake: 1\n {2}default_partition: true/u);
+    const audit = await readFile(path.join(project, 'policies', 'app.audit.yaml'), 'utf8');
+    expect(audit).toMatch(/ {2}interval: day\n {2}premake: 1\n {2}naming: "\{table\}_p\{YYYY\}\{MM\}\{DD\}"\n/u);
     expect(imported.stdout).toContain('app.regions is partitioned by list');
     expect(imported.stdout).toContain('app.metrics is partitioned on two levels');
     expect(imported.stdout).toContain('accounts_email_gist_trgm gives its operator class parameters');

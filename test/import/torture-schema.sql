@@ -70,6 +70,16 @@ BEGIN
   EXECUTE format('CREATE INDEX %I ON app.%I (kind)', 'events_' || to_char(this_month, 'YYYY_MM') || '_kind_idx', 'events_' || to_char(this_month, 'YYYY_MM'));
 END $$;
 CREATE TABLE app.events_default PARTITION OF app.events DEFAULT;
+-- Daily partitions of a date key, named <table>_pYYYYMMDD: today and tomorrow (UTC).
+CREATE TABLE app.audit (at date NOT NULL, what text) PARTITION BY RANGE (at);
+DO $$
+DECLARE
+  today date := (now() AT TIME ZONE 'UTC')::date;
+BEGIN
+  FOR i IN 0..1 LOOP
+    EXECUTE format('CREATE TABLE app.%I PARTITION OF app.audit FOR VALUES FROM (%L) TO (%L)', 'audit_p' || to_char(today + i, 'YYYYMMDD'), today + i, today + i + 1);
+  END LOOP;
+END $$;
 CREATE INDEX events_tenant_idx ON app.events (tenant, created_at DESC);
 CREATE INDEX events_kind_brin ON app.events USING brin (created_at);
 
