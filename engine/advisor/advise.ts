@@ -29,7 +29,7 @@ import {
   type WriteCounterWindow,
 } from './table-write-counters.ts';
 import { tableWrites, writeCost, type WriteCost } from './write-cost.ts';
-import { buildWorkload, type SkippedStatement, type WorkloadStatement } from './workload.ts';
+import { buildWorkload, type SkippedStatement, type Workload, type WorkloadStatement } from './workload.ts';
 import type { WorkloadFileStatement } from './workload-file.ts';
 import { verifyIndexes, type IndexVerification } from './verify-advice.ts';
 
@@ -166,8 +166,26 @@ export interface AdviseOptions {
   readonly onProgress?: (message: string) => void;
 }
 
-export async function advise(client: pg.ClientBase, facts: ServerFacts, options: AdviseOptions): Promise<AdviceReport> {
-  const started = Date.now();
+/**
+ * Everything the choice works from: the workload parsed and made plannable, the candidates, and the
+ * evaluator (whose session state the caller must `close()`). Statements the server cannot plan are in
+ * `skipped`. The evaluation benchmark (bench/advisor-eval.ts) costs other selections with the same.
+ */
+export interface AdviceInputs {
+  readonly window: StatementWindow;
+  readonly counters: WriteCounterWindow;
+  readonly workload: Workload;
+  readonly catalog: Catalog;
+  readonly generated: readonly IndexCandidate[];
+  readonly candidates: readonly IndexCandidate[];
+  readonly evaluator: Evaluator;
+  readonly statements: readonly WorkloadStatement[];
+  readonly skipped: readonly SkippedStatement[];
+  readonly dataBytes: number;
+  readonly writeCost: (candidate: IndexCandidate) => WriteCost;
+}
+
+export async function adviceInputs(client: pg.ClientBase, facts: ServerFacts, options: AdviseOptions): Promise<AdviceInputs> {
   await loadModule();
   let window: StatementWindow;
   let counters: WriteCounterWindow;
@@ -232,17 +250,39 @@ export async function advise(client: pg.ClientBase, facts: ServerFacts, options:
         });
       }
     }
-
     const writes = tableWrites(workload, indexedColumns(catalog), counters.tables);
+    return {
+      window,
+      counters,
+      workload,
+      catalog,
+      generated,
+      candidates,
+      evaluator,
+      statements,
+      skipped,
+      dataBytes: workloadDataBytes(workload.tables),
+      writeCost: (c) => writeCost(c, writes.get(tableKey(c.schema, c.table))),
+    };
+  } catch (error) {
+    await evaluator.close();
+    throw error;
+  }
+}
+
+export async function advise(client: pg.ClientBase, facts: ServerFacts, options: AdviseOptions): Promise<AdviceReport> {
+  const started = Date.now();
+  const { window, counters, workload, catalog, generated, candidates, evaluator, statements, skipped, dataBytes, writeCost: costOfWrites } = await adviceInputs(client, facts, options);
+  try {
+
     const workloadMs = statements.reduce((sum, s) => sum + s.totalMs, 0);
-    const dataBytes = workloadDataBytes(workload.tables);
     const budgetBytes = options.budget === undefined ? undefined : options.budget.kind === 'bytes' ? options.budget.bytes : Math.round(options.budget.share * dataBytes);
     const selection = await selectIndexes({
       ...(budgetBytes === undefined ? {} : { budgetBytes }),
       statements,
       candidates,
       evaluator,
-      writeCost: (c) => writeCost(c, writes.get(tableKey(c.schema, c.table))),
+      writeCost: costOfWrites,
       maxIndexes: options.maxIndexes,
       minNetMs: options.minNetMs ?? Math.max(1, workloadMs * 0.001),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),

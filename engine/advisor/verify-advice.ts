@@ -125,6 +125,47 @@ export async function verifyIndexes(
   return out;
 }
 
+/**
+ * Each read statement's execution times (VERIFY_RUNS runs after a warm-up) in one read-only
+ * transaction, or why it could not be measured. `values` keeps the sampled values between calls, so
+ * that a comparison runs every state with the same ones.
+ */
+export async function measureStatements(
+  client: pg.ClientBase,
+  facts: ServerFacts,
+  statements: readonly WorkloadStatement[],
+  tables: ReadonlyMap<string, TableStatistics>,
+  values: Map<string, readonly BoundParameter[]>,
+  timeoutMs: number,
+): Promise<Map<string, number[] | string>> {
+  const resolve = tableResolver(tables, facts.searchPath);
+  const out = new Map<string, number[] | string>();
+  await client.query('BEGIN READ ONLY');
+  try {
+    for (const s of statements.filter((x) => x.statement.readOnly)) {
+      try {
+        let bound = values.get(s.key);
+        if (bound === undefined) {
+          bound = await sampledValues(client, s, tables, resolve);
+          values.set(s.key, bound);
+        }
+        out.set(s.key, await timedRuns(client, s, bound, timeoutMs));
+      } catch (error) {
+        out.set(s.key, (error as Error).message);
+      }
+    }
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+  }
+  return out;
+}
+
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
 function compare(s: WorkloadStatement, was: number[], now: number[]): MeasuredStatement {
   const beforeMs = median(was);
   const afterMs = median(now);
@@ -133,12 +174,6 @@ function compare(s: WorkloadStatement, was: number[], now: number[]): MeasuredSt
   const noiseMs = Math.max(spread, beforeMs * 0.1, 0.2);
   const verdict = afterMs > beforeMs + noiseMs ? 'slower' : afterMs < beforeMs - noiseMs ? 'faster' : 'same';
   return { queryId: s.queryId, query: s.query, calls: s.calls, beforeMs, afterMs, noiseMs, verdict };
-}
-
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 let counter = 0;
