@@ -135,18 +135,25 @@ async function evaluate(client: pg.Client, facts: ServerFacts, w: Workload): Pro
     out.push(`  statements: ${inputs.statements.length} of ${inputs.statements.length + inputs.skipped.length} planned (${rewritten} after rewriting their normalised text)`);
     for (const s of inputs.skipped) out.push(`    left out: ${s.query.slice(0, 80)}: ${s.message}`);
 
-    // The exhaustive search's pool: candidates by what each saves alone.
-    const alone: { c: IndexCandidate; gain: number }[] = [];
-    for (const c of inputs.candidates) alone.push({ c, gain: base - (await objective([c])) });
-    const pool = alone.filter((x) => x.gain > base * 0.001).sort((a, b) => b.gain - a.gain || (a.c.id < b.c.id ? -1 : 1)).slice(0, POOL).map((x) => x.c);
-    log(`${w.name}: ${inputs.candidates.length} candidates, ${pool.length} in the exhaustive pool`);
+    // The exhaustive search's pool: the candidates that save most alone, and most per byte (half each),
+    // plus, per budget, the indexes pgwarden chose (which may be grown or merged ones).
+    const alone: { c: IndexCandidate; gain: number; perByte: number }[] = [];
+    for (const c of inputs.candidates) {
+      const gain = base - (await objective([c]));
+      alone.push({ c, gain, perByte: gain / Math.max(8192, await size(c)) });
+    }
+    const useful = alone.filter((x) => x.gain > base * 0.001);
+    const byGain = [...useful].sort((a, b) => b.gain - a.gain || (a.c.id < b.c.id ? -1 : 1)).slice(0, Math.ceil(POOL / 2));
+    const byRatio = [...useful].sort((a, b) => b.perByte - a.perByte || (a.c.id < b.c.id ? -1 : 1)).slice(0, Math.ceil(POOL / 2));
+    const basePool = [...new Map([...byGain, ...byRatio].map((x) => [x.c.id, x.c])).values()];
+    log(`${w.name}: ${inputs.candidates.length} candidates, ${basePool.length} in the exhaustive pool (plus pgwarden's picks per budget)`);
 
     const values = new Map<string, readonly BoundParameter[]>();
     const measuredSets = new Map<string, Measured>();
-    const measure = async (set: readonly IndexCandidate[]): Promise<Measured> => {
+    const measure = async (set: readonly IndexCandidate[], fresh = false): Promise<Measured> => {
       const key = set.map((c) => c.id).sort().join('|');
       const known = measuredSets.get(key);
-      if (known !== undefined) return known;
+      if (known !== undefined && !fresh) return known;
       const names: string[] = [];
       let builtBytes = 0;
       try {
@@ -154,7 +161,12 @@ async function evaluate(client: pg.Client, facts: ServerFacts, w: Workload): Pro
           const name = `bench_eval_${i}`;
           await client.query(createIndexSql(candidateIndex(c, name), { schema: c.schema, table: c.table, name }));
           names.push(`${c.schema}.${name}`);
-          builtBytes += Number((await client.query<{ b: string }>('SELECT pg_relation_size($1::regclass)::int8 AS b', [`${c.schema}.${name}`])).rows[0]?.b ?? 0);
+          // A partitioned table's index has no storage of its own: its partitions' indexes do.
+          const built = await client.query<{ b: string }>(
+            'SELECT GREATEST(pg_relation_size($1::regclass), COALESCE((SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree($1::regclass)), 0))::int8 AS b',
+            [`${c.schema}.${name}`],
+          );
+          builtBytes += Number(built.rows[0]?.b ?? 0);
         }
         const times = await measureStatements(client, facts, inputs.statements, inputs.workload.tables, values, 300_000);
         let weightedMs = 0;
@@ -177,12 +189,14 @@ async function evaluate(client: pg.Client, facts: ServerFacts, w: Workload): Pro
         for (const name of names) await client.query(`DROP INDEX ${name.split('.').map((p) => `"${p}"`).join('.')}`);
       }
     };
-    const baseline = await measure([]);
+    // The machine's load drifts: the baseline is measured again next to each budget's sets.
+    let baseline = await measure([]);
     log(`${w.name}: baseline measured (${(baseline.weightedMs / 1000).toFixed(1)} s calls-weighted, ${baseline.unmeasured} unmeasured)`);
 
     out.push(`  ${'budget'.padEnd(7)} ${'method'.padEnd(13)} ${'indexes'.padStart(7)} ${'est. size'.padStart(10)} ${'built'.padStart(10)} ${'est. cost'.padStart(10)} ${'measured'.padStart(9)} ${'advise'.padStart(8)}`);
-    for (const share of BUDGETS) {
+    for (const [b, share] of BUDGETS.entries()) {
       const budget = Math.round(share * inputs.dataBytes);
+      if (b > 0) baseline = await measure([], true);
       const started = performance.now();
       const report = await advise(client, facts, options(statements, `${w.name}.sql`, { budget: { kind: 'share', share } }));
       const adviseMs = performance.now() - started;
@@ -191,6 +205,7 @@ async function evaluate(client: pg.Client, facts: ServerFacts, w: Workload): Pro
         return { ...shape, id: candidateId(shape), sources: [] } as IndexCandidate;
       });
       const single = await singleColumn(inputs, budget, size);
+      const pool = [...new Map([...ours, ...basePool].map((c) => [c.id, c])).values()];
       const exhaustive = await branchAndBound(pool, budget, objective, size);
       const rows: [string, readonly IndexCandidate[], string][] = [
         ['pgwarden', ours, `${(adviseMs / 1000).toFixed(1)} s`],
@@ -218,7 +233,7 @@ async function evaluate(client: pg.Client, facts: ServerFacts, w: Workload): Pro
         const noise = Math.max(Math.max(...before) - Math.min(...before), Math.max(...after) - Math.min(...after), median(before) * 0.1, 0.2);
         return median(after) > median(before) + noise;
       });
-      out.push(`          pgwarden vs exhaustive: ${gap >= 0 ? '+' : ''}${(gap * 100).toFixed(1)}% estimated cost; statements measured slower than without the advice (beyond noise): ${slower.length === 0 ? 'none' : slower.map((s) => s.queryId).join(', ')}`);
+      out.push(`          pgwarden vs exhaustive (pool of ${pool.length}): ${gap >= 0 ? '+' : ''}${(gap * 100).toFixed(1)}% estimated cost; statements measured slower than without the advice (beyond noise): ${slower.length === 0 ? 'none' : slower.map((s) => s.queryId).join(', ')}`);
       if (exhaustive.capped) out.push(`          * exhaustive search stopped after ${MAX_NODES} bound evaluations: best found, not proven optimal`);
     }
     if (!flags['no-verify']) {
