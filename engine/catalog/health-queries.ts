@@ -416,7 +416,7 @@ SELECT (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_names
 export function applyStatementsSql(schema: string): string {
   return `${HEALTH_MARKER}
 SELECT s.userid::int8::text || ':' || s.queryid::text AS id, pg_catalog.left(pg_catalog.regexp_replace(s.query, '\\s+', ' ', 'g'), 500) AS query,
-       s.calls::float8 AS calls, s.total_exec_time::float8 AS total_ms
+       s.calls::float8 AS calls, s.total_exec_time::float8 AS total_ms, s.stddev_exec_time::float8 AS stddev_ms
   FROM ${schema}.pg_stat_statements(true) s
  WHERE s.dbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
    AND s.toplevel AND s.calls > 0

@@ -22,6 +22,8 @@ export interface RecordedStatement {
   readonly query: string;
   readonly calls: number;
   readonly totalMs: number;
+  /** Standard deviation of its execution time up to the apply (absent in records made before it was kept). */
+  readonly stddevMs?: number;
 }
 
 export interface RecordedDetails {
@@ -50,8 +52,8 @@ export async function startApplyDetails(client: pg.ClientBase, plan: Plan): Prom
       const r = await client.query<{ schema: string | null; loaded: boolean }>(STATEMENTS_SCHEMA_SQL);
       const schema = r.rows[0]?.loaded ? r.rows[0].schema : null;
       if (schema) {
-        const s = await client.query<{ id: string; query: string; calls: number; total_ms: number }>(applyStatementsSql(ident(schema)), [tables]);
-        statements = s.rows.map((row) => ({ id: row.id, query: redactQueryText(row.query), calls: row.calls, totalMs: row.total_ms }));
+        const s = await client.query<{ id: string; query: string; calls: number; total_ms: number; stddev_ms: number }>(applyStatementsSql(ident(schema)), [tables]);
+        statements = s.rows.map((row) => ({ id: row.id, query: redactQueryText(row.query), calls: row.calls, totalMs: row.total_ms, stddevMs: row.stddev_ms }));
         statementsAt = new Date().toISOString();
       }
     } catch {

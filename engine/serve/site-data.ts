@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import { applyRegressions, type ApplyRegression } from '../health/apply-regression.ts';
 import { HISTORY_LIST_SQL, HISTORY_PLAN_SQL, SITE_SOURCE_SQL, SITE_TABLES_SQL, siteIndexesSql, STATEMENTS_SCHEMA_SQL, statementsNowSql } from '../catalog/health-queries.ts';
 import type { RecordedDetails } from '../health/apply-details.ts';
 import { redactQueryText } from '../health/redact-query.ts';
@@ -110,7 +111,10 @@ export interface RunDetails {
     /** Calls and mean since the apply; null when none ran since, or the statistics were reset. */
     readonly callsSince: number | null;
     readonly meanSinceMs: number | null;
+    readonly stddevBeforeMs: number | null;
   }[];
+  /** Statements slower since the apply beyond their noise band, with the revert (apply-regression.ts). */
+  readonly regressions: readonly ApplyRegression[];
 }
 
 export interface LedgerIndex {
@@ -188,8 +192,18 @@ function withoutSince(d: RecordedDetails): RunDetails {
   return {
     changes: d.changes,
     statementsAt: d.statementsAt,
-    statements: d.statements.map((st) => ({ id: st.id, query: redactQueryText(st.query), callsBefore: st.calls, meanBeforeMs: st.calls > 0 ? st.totalMs / st.calls : 0, callsSince: null, meanSinceMs: null })),
+    statements: d.statements.map((st) => ({ id: st.id, query: redactQueryText(st.query), callsBefore: st.calls, meanBeforeMs: st.calls > 0 ? st.totalMs / st.calls : 0, callsSince: null, meanSinceMs: null, stddevBeforeMs: st.stddevMs ?? null })),
+    regressions: [],
   };
+}
+
+/** The latest apply's statements slower since it beyond their noise band: for `pgwarden health`. */
+export async function latestApplyRegressions(client: pg.ClientBase): Promise<{ runId: string; regressions: readonly ApplyRegression[] } | null> {
+  const source = await readSiteSource(client);
+  if (!source.hasHistory) return null;
+  const runs = await readRunsWithPlans(client, 20);
+  const latest = runs.find((r) => r.kind === 'apply' && r.details !== null);
+  return latest === undefined ? null : { runId: latest.id, regressions: latest.details?.regressions ?? [] };
 }
 
 export function runFromRow(r: HistoryRow): SiteRun {
@@ -299,18 +313,13 @@ async function withSince(client: Queryable, runs: SiteRun[]): Promise<SiteRun[]>
   return runs.map((run) => {
     const d = run.details;
     if (!d) return run;
-    return {
-      ...run,
-      details: {
-        ...d,
-        statements: d.statements.map((s) => {
-          const c = current.get(s.id);
-          const totalThen = s.callsBefore * s.meanBeforeMs;
-          if (!c || c.calls <= s.callsBefore || c.total_ms < totalThen) return s;
-          return { ...s, callsSince: c.calls - s.callsBefore, meanSinceMs: (c.total_ms - totalThen) / (c.calls - s.callsBefore) };
-        }),
-      },
-    };
+    const statements = d.statements.map((s) => {
+      const c = current.get(s.id);
+      const totalThen = s.callsBefore * s.meanBeforeMs;
+      if (!c || c.calls <= s.callsBefore || c.total_ms < totalThen) return s;
+      return { ...s, callsSince: c.calls - s.callsBefore, meanSinceMs: (c.total_ms - totalThen) / (c.calls - s.callsBefore) };
+    });
+    return { ...run, details: { ...d, statements, regressions: applyRegressions(run.plan, statements) } };
   });
 }
 

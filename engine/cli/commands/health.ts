@@ -1,8 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { oneLine } from '../../analysis/sql-statement.ts';
+import type { ApplyRegression } from '../../health/apply-regression.ts';
 import { renderHealthText } from '../../health/render-health.ts';
 import { StandbyError, vacuumHealthReport } from '../../health/vacuum-health-report.ts';
 import type { DesiredState } from '../../policy/desired.ts';
+import { latestApplyRegressions } from '../../serve/site-data.ts';
 import { commandConnection, withClient } from '../connect.ts';
 import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
@@ -24,6 +27,16 @@ export const healthOptions = defineOptions({
   'detailed-exitcode': { type: 'boolean', description: 'exit 2 when a table is below its health floor' },
 });
 
+/** The latest apply's statements slower since it, each with its revert. */
+function renderApplyRegressions(runId: string, regressions: readonly ApplyRegression[]): string {
+  const lines = ['', `Slower since apply #${runId} (beyond the noise band):`];
+  for (const r of regressions) {
+    lines.push(`  ! ${oneLine(r.query, 80)}: ${r.meanBeforeMs.toFixed(2)} ms -> ${r.meanSinceMs.toFixed(2)} ms over ${r.callsSince} calls (noise ±${r.noiseMs.toFixed(2)} ms)`);
+    for (const step of r.revert) lines.push(`      revert: ${step.policy ? `remove the entry at ${step.policy.file}:${step.policy.line} (${step.index}), then apply --allow-drop; or now: ` : ''}${step.sql}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 /**
  * `pgwarden health`: every table's health score and bloat, worst first, with the floor of its vacuum
  * policy. `--json` for machines; `--detailed-exitcode` exits 2 when a table is below its floor.
@@ -33,13 +46,19 @@ export async function healthCommand(args: readonly string[], io: Io): Promise<nu
   const desired = await policiesIfAny(values.policies, io);
   const connection = commandConnection(values['database-url'], io);
   const budgetMs = values['bloat-budget'] === undefined ? 10_000 : parseDuration(values['bloat-budget'], 'bloat-budget');
-  const report = await withClient(connection, io, (client) =>
-    vacuumHealthReport(client, desired, { exact: !values['estimate-only'], budgetMs }).catch((error: unknown) => {
+  const { report, slower } = await withClient(connection, io, async (client) => {
+    const report = await vacuumHealthReport(client, desired, { exact: !values['estimate-only'], budgetMs }).catch((error: unknown) => {
       if (error instanceof StandbyError) throw new CliError(error.message, 'point --database-url at the primary');
       throw error;
-    }),
-  );
-  if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
-  else io.stdout(renderHealthText(report, { color: io.color, limit: values.all ? Infinity : DEFAULT_ROWS }));
+    });
+    // Best effort, like the run page it comes from: no history or no pg_stat_statements, no finding.
+    return { report, slower: await latestApplyRegressions(client).catch(() => null) };
+  });
+  const applyRegressions = slower?.regressions ?? [];
+  if (values.json) io.stdout(`${JSON.stringify({ ...report, applyRegressions }, null, 2)}\n`);
+  else {
+    io.stdout(renderHealthText(report, { color: io.color, limit: values.all ? Infinity : DEFAULT_ROWS }));
+    if (applyRegressions.length > 0) io.stdout(renderApplyRegressions(slower?.runId ?? '', applyRegressions));
+  }
   return values['detailed-exitcode'] && report.tables.some((t) => t.belowFloor) ? 2 : 0;
 }
