@@ -2,7 +2,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
 import type { AdviceReport } from '../../engine/advisor/advise.ts';
+import { estimateIndexBytes } from '../../engine/advisor/cost-model.ts';
+import { candidateId } from '../../engine/advisor/index-candidate.ts';
+import { readTableStatistics } from '../../engine/analysis/table-statistics.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 import { runCli } from '../support/cli.ts';
 import { ORDERS_SCHEMA, ORDERS_WORKLOAD } from './orders-fixture.ts';
@@ -104,6 +108,27 @@ describe('advise --workload FILE on PostgreSQL 16', () => {
     expect(report.notAdvised.filter((n) => n.reason === 'not-measured-faster')).toHaveLength(estimated.indexes.length - kept.length);
     // Nothing was left behind.
     expect(await indexCount()).toBe(before);
+  });
+
+  it('the size model counts btree deduplication: a low-cardinality key is not priced as one entry per row', async () => {
+    const tables = await readTableStatistics(db.pool as unknown as pg.ClientBase, [{ schema: 'public', name: 'lineitem' }]);
+    const lineitem = tables.get('public.lineitem')!;
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (const keys of [['l_shipmode'], ['l_returnflag', 'l_shipmode'], ['l_partkey']]) {
+        const shape = { schema: 'public', table: 'lineitem', keys: keys.map((column) => ({ column, order: 'asc' as const })), include: [] };
+        const estimated = estimateIndexBytes(lineitem, { ...shape, id: candidateId(shape), sources: [] }, 1);
+        await client.query(`CREATE INDEX size_check_idx ON public.lineitem (${keys.join(', ')})`);
+        const built = Number((await client.query<{ b: string }>("SELECT pg_relation_size('size_check_idx')::int8 AS b")).rows[0]!.b);
+        await client.query('DROP INDEX size_check_idx');
+        expect(estimated / built, keys.join(',')).toBeGreaterThan(0.67);
+        expect(estimated / built, keys.join(',')).toBeLessThan(1.5);
+      }
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 
   it('a budget that is not a size is a one-line error', async () => {
