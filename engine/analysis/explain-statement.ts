@@ -17,7 +17,8 @@ export interface ServerFacts {
   /** default_transaction_read_only (or a read-only role): the same for writes. */
   readonly readOnly: boolean;
   readonly workMemKb: number;
-  readonly preload: string;
+  /** shared_preload_libraries; null when this role may not read it. */
+  readonly preload: string | null;
   readonly pgssSchema: string | null;
   readonly hypopgSchema: string | null;
   readonly hypopgVersion: string | null;
@@ -32,7 +33,7 @@ interface ServerRow {
   in_recovery: boolean;
   read_only: boolean;
   work_mem_kb: string;
-  preload: string;
+  preload: string | null;
   pgss_schema: string | null;
   hypopg_schema: string | null;
   hypopg_version: string | null;

@@ -99,8 +99,9 @@ export const ENABLE_PG_STAT_STATEMENTS = [
  * Where pg_stat_statements lives and whether it works. It needs both the library preloaded and the
  * extension created in the database; either missing gives the same two lines.
  */
-export function requireStatements(facts: { pgssSchema: string | null; preload: string; database: string }): string {
-  const preloaded = facts.preload.split(',').some((lib) => lib.trim().replace(/^"|"$/g, '') === 'pg_stat_statements');
+export function requireStatements(facts: { pgssSchema: string | null; preload: string | null; database: string }): string {
+  // Unknown (the role may not read the setting): reading pg_stat_statements will tell, with its own error.
+  const preloaded = facts.preload === null || facts.preload.split(',').some((lib) => lib.trim().replace(/^"|"$/g, '') === 'pg_stat_statements');
   const lines = ENABLE_PG_STAT_STATEMENTS.join('\n    ');
   if (facts.pgssSchema === null) {
     const missing = preloaded ? 'the extension is not created' : 'the library is not preloaded and the extension is not created';

@@ -13,7 +13,9 @@ SELECT pg_catalog.current_database() AS database,
        pg_catalog.pg_is_in_recovery() AS in_recovery,
        pg_catalog.current_setting('transaction_read_only') = 'on' AS read_only,
        (pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem')) / 1024)::int8 AS work_mem_kb,
-       pg_catalog.current_setting('shared_preload_libraries') AS preload,
+       -- shared_preload_libraries is readable with pg_read_all_settings (in pg_monitor) or as superuser only;
+       -- pg_settings leaves it out for other roles, and then the preload is unknown (NULL), not an error.
+       (SELECT s.setting FROM pg_catalog.pg_settings s WHERE s.name = 'shared_preload_libraries') AS preload,
        (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
          WHERE e.extname = 'pg_stat_statements') AS pgss_schema,
        (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace

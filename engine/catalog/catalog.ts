@@ -46,6 +46,9 @@ export interface ActualTable {
   readonly reloptions: readonly string[];
   /** The TOAST table's reloptions (`toast.*` settings land there); null when the table has no TOAST table. */
   readonly toastReloptions: readonly string[] | null;
+  /** The owning role, and whether the role pgwarden connects as has its rights (owner, member, or superuser). */
+  readonly owner: string;
+  readonly actsAsOwner: boolean;
 }
 
 export interface ActualIndex {

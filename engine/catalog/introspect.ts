@@ -48,6 +48,8 @@ interface TableRow {
   bytes: string;
   reloptions: string[];
   toast_reloptions: string[] | null;
+  owner: string;
+  acts_as_owner: boolean;
 }
 
 export interface SignatureRow {
@@ -109,6 +111,8 @@ function parseTable(row: TableRow): ActualTable {
     bytes: Number(row.bytes),
     reloptions: row.reloptions,
     toastReloptions: row.toast_reloptions,
+    owner: row.owner,
+    actsAsOwner: row.acts_as_owner,
   };
 }
 

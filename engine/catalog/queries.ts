@@ -33,7 +33,10 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
             ELSE c.relpages::int8 * pg_catalog.current_setting('block_size')::int8 END AS bytes,
        COALESCE(c.reloptions, '{}') AS reloptions,
        CASE WHEN c.reltoastrelid <> 0 THEN
-         COALESCE((SELECT t.reloptions FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid), '{}') END AS toast_reloptions
+         COALESCE((SELECT t.reloptions FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid), '{}') END AS toast_reloptions,
+       pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+       -- CREATE INDEX, ALTER TABLE and ATTACH PARTITION need the owner's rights: membership in the owning role (superusers have all).
+       pg_catalog.pg_has_role(c.relowner, 'USAGE') AS acts_as_owner
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN named ON named.s = n.nspname AND named.t = c.relname

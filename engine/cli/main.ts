@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { closest } from '../policy/closest-word.ts';
 import { ConnectionError } from '../connection/connection-error.ts';
+import { pgwardenSchemaHint } from '../store/schema.ts';
 import { CliError, redact, type Io } from './context.ts';
 import { COMMON_OPTIONS, optionLines, parse, type OptionSpecs } from './option-spec.ts';
 
@@ -123,7 +124,8 @@ export async function run(argv: readonly string[], io: Io, commands: Record<stri
       return 1;
     }
     const message = redact(error instanceof Error ? error.message : String(error));
-    io.stderr(`pgwarden: ${name} failed: ${message}\n`);
+    const hint = pgwardenSchemaHint(error);
+    io.stderr(`pgwarden: ${name} failed: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
     if (args.includes('--debug') && error instanceof Error && error.stack) io.stderr(`${redact(error.stack)}\n`);
     return 1;
   }

@@ -3,6 +3,7 @@ import type { Catalog } from '../catalog/catalog.ts';
 import { catalogSession } from '../catalog/introspect.ts';
 import { PLAN_LOCK_TIMEOUT_MS, readActual } from '../catalog/read-actual.ts';
 import { diffAll } from '../diff/diff-all.ts';
+import { ownershipErrors } from '../diff/ownership.ts';
 import type { DesiredState, PolicyError } from '../policy/desired.ts';
 import type { Environment } from '../routing/router-options.ts';
 import { buildPlan, type Plan } from './plan.ts';
@@ -27,7 +28,8 @@ export async function makePlan(client: pg.ClientBase, desired: DesiredState, now
     );
   });
   const diff = diffAll(desired, actual, now);
-  if (diff.errors.length > 0) return { ok: false, errors: diff.errors, roundTrips: session.roundTrips };
+  const errors = [...diff.errors, ...ownershipErrors(desired, actual.catalog, diff.changes)];
+  if (errors.length > 0) return { ok: false, errors, roundTrips: session.roundTrips };
   const built = buildPlan({ changes: diff.changes, warnings: diff.warnings, catalog: actual.catalog, desired, now });
   const plan = diff.routing === undefined ? built : { ...built, routing: diff.routing };
   return { ok: true, plan, catalog: actual.catalog, roundTrips: session.roundTrips };

@@ -59,8 +59,30 @@ export const MANAGED_SETTING_SQL = `CREATE TABLE IF NOT EXISTS pgwarden.managed_
   recorded_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (schema_name, table_name, parameter))`;
 
-/** Creates what is missing, in one round trip (no parameters: the simple protocol takes several statements). */
+/**
+ * Creates what is missing, in one round trip (no parameters: the simple protocol takes several statements).
+ * A role that may not create the schema (no CREATE on the database, as managed providers often give) or
+ * write to it (someone else created it) gets one line saying which grant fixes it.
+ */
 export async function ensurePgwardenSchema(client: pg.ClientBase): Promise<void> {
+  try {
+    await createPgwardenSchema(client);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== '42501') throw error;
+    const who = await client
+      .query<{ role: string; database: string }>('SELECT current_user AS role, pg_catalog.current_database() AS database')
+      .then((r) => r.rows[0])
+      .catch(() => undefined);
+    const role = who?.role ?? '<your role>';
+    const database = who?.database ?? '<database>';
+    throw new Error(
+      `pgwarden keeps its history and registries in the schema "pgwarden", which role "${role}" may not create or write (${(error as Error).message}); ` +
+        `grant it: GRANT CREATE ON DATABASE "${database}" TO "${role}", or have an administrator run CREATE SCHEMA pgwarden AUTHORIZATION "${role}"`,
+    );
+  }
+}
+
+async function createPgwardenSchema(client: pg.ClientBase): Promise<void> {
   await client.query(
     [
       ...PGWARDEN_SCHEMA_SQL,
@@ -70,4 +92,15 @@ export async function ensurePgwardenSchema(client: pg.ClientBase): Promise<void>
           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = history.backend_pid)`,
     ].join(';\n'),
   );
+}
+
+/**
+ * What to grant when a role may read the database but not pgwarden's schema (a read-only CI role after
+ * another role's first apply created it): plan, report and the live page read the registries and history.
+ */
+export function pgwardenSchemaHint(error: unknown): string | undefined {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  if (e?.code !== '42501' || typeof e.message !== 'string') return undefined;
+  if (!/\bschema pgwarden\b|\b(managed_index|managed_setting|retired_partition|history)\b/u.test(e.message)) return undefined;
+  return 'pgwarden reads its registries and history in the schema "pgwarden": GRANT USAGE ON SCHEMA pgwarden TO <role>; GRANT SELECT ON ALL TABLES IN SCHEMA pgwarden TO <role>';
 }

@@ -22,6 +22,8 @@ function table(name: string, options: Partial<ActualTable> = {}): ActualTable {
     bytes: 8192,
     reloptions: [],
     toastReloptions: [],
+    owner: 'app',
+    actsAsOwner: true,
     ...options,
   };
 }

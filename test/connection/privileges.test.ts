@@ -1,0 +1,147 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { binariesFor } from '../../engine/cluster/binaries.ts';
+import { resolveConnection } from '../../engine/connection/connection-settings.ts';
+import { connect } from '../../engine/connection/open-connection.ts';
+import { projectWith, runCli, type CliResult } from '../support/cli.ts';
+import { startServer, type ThrowawayServer } from '../support/throwaway-server.ts';
+
+/**
+ * Least privilege, as managed providers hand it out: every command as a superuser, as a role that owns
+ * the database and its tables and has pg_monitor, and as a read-only role (CONNECT and SELECT only), on
+ * PostgreSQL 16 and 15. What needs more than a role has fails in one line that names the grant. This is
+ * the matrix of docs/managed-databases.md.
+ */
+const VERSIONS = [
+  { version: '16', bin: async () => path.dirname((await binariesFor(process.getuid?.() === 0 ? 'postgres' : undefined)).pgCtl) },
+  { version: '15', bin: async () => '/usr/lib/postgresql/15/bin' },
+] as const;
+
+const POLICY = `table: public.events
+indexes:
+  - name: events_tenant_idx
+    columns: [tenant_id]
+vacuum:
+  autovacuum: { vacuum_scale_factor: 0.02 }
+  max_dead_ratio: 0.05
+`;
+
+const ROLES = ['postgres', 'app_owner', 'app_reader'] as const;
+type Role = (typeof ROLES)[number];
+
+for (const { version, bin } of VERSIONS) {
+  describe(`least privilege on PostgreSQL ${version}`, () => {
+    let server: ThrowawayServer;
+    let project: string;
+    let out: string;
+
+    const urlAs = (role: Role): string => `postgres://${role}@127.0.0.1:${server.port}/app?sslmode=disable`;
+    const sql = async (role: Role, text: string): Promise<void> => {
+      const client = await connect(resolveConnection({ connectionString: urlAs(role), env: {} }));
+      try {
+        await client.query(text);
+      } finally {
+        await client.end();
+      }
+    };
+    const cli = (role: Role, args: readonly string[]): Promise<CliResult> => runCli(args, { cwd: project, env: { DATABASE_URL: urlAs(role) } });
+    const firstLine = (r: CliResult): string => r.stderr.split('\n')[0] ?? '';
+
+    beforeAll(async () => {
+      server = await startServer({ bin: await bin(), installHint: 'apt-get install postgresql-15 (Debian), or npm install for 16' });
+      const admin = await connect(resolveConnection({ connectionString: `${server.adminUrl}?sslmode=disable`, env: {} }));
+      try {
+        await admin.query('CREATE ROLE app_owner LOGIN IN ROLE pg_monitor; CREATE ROLE app_reader LOGIN');
+        await admin.query('CREATE DATABASE app OWNER app_owner');
+      } finally {
+        await admin.end();
+      }
+      await sql('postgres', 'CREATE EXTENSION pg_stat_statements');
+      await sql(
+        'app_owner',
+        `CREATE TABLE public.events (id bigint PRIMARY KEY, tenant_id int NOT NULL);
+         INSERT INTO public.events SELECT g, g % 50 FROM generate_series(1, 5000) g;
+         ANALYZE public.events;
+         SELECT count(*) FROM public.events WHERE tenant_id = 7;
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO app_reader`,
+      );
+      project = await projectWith({ 'events.yaml': POLICY });
+      out = await mkdtemp(path.join(tmpdir(), 'pgwarden-privileges-'));
+    }, 180_000);
+
+    afterAll(async () => {
+      await server?.stop();
+      if (project) await rm(project, { recursive: true, force: true });
+      if (out) await rm(out, { recursive: true, force: true });
+    });
+
+    it('plan as a role that does not own a declared table is an error naming the table and its owner, before anything runs', async () => {
+      const result = await cli('app_reader', ['plan']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        'policies/events.yaml:1:1: table public.events is owned by role "app_owner", and the role pgwarden connects as may not change it (2 change(s) planned for it need the owner\'s rights)',
+      );
+      const apply = await cli('app_reader', ['apply', '--auto-approve']);
+      expect(apply.code).toBe(1);
+      expect(firstLine(apply)).toContain('table public.events is owned by role "app_owner"');
+    });
+
+    it('plan, apply and plan again converge as the owner with pg_monitor', async () => {
+      expect((await cli('app_owner', ['plan'])).code).toBe(0);
+      const apply = await cli('app_owner', ['apply', '--auto-approve']);
+      expect(apply.stderr).toBe('');
+      expect(apply.code).toBe(0);
+      const again = await cli('app_owner', ['plan', '--detailed-exitcode']);
+      expect(again.stdout).toContain('No changes');
+      expect(again.code).toBe(0);
+    });
+
+    it('plan as the read-only role says which grant lets it read pgwarden\'s schema, and plans once granted', async () => {
+      const denied = await cli('app_reader', ['plan']);
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toBe(
+        'pgwarden: plan failed: permission denied for schema pgwarden\n' +
+          '  hint: pgwarden reads its registries and history in the schema "pgwarden": GRANT USAGE ON SCHEMA pgwarden TO <role>; GRANT SELECT ON ALL TABLES IN SCHEMA pgwarden TO <role>\n',
+      );
+      await sql('app_owner', 'GRANT USAGE ON SCHEMA pgwarden TO app_reader; GRANT SELECT ON ALL TABLES IN SCHEMA pgwarden TO app_reader');
+      const granted = await cli('app_reader', ['plan', '--detailed-exitcode']);
+      expect(granted.stderr).toBe('');
+      expect(granted.code).toBe(0);
+      expect((await cli('postgres', ['plan', '--detailed-exitcode'])).code).toBe(0);
+    });
+
+    it('analyze, advise, health and import work for every role, pg_monitor or not', async () => {
+      for (const role of ROLES) {
+        for (const args of [['analyze'], ['advise'], ['health'], ['import', '--dry-run']]) {
+          const result = await cli(role, args);
+          expect({ role, args, code: result.code, stderr: result.stderr }).toEqual({ role, args, code: 0, stderr: '' });
+        }
+      }
+    });
+
+    // The site build is the same for every role: only reading the history differs, so the least privileged one builds it.
+    it('report works for the read-only role once it may read pgwarden\'s schema', async () => {
+      const result = await cli('app_reader', ['report', '--out', path.join(out, 'site'), '--no-health']);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+    });
+
+    it('maintain works as the superuser and the owner; the read-only role gets one line naming the grant', async () => {
+      expect((await cli('postgres', ['maintain'])).code).toBe(0);
+      expect((await cli('app_owner', ['maintain'])).code).toBe(0);
+      const reader = await cli('app_reader', ['maintain']);
+      expect(reader.code).toBe(1);
+      expect(reader.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(reader.stderr).toMatch(/^pgwarden: maintain failed: .*"app_reader"/u);
+    });
+
+    it('apply as the read-only role, with nothing to change, says in one line that it may not write pgwarden\'s history', async () => {
+      const result = await cli('app_reader', ['apply', '--auto-approve']);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain('role "app_reader" may not create or write');
+    });
+  });
+}
