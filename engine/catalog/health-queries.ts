@@ -256,6 +256,20 @@ SELECT pg_catalog.now() AS server_time,
  * The slow cadence (once a minute by default, under a statement timeout): sizes, which stat() every
  * relation file, and the index ledger's flags. $1: how many rows of each list.
  */
+export const HEALTH_HAS_REGISTRY_SQL = `${HEALTH_MARKER}
+SELECT pg_catalog.to_regclass('pgwarden.managed_index') IS NOT NULL AS has_registry`;
+
+/**
+ * `hasRegistry`: pgwarden.managed_index exists, and each index carries the policy file that declares it
+ * (null when none does): a declared index is never proposed for dropping, the next apply would build it again.
+ */
+export function healthSlowSql(hasRegistry: boolean): string {
+  const registry = hasRegistry
+    ? '(SELECT m.policy_file FROM pgwarden.managed_index m WHERE m.schema_name = n.nspname AND m.index_name = ic.relname LIMIT 1)'
+    : 'NULL::text';
+  return HEALTH_SLOW_SQL.replace('/*policy_file*/NULL::text', registry);
+}
+
 export const HEALTH_SLOW_SQL = `${HEALTH_MARKER}
 WITH ix AS (
   SELECT x.indexrelid, x.indrelid, n.nspname AS schema, ic.relname AS name, tc.relname AS table_name,
@@ -268,7 +282,8 @@ WITH ix AS (
               THEN (SELECT pg_catalog.sum(pc.relpages) FROM pg_catalog.pg_partition_tree(x.indexrelid) p JOIN pg_catalog.pg_class pc ON pc.oid = p.relid)
               ELSE ic.relpages END::float8 * pg_catalog.current_setting('block_size')::float8 AS bytes,
          x.indrelid::text || ' ' || x.indkey::text || ' ' || x.indclass::text || ' ' || x.indoption::text || ' ' || x.indcollation::text || ' ' ||
-           COALESCE(x.indexprs::text, '') || ' ' || COALESCE(x.indpred::text, '') AS shape
+           COALESCE(x.indexprs::text, '') || ' ' || COALESCE(x.indpred::text, '') AS shape,
+         /*policy_file*/NULL::text AS policy_file
     FROM pg_catalog.pg_index x
     JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
     JOIN pg_catalog.pg_class tc ON tc.oid = x.indrelid
@@ -279,7 +294,7 @@ WITH ix AS (
 )
 SELECT pg_catalog.pg_database_size(pg_catalog.current_database())::float8 AS database_bytes,
        (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object(
-          'schema', u.schema, 'name', u.name, 'table', u.table_name, 'bytes', u.bytes, 'scans', u.scans)
+          'schema', u.schema, 'name', u.name, 'table', u.table_name, 'bytes', u.bytes, 'scans', u.scans, 'policyFile', u.policy_file)
           ORDER BY u.bytes DESC), '[]'::json)
           FROM (SELECT * FROM ix WHERE ix.scans = 0 AND ix.valid AND NOT ix.is_unique AND NOT ix.backs_constraint
                  ORDER BY ix.bytes DESC LIMIT $1) u) AS unused_indexes,
@@ -287,8 +302,8 @@ SELECT pg_catalog.pg_database_size(pg_catalog.current_database())::float8 AS dat
           'schema', v.schema, 'name', v.name, 'table', v.table_name, 'bytes', v.bytes)), '[]'::json)
           FROM (SELECT * FROM ix WHERE NOT ix.valid LIMIT $1) v) AS invalid_indexes,
        (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object(
-          'schema', d.schema, 'name', d.name, 'table', d.table_name, 'bytes', d.bytes, 'duplicateOf', d.keeper)), '[]'::json)
-          FROM (SELECT ix.schema, ix.name, ix.table_name, ix.bytes,
+          'schema', d.schema, 'name', d.name, 'table', d.table_name, 'bytes', d.bytes, 'duplicateOf', d.keeper, 'policyFile', d.policy_file)), '[]'::json)
+          FROM (SELECT ix.schema, ix.name, ix.table_name, ix.bytes, ix.policy_file,
                        pg_catalog.first_value(ix.name) OVER (PARTITION BY ix.shape ORDER BY ix.is_primary DESC, ix.backs_constraint DESC, ix.is_unique DESC, ix.name) AS keeper,
                        pg_catalog.row_number() OVER (PARTITION BY ix.shape ORDER BY ix.is_primary DESC, ix.backs_constraint DESC, ix.is_unique DESC, ix.name) AS rn
                   FROM ix WHERE ix.valid) d

@@ -29,6 +29,18 @@ export interface Finding {
   readonly runOn: 'primary' | string;
 }
 
+/**
+ * A declared index is the policy's: dropping it by hand only makes the next apply build it again. The fix
+ * is an edit of the policy file, said as an SQL comment so the finding's fix stays one block to copy.
+ */
+function declaredNote(policyFile: string | null | undefined): string {
+  return policyFile ? `; declared in ${policyFile}, so pgwarden keeps it` : '';
+}
+
+function removeFromPolicy(name: string, policyFile: string): string {
+  return `-- ${name} is declared in ${policyFile}: remove it from that file (apply rebuilds a declared index dropped by hand)`;
+}
+
 export interface FindingInputs {
   readonly tables: readonly TableHealthRow[];
   readonly freezeMaxAge: number;
@@ -198,8 +210,8 @@ export function findingsFor(input: FindingInputs): Finding[] {
       kind: 'duplicate-index',
       level: 'info',
       subject: `${i.schema}.${i.name}`,
-      message: `same definition as ${i.duplicateOf} on ${i.table}: ${mb(i.bytes)} written on every change for nothing`,
-      fixSql: `DROP INDEX CONCURRENTLY ${qualified(i.schema, i.name)};`,
+      message: `same definition as ${i.duplicateOf} on ${i.table}: ${mb(i.bytes)} written on every change for nothing${declaredNote(i.policyFile)}`,
+      fixSql: i.policyFile ? removeFromPolicy(i.name, i.policyFile) : `DROP INDEX CONCURRENTLY ${qualified(i.schema, i.name)};`,
       runOn: 'primary',
     });
   }
@@ -209,8 +221,8 @@ export function findingsFor(input: FindingInputs): Finding[] {
       kind: 'unused-index',
       level: 'info',
       subject: `${i.schema}.${i.name}`,
-      message: `never scanned since the statistics were reset (${mb(i.bytes)} on ${i.table}); check the standbys' usage before dropping`,
-      fixSql: `DROP INDEX CONCURRENTLY ${qualified(i.schema, i.name)};`,
+      message: `never scanned since the statistics were reset (${mb(i.bytes)} on ${i.table}); check the standbys' usage before dropping${declaredNote(i.policyFile)}`,
+      fixSql: i.policyFile ? removeFromPolicy(i.name, i.policyFile) : `DROP INDEX CONCURRENTLY ${qualified(i.schema, i.name)};`,
       runOn: 'primary',
     });
   }

@@ -6,7 +6,8 @@ import {
   HEALTH_REPLICATION_SQL,
   HEALTH_REPLICATION_WITH_ROUTERS_SQL,
   HEALTH_SETTINGS_SQL,
-  HEALTH_SLOW_SQL,
+  HEALTH_HAS_REGISTRY_SQL,
+  healthSlowSql,
   HEALTH_STANDBY_SQL,
   statementsSql,
   statementTextsSql,
@@ -364,9 +365,15 @@ function senderName(conninfo: string | null, clusterName: string | null): string
 
 export interface SlowReading {
   readonly databaseBytes: number | null;
-  readonly unusedIndexes: { schema: string; name: string; table: string; bytes: number }[];
+  /** `policyFile`: the policy that declares the index (pgwarden's registry), null when none does. */
+  readonly unusedIndexes: { schema: string; name: string; table: string; bytes: number; policyFile?: string | null }[];
   readonly invalidIndexes: { schema: string; name: string; table: string; bytes: number }[];
-  readonly duplicateIndexes: { schema: string; name: string; table: string; bytes: number; duplicateOf: string }[];
+  readonly duplicateIndexes: { schema: string; name: string; table: string; bytes: number; duplicateOf: string; policyFile?: string | null }[];
+}
+
+async function hasRegistry(client: pg.ClientBase, timings: Timings): Promise<boolean> {
+  const [r] = await timed<{ has_registry: boolean }>(client, timings, 'slow', HEALTH_HAS_REGISTRY_SQL);
+  return r?.has_registry === true;
 }
 
 export async function readSlow(client: pg.ClientBase, timings: Timings, limit = 20): Promise<SlowReading> {
@@ -375,7 +382,7 @@ export async function readSlow(client: pg.ClientBase, timings: Timings, limit = 
     unused_indexes: SlowReading['unusedIndexes'];
     invalid_indexes: SlowReading['invalidIndexes'];
     duplicate_indexes: SlowReading['duplicateIndexes'];
-  }>(client, timings, 'slow', HEALTH_SLOW_SQL, [limit]);
+  }>(client, timings, 'slow', healthSlowSql(await hasRegistry(client, timings)), [limit]);
   return {
     databaseBytes: r?.database_bytes ?? null,
     unusedIndexes: r?.unused_indexes ?? [],

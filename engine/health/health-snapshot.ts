@@ -276,9 +276,10 @@ export interface SlowHealth {
   readonly at: string;
   readonly ms: number;
   readonly databaseBytes: number | null;
-  readonly unusedIndexes: readonly { readonly schema: string; readonly name: string; readonly table: string; readonly bytes: number }[];
+  /** `policyFile`: the policy that declares the index (never proposed for dropping then); null when none does. */
+  readonly unusedIndexes: readonly { readonly schema: string; readonly name: string; readonly table: string; readonly bytes: number; readonly policyFile?: string | null }[];
   readonly invalidIndexes: readonly { readonly schema: string; readonly name: string; readonly table: string; readonly bytes: number }[];
-  readonly duplicateIndexes: readonly { readonly schema: string; readonly name: string; readonly table: string; readonly bytes: number; readonly duplicateOf: string }[];
+  readonly duplicateIndexes: readonly { readonly schema: string; readonly name: string; readonly table: string; readonly bytes: number; readonly duplicateOf: string; readonly policyFile?: string | null }[];
   /** Issue 5's per-table health and bloat for the worst tables, when it answered in time. */
   readonly tableHealth: readonly ExternalTableHealth[] | null;
   /** How many tables issue 5's health covered (the list above is the worst of them). */

@@ -347,7 +347,15 @@ function ledgerIndex(r: IndexRow, duplicateOf: string | null): LedgerIndex {
   if (duplicateOf !== null) flags.push('duplicate');
   if (r.valid && r.scans === 0 && !r.is_unique && !r.backs_constraint) flags.push('unused');
   const name = qualified(r.schema, r.name);
-  const fixSql = flags.includes('invalid') ? `REINDEX INDEX CONCURRENTLY ${name};` : flags.length > 0 && !r.backs_constraint ? `DROP INDEX CONCURRENTLY ${name};` : null;
+  // A declared index is the policy's to drop: by hand, the next apply would only build it again.
+  const declared = r.policy_file !== null;
+  const fixSql = flags.includes('invalid')
+    ? `REINDEX INDEX CONCURRENTLY ${name};`
+    : flags.length > 0 && !r.backs_constraint
+      ? declared
+        ? `-- ${flags.join(' and ')}; declared in ${r.policy_file}: remove it from that file to drop it`
+        : `DROP INDEX CONCURRENTLY ${name};`
+      : null;
   return {
     schema: r.schema,
     name: r.name,
