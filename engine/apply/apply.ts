@@ -243,9 +243,10 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
       await replicas.close();
     }
     await main.query('RESET lock_timeout; RESET statement_timeout');
-    await finishRecord(main, historyId, 'succeeded', null);
+    const recordedMs = await finishRecord(main, historyId, 'succeeded', null);
     await details.save(main, historyId, null);
-    return { plan, applied, historyId, ms: Date.now() - started };
+    // The history's duration (from the record's start), so the CLI and the History page say the same.
+    return { plan, applied, historyId, ms: recordedMs ?? Date.now() - started };
   } catch (error) {
     if (historyId !== null) {
       const outcome = options.signal?.aborted ? 'interrupted' : 'failed';

@@ -205,6 +205,13 @@ export interface RouterHealth {
   readonly reads: 'replica' | 'primary';
   readonly maxLagMs: number;
   readonly readsPerSecond: number | null;
+  /** Its counters since it started, as it published them: what /metrics exposes as counters. */
+  readonly counters?: {
+    readonly reads: Readonly<Record<string, number>>;
+    readonly fallbacks: Readonly<Record<string, number>>;
+    readonly retries: Readonly<Record<string, number>>;
+    readonly failedReads: number;
+  };
 }
 
 export interface StatementHealth {

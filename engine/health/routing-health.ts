@@ -197,6 +197,12 @@ export function computeRouting(
         reads: p.metrics.policy.reads,
         maxLagMs: p.metrics.policy.maxLagMs,
         readsPerSecond: w === null || reads === null ? null : perSecond(reads, w.spanMs),
+        counters: {
+          reads: { primary: p.metrics.reads.primary, ...p.metrics.reads.replicas },
+          fallbacks: p.metrics.fallbacks,
+          retries: p.metrics.retries,
+          failedReads: p.metrics.failedReads,
+        },
       },
     ];
   });

@@ -8,6 +8,7 @@ import { HEALTH_SESSION_SQL } from '../catalog/health-queries.ts';
 import { describeConnectionError, type HealthCollector } from '../health/health-collector.ts';
 import { THRESHOLDS } from '../health/health-status.ts';
 import { createEventStream } from './event-stream.ts';
+import { CONTENT_TYPES, metricsFormat, renderMetrics } from './open-metrics.ts';
 import { readHistory, readRun } from './site-data.ts';
 import type { SiteKeeper } from './site-keeper.ts';
 import { markStale, resolveStatic, sendFile } from './static-files.ts';
@@ -20,6 +21,7 @@ import { markStale, resolveStatic, sendFile } from './static-files.ts';
  *   GET /api/history?limit          history records, newest first, without plans
  *   GET /api/plans/:id              one record with its plan (SQL, locks, reasons)
  *   GET /api/stream                 Server-Sent Events: `snapshot` per poll, `state` per connection change
+ *   GET /metrics                    the live figures for Prometheus (OpenMetrics, or the classic text format)
  *
  * Read-only: only GET and HEAD are answered, and the database sessions it opens are read-only. No answer
  * carries a connection string, a host or a password.
@@ -155,6 +157,12 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify({ error: 'read-only: only GET and HEAD are answered' }));
+      return;
+    }
+    if (url.pathname === '/metrics') {
+      const format = metricsFormat(req.headers.accept);
+      res.writeHead(200, { 'content-type': CONTENT_TYPES[format], 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : renderMetrics(collector.latest(), collector.state(), format));
       return;
     }
     if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {

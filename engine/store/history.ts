@@ -37,14 +37,18 @@ export async function startRecord(client: pg.ClientBase, kind: string, plan: Pla
   return Number(r.rows[0]?.id);
 }
 
-export async function finishRecord(client: pg.ClientBase, id: number, outcome: Outcome, error: string | null): Promise<void> {
-  await client.query(
+/** Closes the record; returns the duration it records, the one figure the CLI and the history both show. */
+export async function finishRecord(client: pg.ClientBase, id: number, outcome: Outcome, error: string | null): Promise<number | null> {
+  const r = await client.query<{ duration_ms: string }>(
     `UPDATE pgwarden.history
         SET outcome = $2, error = $3, finished_at = now(),
             duration_ms = (EXTRACT(epoch FROM now() - started_at) * 1000)::bigint
-      WHERE id = $1`,
+      WHERE id = $1
+     RETURNING duration_ms`,
     [id, outcome, error],
   );
+  const ms = r.rows[0]?.duration_ms;
+  return ms === undefined ? null : Number(ms);
 }
 
 /**

@@ -18,6 +18,11 @@ describe("the live charts' scale", () => {
   it('keeps a threshold line on the scale', () => {
     expect(yScale([1, 2, 3], 250).hi).toBeCloseTo(250 * 1.15);
   });
+
+  it('calls nothing off the scale when a threshold line holds the scale above the spike', () => {
+    const values = Array.from({ length: 60 }, (_, i) => (i === 30 ? 165 : 5));
+    expect(yScale(values, 250)).toEqual({ hi: 250 * 1.15, clipped: null });
+  });
 });
 
 describe('the spans a chart marks', () => {

@@ -104,6 +104,8 @@ beforeAll(async () => {
   project = await projectWith({
     'orders.yaml': 'table: public.orders\nindexes:\n  - name: orders_customer_idx\n    columns: [customer]\n',
   });
+  // The workload's reads ran before the apply too: the run page compares them before and since.
+  for (let i = 0; i < 5; i++) await db.pool.query('SELECT id, customer, total FROM orders WHERE customer = $1 ORDER BY id DESC LIMIT 20', [i]);
   const applied = await runCli(['apply', '--auto-approve', '--database-url', db.url], { cwd: project });
   expect(applied.code, applied.stderr).toBe(0);
   expect((await runCli(['plan', '--detailed-exitcode', '--database-url', db.url], { cwd: project })).code).toBe(0);
@@ -177,6 +179,10 @@ describe('the live page in a real browser', () => {
     const outDir = outputDir();
     await mkdir(outDir, { recursive: true });
     await page.screenshot({ path: path.join(outDir, 'live-page.png'), fullPage: true });
+    for (const [name, url] of [['history', '/'], ['run', '/runs/1/'], ['indexes', '/indexes/'], ['tables', '/tables/'], ['health', '/health/']] as const) {
+      await page.goto(`${baseUrl}${url}`);
+      await page.screenshot({ path: path.join(outDir, `desktop-${name}.png`), fullPage: true });
+    }
     await page.close();
   });
 
@@ -243,6 +249,56 @@ describe('the live page in a real browser', () => {
     expect(await page.getAttribute('[data-testid="live"]', 'class')).toContain('stale');
     await page.waitForFunction(() => Number(getComputedStyle(document.querySelector('[data-testid="status-strip"]') as Element).opacity) < 0.6, undefined, { timeout: 3000 });
     await page.screenshot({ path: path.join(outputDir(), 'live-page-stale.png') });
+    await page.close();
+  });
+
+  it('fits a 390 px phone on every page: nothing scrolls sideways and each table keeps its key column in view', async () => {
+    const phone = await launchBrowser({ viewport: { width: 390, height: 844 } });
+    const outDir = outputDir();
+    await mkdir(outDir, { recursive: true });
+    try {
+      const page = await phone.context.newPage();
+      // Each page with the column that must stay in view on a phone.
+      const pages: [string, string, string][] = [
+        ['history', '/', 'Duration'],
+        ['run', '/runs/1/', 'Change'],
+        ['indexes', '/indexes/', 'Fix'],
+        ['tables', '/tables/', 'Fix'],
+        ['health', '/health/', 'Level'],
+        ['live', '/live/', 'p95 est.'],
+      ];
+      for (const [name, url, key] of pages) {
+        await page.goto(`${baseUrl}${url}`);
+        if (name === 'live') {
+          await page.waitForSelector('[data-testid="slow-queries"] tbody tr', { timeout: 15_000 });
+          await page.waitForSelector('[data-testid="routing"][data-state="reporting"]', { timeout: 15_000 });
+        }
+        await page.screenshot({ path: path.join(outDir, `phone-${name}.png`), fullPage: true });
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        expect(width, `${name} is ${width} px wide`).toBeLessThanOrEqual(390);
+        const header = page.locator('th', { hasText: key }).first();
+        const box = await header.boundingBox();
+        expect(box, `${name}: no "${key}" column`).not.toBeNull();
+        expect(box!.x + box!.width, `${name}: "${key}" ends at ${box!.x + box!.width} px`).toBeLessThanOrEqual(390);
+        // SQL and statement texts wrap between words, not inside them ("F/ROM").
+        const breaks = await page.$$eval('.query, pre.sql-block, code.sql', (els) => [...new Set(els.map((e) => getComputedStyle(e).wordBreak))]);
+        expect(breaks.filter((b) => b === 'break-all')).toEqual([]);
+      }
+      // The run page compares only statements run since the apply; the loader that filled the table is counted apart.
+      await page.goto(`${baseUrl}/runs/1/`);
+      expect(await page.locator('[data-testid="not-run-since"]').count()).toBe(1);
+      expect(await page.textContent('[data-testid="not-run-since"]')).toMatch(/not run since the apply/);
+    } finally {
+      await phone.close();
+    }
+  });
+
+  it('says what each figure of the poll cost is', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${baseUrl}/live/`);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="live"]')?.getAttribute('data-seq')) >= 2, undefined, { timeout: 15_000 });
+    const text = (await page.textContent('[data-testid="poll-cost"]')) ?? '';
+    expect(text).toMatch(/^this poll [\d.]+ (ms|s) wall, \d+ queries · pgwarden in the database [\d.]+ (ms|s) over the last \d+ s$/);
     await page.close();
   });
 

@@ -12,6 +12,7 @@ let db: TestDatabase;
 let collector: HealthCollector;
 let server: ServeServer;
 let secretUrl: string;
+let appliedOutput: string;
 
 const POLICY = `table: public.orders
 indexes:
@@ -27,6 +28,7 @@ beforeAll(async () => {
   const project = await projectWith({ 'orders.yaml': POLICY });
   const applied = await runCli(['apply', '--auto-approve', '--database-url', db.url], { cwd: project });
   expect(applied.code, applied.stderr).toBe(0);
+  appliedOutput = applied.stdout;
   const again = await runCli(['plan', '--detailed-exitcode', '--database-url', db.url], { cwd: project });
   expect(again.code, again.stdout).toBe(0);
   // The embedded server trusts local connections: a password in the URL is accepted and must never show.
@@ -80,6 +82,16 @@ async function readEvents(type: string, count: number, timeoutMs: number): Promi
   }
   return { events, headers: r.headers };
 }
+
+describe('one duration for a run', () => {
+  it('is the same in the CLI and in the history the site shows', async () => {
+    const said = /Apply complete: \d+ change\(s\) in ([\d.]+) s \(history record (\d+)\)/.exec(appliedOutput);
+    expect(said, appliedOutput).not.toBeNull();
+    const history = JSON.parse((await get('/api/history')).body) as { runs: { id: string; durationMs: number }[] };
+    const run = history.runs.find((r) => r.id === said![2]);
+    expect((run!.durationMs / 1000).toFixed(1)).toBe(said![1]);
+  });
+});
 
 describe('pgwarden serve: the JSON API', () => {
   it('answers /api/health with the collector state and the latest snapshot', async () => {

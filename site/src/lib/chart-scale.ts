@@ -22,8 +22,10 @@ export function yScale(values: readonly (number | null)[], floor = 0): YScale {
   const bound = (v: number): number => Math.max(v, floor, 1e-9) * 1.15;
   if (known.length < 10) return { hi: bound(max), clipped: null };
   const p90 = known[Math.floor((known.length - 1) * 0.9)] ?? max;
-  if (p90 > 0 && max > 3 * p90) return { hi: bound(p90 * 1.5), clipped: max };
-  return { hi: bound(max), clipped: null };
+  if (!(p90 > 0 && max > 3 * p90)) return { hi: bound(max), clipped: null };
+  // The floor (a threshold line) may hold the scale above the spike anyway: then nothing is off it.
+  const hi = bound(p90 * 1.5);
+  return max > hi ? { hi, clipped: max } : { hi: bound(max), clipped: null };
 }
 
 export interface Span {

@@ -402,10 +402,10 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
                 <thead>
                   <tr>
                     <th>Statement</th>
-                    <th className="num">Calls/s</th>
+                    <th className="num wide">Calls/s</th>
                     <th className="num">Mean</th>
                     <th className="num">p95 est.</th>
-                    <th className="num">Rows</th>
+                    <th className="num wide">Rows</th>
                     <th className="num">Time</th>
                   </tr>
                 </thead>
@@ -417,10 +417,10 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
                           {q.query ?? q.id}
                         </div>
                       </td>
-                      <td className="num">{rate(q.callsPerSecond, '')}</td>
+                      <td className="num wide">{rate(q.callsPerSecond, '')}</td>
                       <td className="num">{ms(q.meanMs)}</td>
                       <td className="num">{ms(q.p95Ms)}</td>
-                      <td className="num">{count(q.rowsPerCall)}</td>
+                      <td className="num wide">{count(q.rowsPerCall)}</td>
                       <td className="num">
                         <div className="bar" title={pct(q.timeShare, 0)}>
                           <span style={{ width: `${(q.timeShare * 100).toFixed(0)}%` }} />
@@ -499,7 +499,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
                     <th>Table</th>
                     <th className="num">Health</th>
                     <th>Dead vs autovacuum trigger</th>
-                    <th className="num">XID age</th>
+                    <th className="num wide">XID age</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -525,7 +525,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
                             {count(tb.deadRows)} / {count(tb.autovacuumTrigger)}
                           </span>
                         </td>
-                        <td className="num">{count(tb.xidAge)}</td>
+                        <td className="num wide">{count(tb.xidAge)}</td>
                       </tr>
                     );
                   })}
@@ -566,8 +566,8 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
               <thead>
                 <tr>
                   <th className="num">pid</th>
-                  <th>user</th>
-                  <th>application</th>
+                  <th className="wide">user</th>
+                  <th className="wide">application</th>
                   <th>state</th>
                   <th className="num">transaction</th>
                   <th>query</th>
@@ -577,8 +577,8 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
                 {snapshot.sessions.map((s) => (
                   <tr key={s.pid}>
                     <td className="num">{s.pid}</td>
-                    <td>{s.user}</td>
-                    <td className="muted">{s.application}</td>
+                    <td className="wide">{s.user}</td>
+                    <td className="muted wide">{s.application}</td>
                     <td>{s.state}</td>
                     <td className="num">{ms(s.transactionMs)}</td>
                     <td>
