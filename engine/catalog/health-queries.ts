@@ -75,16 +75,18 @@ SELECT pg_catalog.now() AS server_time,
        (SELECT pg_catalog.count(*) FROM a WHERE a.state IN ('idle in transaction', 'idle in transaction (aborted)'))::int AS idle_in_transaction,
        -- Between two statements of a busy transaction a session is idle in it for a moment: only
        -- those idle for over 5 s are worth a status colour.
-       (SELECT pg_catalog.count(*) FROM a WHERE a.state IN ('idle in transaction', 'idle in transaction (aborted)')
+       -- The sessions that hold this database's locks and vacuum back: the ones in this database.
+       (SELECT pg_catalog.count(*) FROM a WHERE a.here AND a.state IN ('idle in transaction', 'idle in transaction (aborted)')
            AND a.state_change < pg_catalog.now() - interval '5 seconds')::int AS idle_in_transaction_stuck,
-       (SELECT pg_catalog.count(*) FROM a WHERE a.wait_event_type = 'Lock')::int AS waiting_on_lock,
+       (SELECT pg_catalog.count(*) FROM a WHERE a.here AND a.wait_event_type = 'Lock')::int AS waiting_on_lock,
        -- Ages are measured on the clock, not now(): now() is this statement's own transaction start, and
        -- a transaction that began after it would have a negative age. None open is 0, not unknown.
        (SELECT GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.min(a.xact_start)) * 1000)::float8
           FROM a WHERE a.xact_start IS NOT NULL) AS longest_transaction_ms,
        (SELECT GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.min(a.state_change)) * 1000)::float8
           FROM a WHERE a.state IN ('idle in transaction', 'idle in transaction (aborted)')) AS longest_idle_in_transaction_ms,
-       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks l WHERE NOT l.granted)::int AS locks_waiting,
+       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity s ON s.pid = l.pid
+         WHERE NOT l.granted AND s.datname = pg_catalog.current_database())::int AS locks_waiting,
        CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL
             ELSE pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), '0/0')::float8 END AS wal_bytes
   FROM pg_catalog.pg_stat_database d

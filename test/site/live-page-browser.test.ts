@@ -275,7 +275,14 @@ describe('the live page in a real browser', () => {
         }
         await page.screenshot({ path: path.join(outDir, `phone-${name}.png`), fullPage: true });
         const width = await page.evaluate(() => document.documentElement.scrollWidth);
-        expect(width, `${name} is ${width} px wide`).toBeLessThanOrEqual(390);
+        // What sticks out, innermost first, to say where to look when this fails.
+        const over = await page.evaluate(() =>
+          [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > 391 && ![...e.children].some((c) => c.getBoundingClientRect().right > 391))
+            .slice(0, 5)
+            .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')} "${(e.textContent ?? '').slice(0, 30)}"`),
+        );
+        expect(width, `${name} is ${width} px wide: ${over.join('; ')}`).toBeLessThanOrEqual(390);
         const header = page.locator('th', { hasText: key }).first();
         const box = await header.boundingBox();
         expect(box, `${name}: no "${key}" column`).not.toBeNull();
