@@ -35,7 +35,9 @@ interface HealthRow {
 
 async function health(project: string): Promise<Map<string, HealthRow>> {
   const result = await runCli(['health', '--json', '--estimate-only'], { cwd: project, env: env() });
-  expect(result.code).toBe(0);
+  // 1 while a churned table's health is red, 0 once maintain restored it: the figures are what is read here.
+  expect(result.stderr).toBe('');
+  expect([0, 1]).toContain(result.code);
   const report = JSON.parse(result.stdout) as { tables: HealthRow[] };
   return new Map(report.tables.map((t) => [`${t.schema}.${t.name}`, t]));
 }
