@@ -59,6 +59,16 @@ function bandsFor(t: Threshold | undefined, lo: number, hi: number): GaugeBand[]
   ];
 }
 
+/** An identifier that may break after its dots and underscores on a phone, and nowhere else. */
+function breakable(text: string) {
+  return text.split(/(?<=[._])/).map((part, i) => (
+    <span key={i}>
+      {part}
+      <wbr />
+    </span>
+  ));
+}
+
 /** Axis ticks: whole numbers where the decimals add nothing. */
 const tickMs = (v: number): string => (v === 0 ? '0' : v >= 1000 ? `${+(v / 1000).toFixed(1)} s` : v >= 1 ? `${+v.toFixed(1)} ms` : `${+v.toFixed(2)} ms`);
 const tickPct = (v: number): string => `${+(v * 100).toFixed(1)}%`;
@@ -509,9 +519,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
                     return (
                       <tr key={`${tb.schema}.${tb.name}`}>
                         <td>
-                          <code>
-                            {tb.schema}.{tb.name}
-                          </code>
+                          <code>{breakable(`${tb.schema}.${tb.name}`)}</code>
                         </td>
                         <td className="num">
                           {pct(h, 1)}

@@ -69,6 +69,7 @@ export function RoutingPanel({ routing, standbys, now }: RoutingPanelProps) {
                 {routing.targets.map((t) => {
                   const polled = standbys.find((sb) => sb.name === t.name);
                   const state = targetState(t, polled);
+                  const lagText = t.kind === 'replica' ? (polled?.state === 'down' || t.healthyIn === 0 ? 'lag unknown' : `lag ${ms(t.lagMs)}`) : '';
                   const share = totalRate && totalRate > 0 && t.readsPerSecond !== null ? t.readsPerSecond / totalRate : 0;
                   return (
                     <tr key={`${t.kind}:${t.name}`} data-testid="routing-target" data-target={t.name} data-kind={t.kind} data-rate={t.readsPerSecond ?? ''} data-level={state.level}>
@@ -77,6 +78,7 @@ export function RoutingPanel({ routing, standbys, now }: RoutingPanelProps) {
                         <div>
                           <span className={`badge ${state.level}`}>{state.text}</span>
                         </div>
+                        {lagText ? <div className="phone-only faint">{lagText}</div> : null}
                       </td>
                       <td className="routing-bar">
                         <div className="bar" title={pct(share, 0)}>
@@ -84,7 +86,7 @@ export function RoutingPanel({ routing, standbys, now }: RoutingPanelProps) {
                         </div>
                       </td>
                       <td className="num">{rate(t.readsPerSecond)}</td>
-                      <td className="num faint">{t.kind === 'replica' ? (polled?.state === 'down' || t.healthyIn === 0 ? 'lag unknown' : `lag ${ms(t.lagMs)}`) : ''}</td>
+                      <td className="num faint wide">{lagText}</td>
                     </tr>
                   );
                 })}
