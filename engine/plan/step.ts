@@ -211,7 +211,14 @@ export function stepsFor(change: Change): Step[] {
           sql: alterIndexParametersSql(change.index.schema, change.index.name, change.set, change.reset),
           transactional: true,
           // On the index alone, for a catalog-only moment: ACCESS EXCLUSIVE there pauses the queries that would use it.
-          lock: { mode: change.lock, on: `index ${change.index.schema}.${change.index.name}`, online: change.lock !== 'ACCESS EXCLUSIVE' },
+          lock: {
+            mode: change.lock,
+            on:
+              change.lock === 'ACCESS EXCLUSIVE'
+                ? `index ${change.index.schema}.${change.index.name} (every query on ${change.table.schema}.${change.table.name} opens it: reads and writes pause for that moment)`
+                : `index ${change.index.schema}.${change.index.name}`,
+            online: change.lock !== 'ACCESS EXCLUSIVE',
+          },
           build: false,
         },
       ];

@@ -1,9 +1,13 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdviceReport } from '../../engine/advisor/advise.ts';
 import { renderAdviceText } from '../../engine/advisor/render-advice.ts';
 import type { QueryReport } from '../../engine/analysis/analysis-report.ts';
+import type { Plan } from '../../engine/plan/plan.ts';
 import { createHealthCollector } from '../../engine/health/health-collector.ts';
 import { loadExample } from '../../examples/load.ts';
 import { runWorkload } from '../../examples/workload.ts';
@@ -81,6 +85,25 @@ describe.each<[ServerVersion, number]>([
     expect(again.stderr).toBe('');
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('No changes');
+  });
+
+  it('import writes policies whose first plan holds no DDL, and apply leaves no changes', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pgwarden-import-compat-'));
+    try {
+      const imported = await cli('import', '--policies', dir);
+      expect(imported.stderr).toBe('');
+      expect(imported.code).toBe(0);
+      const plan = await cli('plan', '--policies', dir, '--json');
+      expect(plan.stderr).toBe('');
+      const ddl = (JSON.parse(plan.stdout) as Plan).changes.filter((c) => c.steps.some((s) => s.kind === 'sql'));
+      expect(ddl.map((c) => c.change.address)).toEqual([]);
+      expect((await cli('apply', '--policies', dir, '--auto-approve')).code).toBe(0);
+      const again = await cli('plan', '--policies', dir, '--detailed-exitcode');
+      expect(again.stdout).toContain('No changes');
+      expect(again.code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('analyze --analyze reports the partitions pruned for a recent range of events', async () => {
