@@ -7,9 +7,9 @@ import { query, type CatalogSession } from './introspect.ts';
  *   opclasses: [oid, schema, name, is the default for its input type and method, input type] of every
  *     operator class a user index uses.
  *   collations: [oid, schema, name] of every collation a user index uses.
- *   index_keys: [index oid, key types, column collations, has opclass options]: each key's type (the
- *     table column's for a column key, the index attribute's for an expression), the table column's
- *     collation (0 for an expression), and whether a key has operator class parameters (`siglen`).
+ *   index_keys: for every key column of every user index: its index, its position, its type (the table
+ *     column's for a column key, the index attribute's for an expression), the table column's collation
+ *     (0 for an expression), and whether it has operator class parameters (`siglen`).
  *   extension_owned: OIDs of the tables and indexes an extension created (left out of policies).
  *   replicas: application_name of each streaming standby (pg_stat_replication; empty without the
  *     privilege to see them).
@@ -23,16 +23,15 @@ WITH user_index AS MATERIALIZED (
    WHERE tc.relkind IN ('r', 'p') AND tc.relpersistence <> 't'
      AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgwarden')
      AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'),
+-- One row per key column, flat: grouping 20,000 indexes' keys into per-index arrays here costs more
+-- than the whole rest of the query; the caller groups them.
 keys AS (
-  SELECT u.indexrelid, k.ord,
-         CASE WHEN k.attnum = 0 THEN ia.atttypid ELSE ta.atttypid END AS key_type,
-         CASE WHEN k.attnum = 0 THEN 0 ELSE ta.attcollation END AS key_collation,
-         ia.attoptions IS NOT NULL AS has_options
+  SELECT u.indexrelid, ia.attnum AS ord,
+         CASE WHEN (u.indkey::int2[])[ia.attnum - 1] = 0 THEN ia.atttypid ELSE ta.atttypid END AS key_type,
+         COALESCE(ta.attcollation, 0) AS key_collation, ia.attoptions IS NOT NULL AS has_options
     FROM user_index u
-    CROSS JOIN LATERAL pg_catalog.unnest(u.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-    LEFT JOIN pg_catalog.pg_attribute ta ON ta.attrelid = u.indrelid AND ta.attnum = k.attnum AND k.attnum <> 0
-    LEFT JOIN pg_catalog.pg_attribute ia ON ia.attrelid = u.indexrelid AND ia.attnum = k.ord
-   WHERE k.ord <= u.indnkeyatts)
+    JOIN pg_catalog.pg_attribute ia ON ia.attrelid = u.indexrelid AND ia.attnum <= u.indnkeyatts
+    LEFT JOIN pg_catalog.pg_attribute ta ON ta.attrelid = u.indrelid AND ta.attnum = (u.indkey::int2[])[ia.attnum - 1] AND ta.attnum > 0)
 SELECT
   (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(oc.oid::int8, n.nspname, oc.opcname, oc.opcdefault, oc.opcintype::int8))
      FROM pg_catalog.pg_opclass oc JOIN pg_catalog.pg_namespace n ON n.oid = oc.opcnamespace
@@ -40,10 +39,9 @@ SELECT
   (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(co.oid::int8, n.nspname, co.collname))
      FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
     WHERE co.oid IN (SELECT pg_catalog.unnest(indcollation::oid[]) FROM user_index)) AS collations,
-  (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(indexrelid::int8, types, collations, has_options))
-     FROM (SELECT indexrelid, pg_catalog.array_agg(key_type::int8 ORDER BY ord) AS types, pg_catalog.array_agg(key_collation::int8 ORDER BY ord) AS collations,
-                  pg_catalog.bool_or(has_options) AS has_options
-             FROM keys GROUP BY indexrelid) k) AS index_keys,
+  (SELECT pg_catalog.json_build_array(pg_catalog.array_agg(indexrelid::int8), pg_catalog.array_agg(ord), pg_catalog.array_agg(key_type::int8),
+                                      pg_catalog.array_agg(key_collation::int8), pg_catalog.array_agg(has_options))
+     FROM keys) AS index_keys,
   (SELECT pg_catalog.json_agg(d.objid::int8)
      FROM pg_catalog.pg_depend d
     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
@@ -55,7 +53,8 @@ SELECT
 interface ImportFactsRow {
   opclasses: [oid: number, schema: string, name: string, isDefault: boolean, inputType: number][] | null;
   collations: [oid: number, schema: string, name: string][] | null;
-  index_keys: [index: number, types: number[], collations: number[], hasOptions: boolean][] | null;
+  /** Parallel arrays, one entry per key column: index, key position (1-based), type, column collation, opclass options. */
+  index_keys: [indexes: number[] | null, positions: number[] | null, types: number[] | null, collations: number[] | null, options: boolean[] | null];
   extension_owned: number[] | null;
   replicas: (string | null)[] | null;
 }
@@ -81,8 +80,22 @@ export async function readImportFacts(session: CatalogSession): Promise<ImportFa
   return {
     opclasses: new Map((row?.opclasses ?? []).map(([oid, schema, name, isDefault, inputType]) => [oid, { schema, name, isDefault, inputType }])),
     collations: new Map((row?.collations ?? []).map(([oid, schema, name]) => [oid, { schema, name }])),
-    indexKeys: new Map((row?.index_keys ?? []).map(([oid, types, collations, hasOptions]) => [oid, { types, collations, opclassOptions: hasOptions }])),
+    indexKeys: groupKeys(row?.index_keys),
     extensionOwned: new Set(row?.extension_owned ?? []),
     replicas: (row?.replicas ?? []).map((name, i) => name || `standby${i + 1}`),
   };
+}
+
+function groupKeys(flat: ImportFactsRow['index_keys'] | undefined): Map<number, { types: number[]; collations: number[]; opclassOptions: boolean }> {
+  const byIndex = new Map<number, { types: number[]; collations: number[]; opclassOptions: boolean }>();
+  const [indexes, positions, types, collations, options] = flat ?? [null, null, null, null, null];
+  for (const [i, oid] of (indexes ?? []).entries()) {
+    const keys = byIndex.get(oid) ?? { types: [], collations: [], opclassOptions: false };
+    const at = (positions?.[i] ?? 1) - 1;
+    keys.types[at] = types?.[i] ?? 0;
+    keys.collations[at] = collations?.[i] ?? 0;
+    keys.opclassOptions ||= options?.[i] ?? false;
+    byIndex.set(oid, keys);
+  }
+  return byIndex;
 }

@@ -288,15 +288,16 @@ export async function writeImport(dir: string, displayDir: string, writes: reado
     throw new ImportFileError(`cannot write the policies to ${displayDir}: ${why}; import wrote nothing`);
   }
   const staged: { temp: string; target: string }[] = [];
+  const folders = new Set(writes.map((w) => path.dirname(path.join(dir, w.file))));
   const stage = async (w: FileWrite): Promise<void> => {
     const target = path.join(dir, w.file);
-    await mkdir(path.dirname(target), { recursive: true });
     const temp = path.join(path.dirname(target), `.${path.basename(target)}.pgwarden-${process.pid}.tmp`);
     const mode = w.action === 'update' ? (await stat(target)).mode & 0o777 : 0o644;
     staged.push({ temp, target });
     await writeFile(temp, w.after, { mode });
   };
   try {
+    for (const folder of folders) await mkdir(folder, { recursive: true });
     // Every file staged first (a few at a time: thousands of tables), then renamed into place.
     for (let i = 0; i < writes.length; i += WRITE_BATCH) await Promise.all(writes.slice(i, i + WRITE_BATCH).map(stage));
   } catch (error) {
