@@ -18,7 +18,7 @@
  *
  * Its own throwaway PostgreSQL (16 embedded by default; --server pg15 for Debian's 15 with hypopg).
  * Options: --fact-rows N (2000000), --budgets 0.1,0.25,0.5,1, --bnb-candidates N (20),
- * --workloads example,star, --no-verify.
+ * --workloads example,star, --no-verify, --no-measure (estimates and advise time only).
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -46,6 +46,7 @@ const { values: flags } = parseArgs({
     workloads: { type: 'string', default: 'example,star' },
     server: { type: 'string', default: 'pg16' },
     'no-verify': { type: 'boolean', default: false },
+    'no-measure': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -64,6 +65,7 @@ const log = (line: string): void => {
 };
 
 function mb(bytes: number): string {
+  if (!Number.isFinite(bytes)) return '-';
   return `${(bytes / 1024 ** 2).toFixed(bytes >= 100 * 1024 ** 2 ? 0 : 1)} MB`;
 }
 
@@ -154,6 +156,7 @@ async function evaluate(client: pg.Client, facts: ServerFacts, w: Workload): Pro
       const key = set.map((c) => c.id).sort().join('|');
       const known = measuredSets.get(key);
       if (known !== undefined && !fresh) return known;
+      if (flags['no-measure']) return { weightedMs: Number.NaN, builtBytes: Number.NaN, perStatement: new Map(), unmeasured: 0 };
       const names: string[] = [];
       let builtBytes = 0;
       try {

@@ -185,35 +185,49 @@ export async function selectIndexes(input: SelectionInput): Promise<Selection> {
     input.onProgress?.(`step ${round}: ${move.replaces === undefined ? 'add' : 'extend to'} ${shape}, saves ${best.netMs.toFixed(0)} ms`);
   }
 
-  // What each chosen index alone is worth: the workload with the rest of the set, without it.
-  const final = new Map<string, StatementCost>();
-  for (const s of statements) final.set(s.key, chosen.length === 0 ? (baseline.get(s.key) as StatementCost) : await cost(s, chosen));
-  const selected: SelectedIndex[] = [];
-  let running = 0;
-  const ordered = [...chosen].sort((a, b) => (roundOf.get(a.id) ?? 0) - (roundOf.get(b.id) ?? 0));
-  for (const candidate of ordered) {
-    const rest = chosen.filter((c) => c !== candidate);
-    const gains: StatementGain[] = [];
-    for (const s of affectedBy(candidate)) {
-      const after = final.get(s.key) as StatementCost;
-      const before = await cost(s, rest);
-      const gain = saved(s, after) - saved(s, before);
-      if (gain > 0) gains.push({ statement: s, before, after, savedMs: gain });
+  // What each chosen index alone is worth: the workload with the rest of the set, without it. An index
+  // chosen early that later ones made redundant (each statement it served now has a better one) is
+  // worth nothing on its own any more: it is dropped, the least useful first, and the rest re-weighed
+  // (the reduction step of AutoAdmin and DB2Advis's final pass).
+  const worth = async (set: readonly IndexCandidate[]): Promise<{ final: Map<string, StatementCost>; selected: SelectedIndex[] }> => {
+    const final = new Map<string, StatementCost>();
+    for (const s of statements) final.set(s.key, set.length === 0 ? (baseline.get(s.key) as StatementCost) : await cost(s, set));
+    const selected: SelectedIndex[] = [];
+    let running = 0;
+    for (const candidate of [...set].sort((a, b) => (roundOf.get(a.id) ?? 0) - (roundOf.get(b.id) ?? 0))) {
+      const rest = set.filter((c) => c !== candidate);
+      const gains: StatementGain[] = [];
+      for (const s of affectedBy(candidate)) {
+        const after = final.get(s.key) as StatementCost;
+        const before = await cost(s, rest);
+        const gain = saved(s, after) - saved(s, before);
+        if (gain > 0) gains.push({ statement: s, before, after, savedMs: gain });
+      }
+      const savedMs = gains.reduce((sum, g) => sum + g.savedMs, 0);
+      const write = writeOf(candidate);
+      const bytes = await size(candidate);
+      running += bytes;
+      selected.push({
+        candidate,
+        round: roundOf.get(candidate.id) ?? 0,
+        gains,
+        savedMs,
+        write,
+        netMs: savedMs - write.ms,
+        bytes,
+        ...(input.budgetBytes === undefined ? {} : { budgetLeftBytes: input.budgetBytes - running }),
+      });
     }
-    const savedMs = gains.reduce((sum, g) => sum + g.savedMs, 0);
-    const write = writeOf(candidate);
-    const bytes = await size(candidate);
-    running += bytes;
-    selected.push({
-      candidate,
-      round: roundOf.get(candidate.id) ?? 0,
-      gains,
-      savedMs,
-      write,
-      netMs: savedMs - write.ms,
-      bytes,
-      ...(input.budgetBytes === undefined ? {} : { budgetLeftBytes: input.budgetBytes - running }),
-    });
+    return { final, selected };
+  };
+  let { final, selected } = await worth(chosen);
+  for (;;) {
+    const useless = selected.filter((x) => x.netMs <= input.minNetMs).sort((a, b) => a.netMs - b.netMs)[0];
+    if (useless === undefined) break;
+    input.onProgress?.(`dropping ${useless.candidate.table} (${useless.candidate.keys.map((k) => k.column).join(', ')}): the indexes chosen after it serve its statements`);
+    chosen = chosen.filter((c) => c !== useless.candidate);
+    usedBytes -= useless.bytes;
+    ({ final, selected } = await worth(chosen));
   }
 
   const served = (c: IndexCandidate): boolean => chosen.some((x) => sameTarget(x, c) && startsWith(x.keys, c.keys) && c.include.every((i) => x.include.includes(i) || x.keys.some((k) => k.column === i)));

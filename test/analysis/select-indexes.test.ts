@@ -191,4 +191,20 @@ describe('choosing indexes under a storage budget', () => {
 
     expect(selection.selected.map((s) => s.candidate.id)).toEqual([narrow.id]);
   });
+
+  it('drops an index chosen early once the ones chosen after it serve all its statements better', async () => {
+    const statements = await workload();
+    const tenant = shaped(['tenant_id']);
+    const server = shaped(['server_id', 'tenant_id', 'kind']);
+    const costs2 = {
+      a: { base: 100, with: [{ keys: ['tenant_id'], cost: 40 }, { keys: ['server_id'], cost: 10 }] },
+      b: { base: 100, with: [{ keys: ['server_id'], cost: 40 }] },
+    };
+    const selection = await selectIndexes(input(statements, [tenant, server], setEvaluator(costs2), { budgetBytes: 4 * MB }));
+
+    // (tenant_id) first (60 saved per MB against 150 for 3 MB), then the 3 MB one (90 more): the first is then worth nothing.
+    expect(selection.selected.map((x) => x.candidate.id)).toEqual([server.id]);
+    expect(selection.bytes).toBe(3 * MB);
+    expect(selection.selected[0]!.round).toBe(2);
+  });
 });
