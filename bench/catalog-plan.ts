@@ -6,7 +6,8 @@
  * secondary index in policy files, and measures (medians, a fresh connection per run as a CLI run has):
  *
  *   floor B   one query of raw pg_index + pg_class rows for every index, nothing deparsed (DESIGN.md);
- *   floor A   `introspect()`: pgwarden's own catalog queries, no canonicalisation, no diff;
+ *   floor A   `introspect()`: pgwarden's own catalog queries on one connection, no canonicalisation, no
+ *             diff (the same on two connections, as a plan reads, is shown beside it);
  *   cold plan `makePlan()` with an empty registry: every desired index canonicalised — derived from catalog
  *             facts when it is plain columns with defaults, otherwise built by PostgreSQL on a scratch table;
  *   apply     once, adopting every (already built, unregistered) index into pgwarden.managed_index;
@@ -510,7 +511,7 @@ async function planPhases(url: string, desired: DesiredState): Promise<string[]>
     const now = new Date();
     const t0 = performance.now();
     const session = catalogSession(c);
-    const actual = await readActual(session, { desired, now, env: {} });
+    const actual = await readActual(session, { desired, now, env: {}, connect: () => connect(url) });
     const t1 = performance.now();
     const diff = diffAll(desired, actual, now);
     const t2 = performance.now();
@@ -613,6 +614,17 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
     await introspect(session, named);
     return session.roundTrips;
   });
+  const floorA2 = await measure('introspect() on two connections', url, RUNS, async (c) => {
+    const session = catalogSession(c);
+    const second = await connect(url);
+    try {
+      const helper = catalogSession(second);
+      await introspect(session, named, helper);
+      return session.roundTrips + helper.roundTrips;
+    } finally {
+      await second.end();
+    }
+  });
   const floorAFiles = await measure(`floor A, ${FILES_SHAPE_SCHEMA} tables: introspect()`, url, RUNS, async (c) => {
     const session = catalogSession(c);
     await introspect(session, filesNamed);
@@ -623,7 +635,7 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   await resetStatements(url);
   let coldChanges = 0;
   const cold = await measure('cold plan (empty registry)', url, COLD_RUNS, async (c) => {
-    const outcome = planOrThrow(await makePlan(c, everything, new Date()));
+    const outcome = planOrThrow(await makePlan(c, everything, new Date(), { connect: () => connect(url) }));
     coldChanges = outcome.plan.changes.length;
     return outcome.roundTrips;
   }, 1);
@@ -660,7 +672,7 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   await settle(url, adminUrl);
   let warmWarnings = 0;
   const warm = await measure('warm plan (registry filled)', url, RUNS, async (c) => {
-    const outcome = planOrThrow(await makePlan(c, everything, new Date()));
+    const outcome = planOrThrow(await makePlan(c, everything, new Date(), { connect: () => connect(url) }));
     if (outcome.plan.changes.length !== 0) {
       const first = outcome.plan.changes.slice(0, 3).map((p) => `${p.change.kind} ${p.change.address}`);
       throw new Error(`the warm plan has ${outcome.plan.changes.length} changes, expected 0: ${first.join(', ')}`);
@@ -670,7 +682,7 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   });
   const warmPhases = await planPhases(url, everything);
   const warmSmall = await measure('warm plan, policies of bench_a only', url, RUNS, async (c) => {
-    const outcome = planOrThrow(await makePlan(c, small, new Date()));
+    const outcome = planOrThrow(await makePlan(c, small, new Date(), { connect: () => connect(url) }));
     if (outcome.plan.changes.length !== 0) throw new Error(`the bench_a warm plan has ${outcome.plan.changes.length} changes, expected 0`);
     return outcome.roundTrips;
   });
@@ -701,6 +713,7 @@ async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   };
   row(floorB);
   row(floorA);
+  row(floorA2);
   row(cold);
   rows.push(['apply (adopt all; includes its own cold plan)', fmtMs(applyMs), `${applyStats.calls} stmts`, '1', '']);
   rows.push(['  of which its plan', fmtMs(planReadyAt - t0), '', '', '']);

@@ -139,7 +139,10 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
   try {
     await holdApplyLock(main);
     // The plan is made (or the saved one checked) under the lock, so nobody changes it underneath us.
-    const outcome = await makePlan(main, options.desired, options.now(), { env: options.env ?? {} });
+    const outcome = await makePlan(main, options.desired, options.now(), {
+      env: options.env ?? {},
+      connect: () => connect(options.databaseUrl, 'pgwarden apply (plan)'),
+    });
     if (!outcome.ok) throw new ApplyError(`the policies do not match the database: ${outcome.errors[0]?.message ?? ''}`);
     let plan = outcome.plan;
     if (options.savedPlan) {

@@ -78,12 +78,29 @@ function scratchName(i: number): string {
  * (plain columns with default operator classes and collations: one round trip for all of them, no
  * build), built on scratch tables otherwise.
  */
-export async function canonicaliseIndexes(session: CatalogSession, desired: readonly DesiredIndex[]): Promise<Canonical[]> {
-  const derived = desired.some(derivable) ? await deriveSignatures(session, desired) : desired.map(() => undefined);
-  const rest = desired.filter((_, i) => derived[i] === undefined);
-  const built = rest.length > 0 ? await buildOnScratch(session, rest) : [];
-  let next = 0;
-  return derived.map((signature): Canonical => (signature ? { ok: true, signature } : built[next++]!));
+export async function canonicaliseIndexes(session: CatalogSession, desired: readonly DesiredIndex[], helper?: CatalogSession): Promise<Canonical[]> {
+  if (helper === undefined) {
+    const derived = desired.some(derivable) ? await deriveSignatures(session, desired) : desired.map(() => undefined);
+    const rest = desired.filter((_, i) => derived[i] === undefined);
+    const built = rest.length > 0 ? await buildOnScratch(session, rest) : [];
+    let next = 0;
+    return derived.map((signature): Canonical => (signature ? { ok: true, signature } : built[next++]!));
+  }
+  // With a second connection, the catalog facts are read there while the indexes that cannot be
+  // derived are built here; an index that looked derivable but was not is built after (one batch more).
+  const notDerivable = desired.filter((index) => !derivable(index));
+  const [derived, built] = await Promise.all([
+    desired.some(derivable) ? deriveSignatures(helper, desired) : desired.map(() => undefined),
+    notDerivable.length > 0 ? buildOnScratch(session, notDerivable) : [],
+  ]);
+  const builtOf = new Map(notDerivable.map((index, i) => [index, built[i]!]));
+  const missed = desired.filter((index, i) => derived[i] === undefined && !builtOf.has(index));
+  const late = missed.length > 0 ? await buildOnScratch(session, missed) : [];
+  missed.forEach((index, i) => builtOf.set(index, late[i]!));
+  return desired.map((index, i): Canonical => {
+    const signature = derived[i];
+    return signature ? { ok: true, signature } : builtOf.get(index)!;
+  });
 }
 
 /** Every desired index built on a scratch copy of its table: what PostgreSQL itself makes of it. */

@@ -135,40 +135,55 @@ function parseIndex(row: IndexRow): ActualIndex {
 
 /**
  * Reads the catalog in a fixed number of round trips whatever the database size: never one query per
- * table. Runs in a read-only transaction with an empty search_path (see queries.ts).
+ * table. Runs in a read-only transaction with an empty search_path (see queries.ts). With a `helper`
+ * session (a second connection), the index rows, most of the time, are read there while the rest is read
+ * here, both in one snapshot (exported here, imported there).
  */
-export async function introspect(session: CatalogSession, named: readonly TableName[]): Promise<Catalog> {
+export async function introspect(session: CatalogSession, named: readonly TableName[], helper?: CatalogSession): Promise<Catalog> {
   const schemas = named.map((t) => t.schema);
   const names = named.map((t) => t.name);
   await query(session, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = ''`);
+  let shared = false;
   try {
-    const [info] = await query<{ database: string; server_version: number; has_registry: boolean; has_setting_registry: boolean }>(session, SERVER_INFO_SQL);
+    const [info] = await query<{ database: string; server_version: number; has_registry: boolean; has_setting_registry: boolean; snapshot: string | null }>(
+      session,
+      helper === undefined ? SERVER_INFO_SQL : `${SERVER_INFO_SQL}, pg_catalog.pg_export_snapshot() AS snapshot`,
+    );
     if (!info) throw new Error('the server returned no version information');
     session.serverVersion = info.server_version;
-    const tables = (await query<TableRow>(session, TABLES_SQL, [schemas, names])).map(parseTable);
-    const indexes = (await query<IndexRow>(session, indexesSql(info.server_version))).map(parseIndex);
-    const relationRows = await query<{ schema: string; names: string[] }>(session, RELATION_NAMES_SQL, [[...new Set(schemas)]]);
-    const managed = info.has_registry
-      ? (
-          await query<{ schema: string; name: string; table: string; policy_file: string | null; spec_hash: string | null; signature: string | null }>(
-            session,
-            MANAGED_INDEXES_SQL,
+    if (helper !== undefined) {
+      helper.serverVersion = info.server_version;
+      // A snapshot name is hex digits and dashes; SET TRANSACTION SNAPSHOT takes no bind parameter.
+      if (!/^[0-9A-F-]+$/iu.test(info.snapshot ?? '')) throw new Error(`the server exported an unexpected snapshot name: ${String(info.snapshot)}`);
+      await query(helper, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '${info.snapshot}'; SET LOCAL search_path = ''`);
+      shared = true;
+    }
+    const readIndexes = async (on: CatalogSession): Promise<ActualIndex[]> => (await query<IndexRow>(on, indexesSql(info.server_version))).map(parseIndex);
+    const readRest = async (): Promise<Omit<Catalog, 'database' | 'serverVersion' | 'indexes'>> => {
+      const tables = (await query<TableRow>(session, TABLES_SQL, [schemas, names])).map(parseTable);
+      const relationRows = await query<{ schema: string; names: string[] }>(session, RELATION_NAMES_SQL, [[...new Set(schemas)]]);
+      const managed = info.has_registry
+        ? (
+            await query<{ schema: string; name: string; table: string; policy_file: string | null; spec_hash: string | null; signature: string | null }>(
+              session,
+              MANAGED_INDEXES_SQL,
+            )
+          ).map(
+            (r): ManagedIndexRecord => ({ schema: r.schema, name: r.name, table: r.table, policyFile: r.policy_file, specHash: r.spec_hash, signature: r.signature }),
           )
-        ).map(
-          (r): ManagedIndexRecord => ({ schema: r.schema, name: r.name, table: r.table, policyFile: r.policy_file, specHash: r.spec_hash, signature: r.signature }),
-        )
-      : [];
-    return {
-      database: info.database,
-      serverVersion: info.server_version,
-      tables,
-      indexes,
-      managed,
-      relationNames: new Map(relationRows.map((r) => [r.schema, new Set(r.names)])),
-      // Only once pgwarden has applied a storage parameter does the registry exist (and cost a round trip).
-      managedSettings: info.has_setting_registry ? await query<ManagedSettingRecord>(session, MANAGED_SETTINGS_SQL) : [],
+        : [];
+      return {
+        tables,
+        managed,
+        relationNames: new Map(relationRows.map((r) => [r.schema, new Set(r.names)])),
+        // Only once pgwarden has applied a storage parameter does the registry exist (and cost a round trip).
+        managedSettings: info.has_setting_registry ? await query<ManagedSettingRecord>(session, MANAGED_SETTINGS_SQL) : [],
+      };
     };
+    // Without a helper, one after the other on this connection, as before.
+    const [indexes, rest] = helper === undefined ? [await readIndexes(session), await readRest()] : await Promise.all([readIndexes(helper), readRest()]);
+    return { database: info.database, serverVersion: info.server_version, indexes, ...rest };
   } finally {
-    await query(session, 'COMMIT');
+    await Promise.all([query(session, 'COMMIT'), shared && helper !== undefined ? query(helper, 'COMMIT') : undefined]);
   }
 }

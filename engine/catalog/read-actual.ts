@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { DesiredState } from '../policy/desired.ts';
 import type { Environment, ResolvedReplica } from '../routing/router-options.ts';
 import type { Actual, DefaultRowCount, TableStatistics } from './actual.ts';
@@ -5,7 +6,7 @@ import { defaultRowsRanges, definitionTargets } from './actual-probes.ts';
 import type { ActualRouting } from './actual-routing.ts';
 import { canonicaliseIndexes, knownSignatures, type Canonical } from './canonicalise.ts';
 import type { Catalog } from './catalog.ts';
-import { introspect, query, type CatalogSession } from './introspect.ts';
+import { catalogSession, introspect, query, type CatalogSession } from './introspect.ts';
 import { countDefaultRows, introspectPartitions, retiredPartitions } from './partition-queries.ts';
 import { INDEX_DEFINITIONS_SQL } from './queries.ts';
 import { introspectRouting } from './replica-introspect.ts';
@@ -21,6 +22,12 @@ export interface ActualScope {
   readonly now: Date;
   /** Where the routing policy's replica URLs are read from. */
   readonly env: Environment;
+  /**
+   * Opens a second connection to the same database, so that independent reads run side by side (the
+   * index rows beside the tables, the catalog facts beside the scratch builds). Without it, or when it
+   * fails (no connection slot left), everything is read on the session's connection, one after the other.
+   */
+  readonly connect?: () => Promise<pg.Client>;
 }
 
 /**
@@ -30,6 +37,16 @@ export interface ActualScope {
  * partitions, definitions of the indexes a change may touch). Nothing is read after this.
  */
 export async function readActual(session: CatalogSession, scope: ActualScope): Promise<Actual> {
+  // Opened while the first query runs; a failure only means reading on one connection.
+  const opening: Promise<pg.Client | undefined> = scope.connect?.().catch(() => undefined) ?? Promise.resolve(undefined);
+  try {
+    return await readWith(session, scope, opening);
+  } finally {
+    await (await opening)?.end().catch(() => undefined);
+  }
+}
+
+async function readWith(session: CatalogSession, scope: ActualScope, opening: Promise<pg.Client | undefined>): Promise<Actual> {
   const { desired } = scope;
   // standard_conforming_strings on: policy SQL is checked by libpg_query, which always lexes strings
   // that way; with it off, a backslash in a quoted string would let the server see a statement end the
@@ -42,11 +59,16 @@ export async function readActual(session: CatalogSession, scope: ActualScope): P
     [`${PLAN_LOCK_TIMEOUT_MS}ms`],
   );
   if (recovery?.r) throw new Error('this server is a standby (in recovery); plan and apply need the primary');
+  const second = await opening;
+  const helper = second === undefined ? undefined : catalogSession(second);
   const catalog = await introspect(
     session,
     desired.tables.map((t) => ({ schema: t.schema, name: t.name })),
+    helper,
   );
-  const canonical = await canonicalSignatures(session, desired, catalog);
+  const canonical = await canonicalSignatures(session, desired, catalog, helper);
+  // What the second connection sent counts like the rest: the figure is statements, whatever the connection.
+  session.roundTrips += helper?.roundTrips ?? 0;
   const partitioned = desired.tables.filter((t) => t.partitioning !== undefined).map((t) => ({ schema: t.schema, name: t.name }));
   const partitions = await introspectPartitions(session, partitioned);
   // Only policies that drop can have left a detached table behind to drop.
@@ -67,12 +89,12 @@ export async function readActual(session: CatalogSession, scope: ActualScope): P
  * policy entry and the live index are unchanged since pgwarden built them, else derived from catalog
  * facts or built on scratch tables (engine/catalog/canonicalise.ts).
  */
-async function canonicalSignatures(session: CatalogSession, desired: DesiredState, catalog: Catalog): Promise<Map<string, Canonical>> {
+async function canonicalSignatures(session: CatalogSession, desired: DesiredState, catalog: Catalog, helper: CatalogSession | undefined): Promise<Map<string, Canonical>> {
   const existing = new Set(catalog.tables.map((t) => `${t.schema}\u0000${t.name}`));
   const indexes = desired.tables.filter((t) => existing.has(`${t.schema}\u0000${t.name}`)).flatMap((t) => t.indexes);
   const known = knownSignatures(catalog, indexes);
   const unknown = indexes.filter((_, i) => known[i] === undefined);
-  const fresh = unknown.length > 0 ? await canonicaliseIndexes(session, unknown) : [];
+  const fresh = unknown.length > 0 ? await canonicaliseIndexes(session, unknown, helper) : [];
   const canonical = new Map<string, Canonical>(unknown.map((index, i) => [`${index.schema}\u0000${index.name}`, fresh[i]!]));
   indexes.forEach((index, i) => {
     const signature = known[i];

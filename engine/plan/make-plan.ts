@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Catalog } from '../catalog/catalog.ts';
 import { catalogSession } from '../catalog/introspect.ts';
-import { PLAN_LOCK_TIMEOUT_MS, readActual } from '../catalog/read-actual.ts';
+import { PLAN_LOCK_TIMEOUT_MS, readActual, type ActualScope } from '../catalog/read-actual.ts';
 import { diffAll } from '../diff/diff-all.ts';
 import { ownershipErrors } from '../diff/ownership.ts';
 import type { DesiredState, PolicyError } from '../policy/desired.ts';
@@ -17,11 +17,18 @@ export type PlanOutcome =
 /**
  * The plan pipeline, in DESIGN.md's order and never back: read the whole actual state (`readActual`),
  * diff it against the desired state (`diffAll`, pure), build the plan's steps (`buildPlan`, pure).
- * `env`: where the routing policy's replica URLs are read from (the CLI passes its own environment).
+ * `env`: where the routing policy's replica URLs are read from (the CLI passes its own environment);
+ * `connect`: a second connection for reads that can run side by side (engine/catalog/read-actual.ts).
  */
-export async function makePlan(client: pg.ClientBase, desired: DesiredState, now: Date, options: { readonly env?: Environment } = {}): Promise<PlanOutcome> {
+export async function makePlan(
+  client: pg.ClientBase,
+  desired: DesiredState,
+  now: Date,
+  options: { readonly env?: Environment; readonly connect?: ActualScope['connect'] } = {},
+): Promise<PlanOutcome> {
   const session = catalogSession(client);
-  const actual = await readActual(session, { desired, now, env: options.env ?? {} }).catch((error: unknown) => {
+  const scope: ActualScope = { desired, now, env: options.env ?? {}, ...(options.connect === undefined ? {} : { connect: options.connect }) };
+  const actual = await readActual(session, scope).catch((error: unknown) => {
     if ((error as { code?: string }).code !== '55P03') throw error;
     throw new Error(
       `another session holds a lock on a declared table; reading the catalog waited ${PLAN_LOCK_TIMEOUT_MS / 1000} s (lock_timeout) and gave up, nothing was changed. Plan again once that session is done`,

@@ -1,5 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type pg from 'pg';
+import { connect } from '../../connection/open-connection.ts';
 import { makePlan } from '../../plan/make-plan.ts';
 import type { Plan } from '../../plan/plan.ts';
 import { renderPlanMarkdown } from '../../render/render-markdown.ts';
@@ -22,7 +24,9 @@ export async function planCommand(args: readonly string[], io: Io): Promise<numb
   if (!['text', 'json', 'markdown'].includes(format)) throw new CliError(`--format must be text, json or markdown, got "${format}"`);
   const desired = await loadOrFail(values.policies, io);
   const connection = commandConnection(values['database-url'], io);
-  const outcome = await withClient(connection, io, (client) => makePlan(client, desired, new Date(), { env: io.env }));
+  // A second connection lets the catalog reads run side by side.
+  const second = (): Promise<pg.Client> => connect(connection, { application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
+  const outcome = await withClient(connection, io, (client) => makePlan(client, desired, new Date(), { env: io.env, connect: second }));
   if (!outcome.ok) {
     io.stderr(renderPolicyErrors(outcome.errors, 'planning'));
     throw new CliError('policies do not match the database', undefined, 1, true);
