@@ -23,9 +23,11 @@
  *          --budget-ms N (20000: a figure whose runs have taken this long stops after 3 runs,
  *          the cold plan after 1),
  *          --keep (or PGWARDEN_BENCH_KEEP=1): reuse the cluster and catalog in
- *          $TMPDIR/pgwarden-bench-keep between runs instead of building and deleting a fresh one.
+ *          $TMPDIR/pgwarden-bench-keep-<checkout> between runs instead of building and deleting a fresh one
+ *          (one per checkout: two checkouts benchmarking at once must not share a cluster).
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -532,7 +534,8 @@ interface Cleanup {
 
 async function main(cleanup: { current: Cleanup | null }): Promise<void> {
   const loadAtStart = os.loadavg()[0] ?? 0;
-  const baseDir = KEEP ? path.join(os.tmpdir(), 'pgwarden-bench-keep') : await mkdtemp(path.join(os.tmpdir(), 'pgwarden-bench-'));
+  const checkout = createHash('sha256').update(fileURLToPath(new URL('..', import.meta.url))).digest('hex').slice(0, 8);
+  const baseDir = KEEP ? path.join(os.tmpdir(), `pgwarden-bench-keep-${checkout}`) : await mkdtemp(path.join(os.tmpdir(), 'pgwarden-bench-'));
   await mkdir(baseDir, { recursive: true });
   // mkdtemp makes the directory 0700; as root, the postgres OS user must reach it.
   await chmod(baseDir, 0o755);
