@@ -155,7 +155,11 @@ export async function introspect(session: CatalogSession, named: readonly TableN
       helper.serverVersion = info.server_version;
       // A snapshot name is hex digits and dashes; SET TRANSACTION SNAPSHOT takes no bind parameter.
       if (!/^[0-9A-F-]+$/iu.test(info.snapshot ?? '')) throw new Error(`the server exported an unexpected snapshot name: ${String(info.snapshot)}`);
-      await query(helper, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '${info.snapshot}'; SET LOCAL search_path = ''`);
+      // standard_conforming_strings as on the session: it decides how deparsed predicates spell a backslash.
+      await query(
+        helper,
+        `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '${info.snapshot}'; SET LOCAL search_path = ''; SET LOCAL standard_conforming_strings = on`,
+      );
       shared = true;
     }
     const readIndexes = async (on: CatalogSession): Promise<ActualIndex[]> => (await query<IndexRow>(on, indexesSql(info.server_version))).map(parseIndex);

@@ -57,6 +57,12 @@ async function maintainBehindALock(isTTY: boolean, holdMs: number): Promise<{ co
     await holder.query('BEGIN; LOCK TABLE app.big IN SHARE UPDATE EXCLUSIVE MODE');
     const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     const running = maintain(project, isTTY);
+    // Held for `holdMs` from when the VACUUM waits for it: on a busy machine maintain may take seconds to get there.
+    for (;;) {
+      const waiting = await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE 'VACUUM%' AND datname = current_database()`);
+      if (waiting.rowCount) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await new Promise((r) => setTimeout(r, holdMs));
     await holder.query('ROLLBACK');
     return { ...(await running), holderPid };
