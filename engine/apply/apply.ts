@@ -86,6 +86,8 @@ export class ApplyError extends Error {
     message: string,
     readonly sql?: string,
     readonly hint?: string,
+    /** The saved plan was made against another catalog state: CI plans again and asks for a review (exit 3). */
+    readonly stalePlan = false,
   ) {
     super(message);
   }
@@ -151,6 +153,7 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
           'the saved plan is stale: the catalog changed since it was made (its fingerprint no longer matches)',
           undefined,
           'run `pgwarden plan` again and review the new plan',
+          true,
         );
       }
       // The fresh plan's statements are the ones run: a saved file is the record of what was reviewed,

@@ -91,7 +91,7 @@ describe('apply under faults', () => {
     expect(built[0]?.['n']).toBe(0);
   });
 
-  it('refuses a saved plan once the catalog has moved', async () => {
+  it('refuses a saved plan once the catalog has moved, with the stale-plan exit code 3', async () => {
     const project = await projectWith({ 'accounts.yaml': TENANT_INDEX });
     const saved = await runCli(['plan', '--out', 'plan.json'], { cwd: project, env: env() });
     expect(saved.code).toBe(0);
@@ -99,7 +99,7 @@ describe('apply under faults', () => {
     expect(plan.formatVersion).toBe(1);
     await sql(`CREATE INDEX meanwhile_idx ON app.accounts (email)`);
     const stale = await runCli(['apply', '--auto-approve', '--plan', 'plan.json'], { cwd: project, env: env() });
-    expect(stale.code).toBe(1);
+    expect(stale.code).toBe(3);
     expect(stale.stderr).toContain('the saved plan is stale');
     expect((await sql(`SELECT count(*)::int AS n FROM pg_class WHERE relname = 'accounts_tenant_idx'`))[0]?.['n']).toBe(0);
   });

@@ -52,7 +52,7 @@ export async function adviseCommand(args: readonly string[], io: Io): Promise<nu
   const haveDir = await stat(policiesDir).then((s) => s.isDirectory(), () => false);
   if (values.write && !haveDir) throw new CliError(`--write needs the policy directory ${policiesGiven}, which does not exist`, 'create it, or pass --policies DIR');
   // Without --write the policies only say which indexes are declared already: optional.
-  const desired: DesiredState | undefined = haveDir ? await loadOrFail(values.policies, io) : undefined;
+  const desired: DesiredState | undefined = haveDir ? await loadOrFail(values.policies, io, { json: format === 'json' }) : undefined;
 
   const connection = commandConnection(values['database-url'], io);
   const standby = values['standby-url'] === undefined ? undefined : await readStandbyScans(values['standby-url'], io);

@@ -7,6 +7,7 @@ import { commandConnection } from '../connect.ts';
 import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 import { parseDuration } from '../duration.ts';
+import { EXIT } from '../exit-codes.ts';
 import { loadOrFail } from '../load-policies.ts';
 import { progressPrinter } from '../progress-printer.ts';
 
@@ -26,7 +27,7 @@ async function readPlan(file: string): Promise<Plan> {
 
 export const applyOptions = defineOptions({
   'auto-approve': { type: 'boolean', description: 'apply without asking (needed when not on a terminal)' },
-  plan: { type: 'string', value: 'FILE', description: 'apply this saved plan; refused if the catalog moved since' },
+  plan: { type: 'string', value: 'FILE', description: 'apply exactly this saved plan; exit 3 if the catalog moved since (plan again)' },
   'allow-drop': { type: 'boolean', description: 'allow drops and detaches (also PGWARDEN_ALLOW_DROP=true)' },
   'allow-restart': { type: 'boolean', description: 'allow changes that need a server restart' },
   'lock-timeout': { type: 'string', value: 'DURATION', byDefault: '5s', description: 'lock_timeout of every DDL statement' },
@@ -36,7 +37,7 @@ export const applyOptions = defineOptions({
 
 export async function applyCommand(args: readonly string[], io: Io): Promise<number> {
   const { values } = parse(args, applyOptions);
-  const desired = await loadOrFail(values.policies, io);
+  const desired = await loadOrFail(values.policies, io, { json: values.json ?? false });
   const connection = commandConnection(values['database-url'], io);
   const savedPlan = values.plan ? await readPlan(path.resolve(io.cwd, values.plan)) : undefined;
   if (!values['auto-approve'] && !(io.isTTY && io.prompt)) {
@@ -79,7 +80,7 @@ export async function applyCommand(args: readonly string[], io: Io): Promise<num
     }
     return 0;
   } catch (error) {
-    if (error instanceof ApplyError) throw new CliError(`${error.message}${error.sql ? `\n  step: ${error.sql}` : ''}`, error.hint);
+    if (error instanceof ApplyError) throw new CliError(`${error.message}${error.sql ? `\n  step: ${error.sql}` : ''}`, error.hint, error.stalePlan ? EXIT.stalePlan : EXIT.error);
     throw error;
   }
 }

@@ -130,7 +130,7 @@ async function maintain(args: readonly string[], io: Io): Promise<number> {
   const { values } = parse(args, maintainOptions);
   const settings: Settings = {
     connection: commandConnection(values['database-url'], io),
-    desired: await loadOrFail(values.policies, io),
+    desired: await loadOrFail(values.policies, io, { json: values.json ?? false }),
     parallel: parallelOf(values.parallel),
     lockTimeoutMs: values['lock-timeout'] === undefined ? 5000 : parseDuration(values['lock-timeout'], 'lock-timeout'),
     budgetMs: values.budget === undefined ? undefined : parseDuration(values.budget, 'budget'),

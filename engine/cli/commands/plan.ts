@@ -5,11 +5,12 @@ import { connect } from '../../connection/open-connection.ts';
 import { makePlan } from '../../plan/make-plan.ts';
 import type { Plan } from '../../plan/plan.ts';
 import { renderPlanMarkdown } from '../../render/render-markdown.ts';
-import { renderPlanText, renderPolicyErrors } from '../../render/render-text.ts';
+import { renderPlanText } from '../../render/render-text.ts';
 import { commandConnection, withClient } from '../connect.ts';
 import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 import { loadOrFail } from '../load-policies.ts';
+import { reportPolicyErrors } from '../policy-errors.ts';
 
 export const planOptions = defineOptions({
   out: { type: 'string', value: 'FILE', description: 'also save the plan as JSON (for `apply --plan FILE`)' },
@@ -22,13 +23,13 @@ export async function planCommand(args: readonly string[], io: Io): Promise<numb
   const { values } = parse(args, planOptions);
   const format = values.json ? 'json' : (values.format ?? 'text');
   if (!['text', 'json', 'markdown'].includes(format)) throw new CliError(`--format must be text, json or markdown, got "${format}"`);
-  const desired = await loadOrFail(values.policies, io);
+  const desired = await loadOrFail(values.policies, io, { json: format === 'json' });
   const connection = commandConnection(values['database-url'], io);
   // A second connection lets the catalog reads run side by side.
   const second = (): Promise<pg.Client> => connect(connection, { application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
   const outcome = await withClient(connection, io, (client) => makePlan(client, desired, new Date(), { env: io.env, connect: second }));
   if (!outcome.ok) {
-    io.stderr(renderPolicyErrors(outcome.errors, 'planning'));
+    reportPolicyErrors(outcome.errors, io, { json: format === 'json', stage: 'planning' });
     throw new CliError('policies do not match the database', undefined, 1, true);
   }
   const plan: Plan = outcome.plan;
