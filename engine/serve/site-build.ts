@@ -30,7 +30,13 @@ export function siteSourceDir(): string {
 
 function astroPaths(): { bin: string; nodeModules: string } {
   const require = createRequire(import.meta.url);
-  const pkg = require.resolve('astro/package.json');
+  let pkg: string;
+  try {
+    pkg = require.resolve('astro/package.json');
+  } catch {
+    // Astro is an optional dependency: a router-only install (`npm install --omit=optional`) has none.
+    throw new SiteBuildError('the report site needs Astro, which is not installed: run `npm install` without --omit=optional');
+  }
   const astroDir = path.dirname(pkg);
   return { bin: path.join(astroDir, 'astro.js'), nodeModules: path.dirname(astroDir) };
 }
