@@ -34,8 +34,8 @@ function astroPaths(): { bin: string; nodeModules: string } {
   try {
     pkg = require.resolve('astro/package.json');
   } catch {
-    // Astro is an optional dependency: a router-only install (`npm install --omit=optional`) has none.
-    throw new SiteBuildError('the report site needs Astro, which is not installed: run `npm install` without --omit=optional');
+    // A partial install (node_modules pruned by hand, a bundler) may lack it: say so in one line.
+    throw new SiteBuildError('the report site needs Astro, which is not installed: run `npm install`');
   }
   const astroDir = path.dirname(pkg);
   return { bin: path.join(astroDir, 'astro.js'), nodeModules: path.dirname(astroDir) };

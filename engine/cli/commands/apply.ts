@@ -53,7 +53,7 @@ export async function applyCommand(args: readonly string[], io: Io): Promise<num
       desired,
       savedPlan,
       // PGWARDEN_ALLOW_DROP=true: the same permission from CI, where a label on the merged pull request
-      // decides it (examples/github/pgwarden.yml) and the command line stays the same.
+      // decides it (the GitHub Action, action.yml) and the command line stays the same.
       allowDrop: values['allow-drop'] ?? ['1', 'true'].includes(io.env['PGWARDEN_ALLOW_DROP'] ?? ''),
       allowRestart: values['allow-restart'] ?? false,
       env: io.env,
