@@ -57,7 +57,9 @@ beforeAll(async () => {
   // other tests run its bin.
   const source = path.join(work, 'source');
   await mkdir(source);
-  for (const entry of ['bin', 'engine', 'examples', 'policies', 'schema', 'scripts', 'site', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE']) {
+  const { files } = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { files: string[] };
+  const build = ['engine', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE'];
+  for (const entry of [...files.filter((f) => f !== 'dist'), ...build]) {
     await cp(path.join(root, entry), path.join(source, entry), {
       recursive: true,
       filter: (from) => !/[/\\](node_modules|dist|\.astro)([/\\]|$)/u.test(path.relative(root, from)),
