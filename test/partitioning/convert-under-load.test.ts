@@ -10,7 +10,7 @@ import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 
 let db: TestDatabase;
 const NOW = new Date('2026-11-20T12:00:00Z');
-const LOCK_TIMEOUT_MS = 1500;
+const LOCK_TIMEOUT_MS = 1000;
 
 const POLICY = `
 table: app.events
@@ -69,7 +69,9 @@ function startWriter(model: Map<string, string>) {
   };
   const loop = async (): Promise<void> => {
     await client.connect();
-    await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'`);
+    // A statement that waits on a lock longer than lock_timeout plus one retry fails (and fails the
+    // test), however slow the machine is otherwise.
+    await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET lock_timeout = '${2 * LOCK_TIMEOUT_MS}ms'`);
     while (!stop) {
       const op = random(4);
       const t0 = performance.now();
@@ -165,6 +167,8 @@ describe('converting a table while a writer inserts, updates and deletes', () =>
       },
     });
     const written = writer.count();
+    // No writer statement waited on a lock longer than lock_timeout plus one retry: its own lock_timeout
+    // would have failed it, and stop() would throw that error here.
     await writer.stop();
     expect(batches).toBeGreaterThanOrEqual(10);
     expect(written).toBeGreaterThan(50);
@@ -174,8 +178,6 @@ describe('converting a table while a writer inserts, updates and deletes', () =>
     // Row by row: the partitioned table holds exactly what the writer's model says.
     const actual = (await reader.query(`SELECT id::text, created_at::text, e::text AS row FROM app.events e`)).rows.map((r) => String(r['row'])).sort();
     expect(actual).toEqual([...model.values()].sort());
-    // No writer statement waited longer than lock_timeout plus one retry.
-    expect(Math.max(...writer.latencies)).toBeLessThan(2 * LOCK_TIMEOUT_MS);
     expect(events.some((e) => e.type === 'notice' && /^swapped: app\.events is partitioned now/.test(e.message))).toBe(true);
     // The standby replays all of it.
     if (db.standbyUrl !== '') {
