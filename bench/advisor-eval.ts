@@ -194,6 +194,7 @@ async function evaluate(client: pg.Client, facts: ServerFacts, w: Workload): Pro
     };
     // The machine's load drifts: the baseline is measured again next to each budget's sets.
     let baseline = await measure([]);
+    const advised = new Map<number, Awaited<ReturnType<typeof advise>>>();
     log(`${w.name}: baseline measured (${(baseline.weightedMs / 1000).toFixed(1)} s calls-weighted, ${baseline.unmeasured} unmeasured)`);
 
     out.push(`  ${'budget'.padEnd(7)} ${'method'.padEnd(13)} ${'indexes'.padStart(7)} ${'est. size'.padStart(10)} ${'built'.padStart(10)} ${'est. cost'.padStart(10)} ${'measured'.padStart(9)} ${'advise'.padStart(8)}`);
@@ -203,6 +204,7 @@ async function evaluate(client: pg.Client, facts: ServerFacts, w: Workload): Pro
       const started = performance.now();
       const report = await advise(client, facts, options(statements, `${w.name}.sql`, { budget: { kind: 'share', share } }));
       const adviseMs = performance.now() - started;
+      advised.set(share, report);
       const ours = report.indexes.map((a) => {
         const shape = { schema: a.schema, table: a.table, keys: a.keys, include: a.include, ...(a.where === undefined ? {} : { where: a.where }) };
         return { ...shape, id: candidateId(shape), sources: [] } as IndexCandidate;
@@ -247,7 +249,7 @@ async function evaluate(client: pg.Client, facts: ServerFacts, w: Workload): Pro
       const slowerAnywhere = v.flatMap((x) => x.statements.filter((m) => m.verdict === 'slower').map((m) => `${x.index}: ${m.queryId}`));
       out.push(`  --verify at ${share}x (${((performance.now() - started) / 1000).toFixed(0)} s): ${v.filter((x) => x.kept).length} of ${v.length} indexes kept; statements measured slower with an index: ${slowerAnywhere.length === 0 ? 'none' : slowerAnywhere.join(', ')} (those indexes dropped)`);
       for (const x of v) {
-        const est = verified.indexes.find((a) => a.name === x.index);
+        const est = advised.get(share)?.indexes.find((a) => a.name === x.index);
         out.push(`    ${x.kept ? 'kept   ' : 'dropped'} ${x.index}: estimated ~${((est?.savedMs ?? 0) / 1000).toFixed(2)} s saved, measured ${(x.measuredSavedMs / 1000).toFixed(2)} s over the window${x.note === undefined ? '' : ` (${x.note.slice(0, 100)})`}`);
       }
     }

@@ -95,7 +95,9 @@ export async function verifyIndexes(
     await client.query('BEGIN');
     try {
       await client.query(`SET LOCAL lock_timeout = 5000`);
+      await client.query('SAVEPOINT pgwarden_unbuilt');
       await client.query(target.buildSql);
+      const runs = new Map<string, { was: number[]; now: number[] }>();
       for (const s of onTable(target)) {
         const was = before.get(s.key);
         const now = await measure(s);
@@ -103,7 +105,29 @@ export async function verifyIndexes(
           failures.push(`${s.queryId} not measured: ${typeof now === 'string' ? now : (was ?? 'no baseline')}`);
           continue;
         }
-        measured.push(compare(s, was, now));
+        runs.set(s.key, { was: [...was], now });
+      }
+      // A statement that measured slower is measured again, with the index and then without it (rolled
+      // back to before the build), right after each other: on a loaded machine the baseline, taken
+      // earlier, may have had a quieter moment. The verdict is on all the runs of both states.
+      const suspects = onTable(target).filter((s) => {
+        const r = runs.get(s.key);
+        return r !== undefined && compare(s, r.was, r.now).verdict === 'slower';
+      });
+      if (suspects.length > 0) {
+        for (const s of suspects) {
+          const again = await measure(s);
+          if (typeof again !== 'string') runs.get(s.key)?.now.push(...again);
+        }
+        await client.query('ROLLBACK TO SAVEPOINT pgwarden_unbuilt');
+        for (const s of suspects) {
+          const again = await measure(s);
+          if (typeof again !== 'string') runs.get(s.key)?.was.push(...again);
+        }
+      }
+      for (const s of onTable(target)) {
+        const r = runs.get(s.key);
+        if (r !== undefined) measured.push(compare(s, r.was, r.now));
       }
     } catch (error) {
       failures.push(`the build failed: ${(error as Error).message}`);
