@@ -209,6 +209,21 @@ describe('pgwarden import', () => {
       expect((await readdir(path.join(dir, 'policies'))).sort()).toEqual(['app.shards.yaml', 'broken.yaml']);
     });
 
+    it('two new tables whose files would have the same name', async () => {
+      const dir = await emptyProject();
+      await sql(`CREATE TABLE public."col lide" (a int); CREATE TABLE public."col_lide" (a int)`);
+      try {
+        const result = await importInto(dir, '--table', 'public.col*');
+        expect(result.code).toBe(1);
+        expect(result.stderr).toBe(
+          'pgwarden: tables public.col lide and public.col_lide would both be written to policies/col_lide.yaml; import them separately (--table), or write one policy by hand first; import wrote nothing\n',
+        );
+        expect(await readdir(dir)).toEqual([]);
+      } finally {
+        await sql(`DROP TABLE public."col lide", public."col_lide"`);
+      }
+    });
+
     it('a file named after the table that holds another table', async () => {
       const dir = await emptyProject();
       await runCli(['import', '--table', 'app.shards'], { cwd: dir, env: env() });
