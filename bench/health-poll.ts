@@ -21,7 +21,7 @@ import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { ensurePgwardenSchema } from '../engine/store/schema.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
-import { createHealthCollector } from '../engine/health/health-collector.ts';
+import { createHealthCollector } from '../engine/live-health/health-collector.ts';
 import { makePlan } from '../engine/plan/make-plan.ts';
 import type { Plan } from '../engine/plan/plan.ts';
 import { loadPolicies } from '../engine/policy/load.ts';

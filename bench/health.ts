@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { loadExample } from '../examples/load.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
-import { vacuumHealthReport, type VacuumHealthReport } from '../engine/health/vacuum-health-report.ts';
+import { vacuumHealthReport, type VacuumHealthReport } from '../engine/vacuum-health/vacuum-health-report.ts';
 import { planMaintenance, runMaintenance } from '../engine/maintain/maintain.ts';
 import type { DesiredState } from '../engine/policy/desired.ts';
 import { formatPolicyError } from '../engine/policy/desired.ts';

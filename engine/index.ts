@@ -11,9 +11,9 @@ export { clusterUp, clusterDown, clusterStatus } from './cluster/embedded-cluste
 export { ident, qualified } from './sql/ident.ts';
 export * from './routing/index.ts';
 export type { DesiredRouting, DesiredReplica, DesiredStandbySetting } from './policy/desired-routing.ts';
-export { vacuumHealthReport, tableHealthForCollector, type VacuumHealthReport, type VacuumHealthRow } from './health/vacuum-health-report.ts';
-export { readTableHealth, computeTableHealth, type TableHealth } from './health/table-health.ts';
-export { measureBloat, type BloatReport } from './health/bloat.ts';
+export { vacuumHealthReport, tableHealthForCollector, type VacuumHealthReport, type VacuumHealthRow } from './vacuum-health/vacuum-health-report.ts';
+export { readTableHealth, computeTableHealth, type TableHealth } from './vacuum-health/table-health.ts';
+export { measureBloat, type BloatReport } from './vacuum-health/bloat.ts';
 export { planMaintenance, runMaintenance, MaintainError, type MaintenancePlan, type MaintainResult, type MaintainEvent } from './maintain/maintain.ts';
 export { storageParametersFor } from './diff/vacuum-settings.ts';
 export { analyzeWorkload, analyzeQuery, type WorkloadReport, type QueryReport } from './analysis/analysis-report.ts';

@@ -17,7 +17,7 @@ import type { Environment } from '../routing/router-options.ts';
 import { finishRecord, provenance, startRecord, type Provenance } from '../store/history.ts';
 import { detachOf, type DetachInfo } from '../plan/partition-steps.ts';
 import { isDetachPending } from '../catalog/partition-queries.ts';
-import { startApplyDetails, type ApplyDetails } from '../health/apply-details.ts';
+import { startApplyDetails, type ApplyDetails } from '../live-health/apply-details.ts';
 import { describeBlocker, olderTransactions, watchBuild, type BuildProgress } from './progress.ts';
 import { ConversionError, runConversion, type ConversionOptions } from './convert/run-conversion.ts';
 

@@ -5,7 +5,7 @@ import { SERVER_IDENTITY_SQL, type ServerIdentityRow, type SettingRow } from '..
 import { canonicalActual, canonicalSetting } from '../diff/setting-value.ts';
 import type { Plan } from '../plan/plan.ts';
 import type { ReplicaStep } from '../plan/routing-steps.ts';
-import { errorLine } from '../routing/monitor-connection.ts';
+import { errorLine } from '../replica-lag/monitor-connection.ts';
 import type { Environment } from '../routing/router-options.ts';
 import { CREATE_REPLICA_SETTING_REGISTRY_SQL } from '../sql/routing-ddl.ts';
 import { ApplyError } from './apply.ts';

@@ -1,5 +1,5 @@
 import type { FileSettingRow, ManagedReplicaSettingRow, ServerIdentityRow, SettingRow } from './replica-queries.ts';
-import type { ReplicaLag } from '../routing/replica-lag.ts';
+import type { ReplicaLag } from '../replica-lag/replica-lag.ts';
 
 /** What plan read from the primary and from each replica for the routing policy. */
 export interface ActualRouting {

@@ -3,8 +3,8 @@ import { settingsOf } from '../connection/connection-settings.ts';
 import { connect } from '../connection/open-connection.ts';
 import type { ActualReplica, ActualRouting } from './actual-routing.ts';
 import type { DesiredRouting } from '../policy/desired-routing.ts';
-import { sampleLagOnce } from '../routing/lag-sampler.ts';
-import { errorLine, isSqlError } from '../routing/monitor-connection.ts';
+import { sampleLagOnce } from '../replica-lag/lag-sampler.ts';
+import { errorLine, isSqlError } from '../replica-lag/monitor-connection.ts';
 import type { ResolvedReplica } from '../routing/router-options.ts';
 import { query, type CatalogSession } from './introspect.ts';
 import {

@@ -1,5 +1,5 @@
 import type { TableStatistics } from '../catalog/actual.ts';
-import { governance, healthReason, tableHealthOf } from '../health/table-health.ts';
+import { governance, healthReason, tableHealthOf } from '../vacuum-health/table-health.ts';
 import type { DesiredState } from '../policy/desired.ts';
 import { DEFAULT_MIN_HEALTH } from '../policy/vacuum-policy.ts';
 import type { Warning } from './change.ts';

@@ -1,6 +1,6 @@
 import type { ActualReplica, ActualRouting } from '../catalog/actual-routing.ts';
 import type { FileSettingRow, ManagedReplicaSettingRow, ServerIdentityRow, SettingRow } from '../catalog/replica-queries.ts';
-import type { ReplicaLag } from '../routing/replica-lag.ts';
+import type { ReplicaLag } from '../replica-lag/replica-lag.ts';
 import type { PolicyError, SourcePos } from '../policy/desired.ts';
 import type { DesiredReplica, DesiredRouting } from '../policy/desired-routing.ts';
 import type { Warning } from './change.ts';

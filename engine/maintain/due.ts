@@ -1,4 +1,4 @@
-import type { Governance, TableHealth, TableStats, VacuumSettings } from '../health/table-health.ts';
+import type { Governance, TableHealth, TableStats, VacuumSettings } from '../vacuum-health/table-health.ts';
 import { DEFAULT_MAX_DEAD_RATIO, DEFAULT_MIN_HEALTH } from '../policy/vacuum-policy.ts';
 import type { MaintenanceAction, MaintenanceTask } from './maintenance-task.ts';
 

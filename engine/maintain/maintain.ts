@@ -6,7 +6,7 @@ import { finishMaintainRecord, provenance, startMaintainRecord, type Outcome, ty
 import { ensurePgwardenSchema } from '../store/schema.ts';
 import type { Blocker } from '../apply/progress.ts';
 import { COLLECTOR_PENDING_SQL, LOCK_HOLDERS_SQL, MAINTAIN_PROGRESS_SQL, XMIN_HORIZON_SQL } from '../catalog/vacuum-queries.ts';
-import { governance, hasVacuumPolicies, readTableHealth, type TableHealth, type VacuumSettings } from '../health/table-health.ts';
+import { governance, hasVacuumPolicies, readTableHealth, type TableHealth, type VacuumSettings } from '../vacuum-health/table-health.ts';
 import type { DesiredState } from '../policy/desired.ts';
 import { qualified } from '../sql/ident.ts';
 import { setLockTimeoutSql, setStatementTimeoutSql } from '../sql/ddl.ts';

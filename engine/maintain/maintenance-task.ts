@@ -1,4 +1,4 @@
-import type { TableHealth } from '../health/table-health.ts';
+import type { TableHealth } from '../vacuum-health/table-health.ts';
 import type { SourcePos } from '../policy/desired.ts';
 import { qualified } from '../sql/ident.ts';
 

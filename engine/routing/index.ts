@@ -20,10 +20,10 @@ export {
   type Environment,
   type ResolvedReplica,
 } from './router-options.ts';
-export { lagStats, sampleLagOnce, startLagSampler, type LagPoint, type LagSampler, type LagSamplerOptions, type LagStats, type ReplicaTarget } from './lag-sampler.ts';
-export { startHeartbeat, type HeartbeatStatus, type HeartbeatWriter } from './heartbeat.ts';
+export { lagStats, sampleLagOnce, startLagSampler, type LagPoint, type LagSampler, type LagSamplerOptions, type LagStats, type ReplicaTarget } from '../replica-lag/lag-sampler.ts';
+export { startHeartbeat, type HeartbeatStatus, type HeartbeatWriter } from '../replica-lag/heartbeat.ts';
 export type { MetricsPublisherStatus, RouterIdentity } from './metrics-publisher.ts';
-export type { LagSource, PrimaryView, ReplicaLag } from './replica-lag.ts';
+export type { LagSource, PrimaryView, ReplicaLag } from '../replica-lag/replica-lag.ts';
 export type { UnhealthyReason } from './replica-health.ts';
 export type {
   FallbackReason,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { HEALTH_MARKER } from '../catalog/health-queries.ts';
-import { errorLine, isSqlError, monitorConnection, type ConnectionSpec } from './monitor-connection.ts';
+import { errorLine, isSqlError, monitorConnection, type ConnectionSpec } from '../replica-lag/monitor-connection.ts';
 import type { PublishedRouterMetrics } from './router-metrics.ts';
 
 /**

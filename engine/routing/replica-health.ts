@@ -1,4 +1,4 @@
-import type { ReplicaLag } from './replica-lag.ts';
+import type { ReplicaLag } from '../replica-lag/replica-lag.ts';
 
 /**
  * Whether a replica takes reads, with hysteresis so that a replica hovering around `max_lag_ms` does

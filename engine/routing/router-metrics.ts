@@ -1,8 +1,8 @@
 import type { OnReplicaDown, ReadTarget } from '../policy/desired-routing.ts';
-import type { HeartbeatStatus } from './heartbeat.ts';
-import type { LagStats } from './lag-sampler.ts';
+import type { HeartbeatStatus } from '../replica-lag/heartbeat.ts';
+import type { LagStats } from '../replica-lag/lag-sampler.ts';
 import type { MetricsPublisherStatus } from './metrics-publisher.ts';
-import type { ReplicaLag } from './replica-lag.ts';
+import type { ReplicaLag } from '../replica-lag/replica-lag.ts';
 import type { UnhealthyReason } from './replica-health.ts';
 import type { ClassifierStats } from './statement-classifier.ts';
 import type { PrimaryReason } from './statement-route.ts';

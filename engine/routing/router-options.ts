@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { formatPolicyError } from '../policy/desired.ts';
 import type { DesiredReplica, DesiredRouting } from '../policy/desired-routing.ts';
 import { loadPolicies } from '../policy/load.ts';
-import type { ReplicaTarget } from './lag-sampler.ts';
+import type { ReplicaTarget } from '../replica-lag/lag-sampler.ts';
 import { createRouter, type RouterOptions, type RoutingPool } from './routing-pool.ts';
 
 /** A routing policy that cannot be turned into a router: one sentence, with where to fix it. */

@@ -3,10 +3,10 @@ import pg from 'pg';
 import { createPoolFor } from '../connection/open-connection.ts';
 import { FUNCTION_VOLATILITY_SQL, PRIMARY_ONLY_RELATIONS_SQL, type FunctionVolatilityRow, type PrimaryOnlyRelationRow } from '../catalog/replica-queries.ts';
 import type { OnReplicaDown, ReadTarget } from '../policy/desired-routing.ts';
-import { startLagSampler, type LagPoint } from './lag-sampler.ts';
+import { startLagSampler, type LagPoint } from '../replica-lag/lag-sampler.ts';
 import { routerIdentity, startMetricsPublisher } from './metrics-publisher.ts';
-import { connectionLevel, errorLine, isConnectionFailure, isSqlError, type ConnectionSpec } from './monitor-connection.ts';
-import type { ReplicaLag } from './replica-lag.ts';
+import { connectionLevel, errorLine, isConnectionFailure, isSqlError, type ConnectionSpec } from '../replica-lag/monitor-connection.ts';
+import type { ReplicaLag } from '../replica-lag/replica-lag.ts';
 import { initialHealth, observeFailure, observeLag, type HealthPolicy, type ReplicaHealth } from './replica-health.ts';
 import {
   FALLBACK_REASONS,

@@ -1,4 +1,4 @@
-import type { CollectorState, HealthSnapshot } from '../health/health-snapshot.ts';
+import type { CollectorState, HealthSnapshot } from '../live-health/health-snapshot.ts';
 
 /**
  * `GET /metrics`: the live snapshot in the text exposition format, for Prometheus and anything that

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { applyRegressions, type ApplyRegression } from '../health/apply-regression.ts';
+import { applyRegressions, type ApplyRegression } from '../live-health/apply-regression.ts';
 import { HISTORY_LIST_SQL, HISTORY_PLAN_SQL, SITE_SOURCE_SQL, SITE_TABLES_SQL, siteIndexesSql, STATEMENTS_SCHEMA_SQL, statementsNowSql } from '../catalog/health-queries.ts';
-import type { RecordedDetails } from '../health/apply-details.ts';
-import { redactQueryText } from '../health/redact-query.ts';
-import type { HealthSnapshot } from '../health/health-snapshot.ts';
-import { THRESHOLDS, type Threshold } from '../health/health-status.ts';
+import type { RecordedDetails } from '../live-health/apply-details.ts';
+import { redactQueryText } from '../live-health/redact-query.ts';
+import type { HealthSnapshot } from '../live-health/health-snapshot.ts';
+import { THRESHOLDS, type Threshold } from '../live-health/health-status.ts';
 import type { Plan } from '../plan/plan.ts';
 import { ident, qualified } from '../sql/ident.ts';
 

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyRegressions, noiseBandMs, type StatementSinceApply } from '../../engine/health/apply-regression.ts';
-import type { ApplyRegression } from '../../engine/health/apply-regression.ts';
+import { applyRegressions, noiseBandMs, type StatementSinceApply } from '../../engine/live-health/apply-regression.ts';
+import type { ApplyRegression } from '../../engine/live-health/apply-regression.ts';
 import { projectWith, runCli } from '../support/cli.ts';
 import { convergeHelpers } from '../support/converge.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';

@@ -8,7 +8,7 @@ import type { AdviceReport } from '../../engine/advisor/advise.ts';
 import { renderAdviceText } from '../../engine/advisor/render-advice.ts';
 import type { QueryReport } from '../../engine/analysis/analysis-report.ts';
 import type { Plan } from '../../engine/plan/plan.ts';
-import { createHealthCollector } from '../../engine/health/health-collector.ts';
+import { createHealthCollector } from '../../engine/live-health/health-collector.ts';
 import { loadExample } from '../../examples/load.ts';
 import { runWorkload } from '../../examples/workload.ts';
 import { runCli } from '../support/cli.ts';

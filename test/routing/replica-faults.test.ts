@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRouter, startLagSampler, type RoutingPool } from '../../engine/routing/index.ts';
-import { sampleLagOnce } from '../../engine/routing/lag-sampler.ts';
+import { sampleLagOnce } from '../../engine/replica-lag/lag-sampler.ts';
 import { CREATE_HEARTBEAT_SQL } from '../../engine/sql/routing-ddl.ts';
 import { ownCluster, sql, waitFor, type OwnCluster } from './own-cluster.ts';
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ReplicaStateRow, SettingRow, WalSenderRow } from '../../engine/catalog/replica-queries.ts';
 import { canonicalSetting, showSetting } from '../../engine/diff/setting-value.ts';
-import { lagStats } from '../../engine/routing/lag-sampler.ts';
-import { parseLsn } from '../../engine/routing/lsn.ts';
+import { lagStats } from '../../engine/replica-lag/lag-sampler.ts';
+import { parseLsn } from '../../engine/replica-lag/lsn.ts';
 import { initialHealth, observeFailure, observeLag, type HealthPolicy } from '../../engine/routing/replica-health.ts';
-import { conninfoApplicationName, replicaLag, type LagInput, type PrimarySample, type ReplicaLag } from '../../engine/routing/replica-lag.ts';
+import { conninfoApplicationName, replicaLag, type LagInput, type PrimarySample, type ReplicaLag } from '../../engine/replica-lag/replica-lag.ts';
 
 const T0 = 1_700_000_000_000;
 

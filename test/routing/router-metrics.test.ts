@@ -1,8 +1,8 @@
 import { createServer } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHealthCollector, type HealthCollector } from '../../engine/health/health-collector.ts';
-import type { HealthSnapshot, RoutingHealth } from '../../engine/health/health-snapshot.ts';
+import { createHealthCollector, type HealthCollector } from '../../engine/live-health/health-collector.ts';
+import type { HealthSnapshot, RoutingHealth } from '../../engine/live-health/health-snapshot.ts';
 import { createRouter, type RoutingPool } from '../../engine/routing/index.ts';
 import { startServeServer, type ServeServer } from '../../engine/serve/serve-server.ts';
 import { CREATE_HEARTBEAT_SQL, CREATE_ROUTER_METRICS_SQL } from '../../engine/sql/routing-ddl.ts';

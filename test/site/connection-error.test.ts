@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeConnectionError } from '../../engine/health/health-collector.ts';
+import { describeConnectionError } from '../../engine/live-health/health-collector.ts';
 
 describe('the one line the API and the page give for a connection error', () => {
   it('says what happened instead of node-postgres’s wording for a broken client', () => {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findingsFor } from '../../engine/health/finding.ts';
-import { readSlow } from '../../engine/health/health-readings.ts';
+import { findingsFor } from '../../engine/live-health/finding.ts';
+import { readSlow } from '../../engine/live-health/health-readings.ts';
 import { readIndexLedger, readSiteSource } from '../../engine/serve/site-data.ts';
 import { projectWith, runCli } from '../support/cli.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';

@@ -1,10 +1,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHealthCollector, type HealthCollector } from '../../engine/health/health-collector.ts';
+import { createHealthCollector, type HealthCollector } from '../../engine/live-health/health-collector.ts';
 import { ident } from '../../engine/sql/ident.ts';
-import { readExternalTableHealth } from '../../engine/health/external-health.ts';
-import { readDatabase, readSessions } from '../../engine/health/health-readings.ts';
-import { startLagSampler } from '../../engine/routing/lag-sampler.ts';
+import { readExternalTableHealth } from '../../engine/live-health/external-health.ts';
+import { readDatabase, readSessions } from '../../engine/live-health/health-readings.ts';
+import { startLagSampler } from '../../engine/replica-lag/lag-sampler.ts';
 import { CREATE_HEARTBEAT_SQL } from '../../engine/sql/routing-ddl.ts';
 import { blackholeProxy, type BlackholeProxy } from '../routing/blackhole-proxy.ts';
 import { primaryAdminUrl, useTestDatabase, type TestDatabase } from '../support/database.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { computeSnapshot, type ComputeInput, type PrimaryPoll, type PollMemory } from '../../engine/health/health-compute.ts';
-import type { DatabaseReading, HealthSettings, RelationsReading, StatementCounters, StandbyReading } from '../../engine/health/health-readings.ts';
+import { computeSnapshot, type ComputeInput, type PrimaryPoll, type PollMemory } from '../../engine/live-health/health-compute.ts';
+import type { DatabaseReading, HealthSettings, RelationsReading, StatementCounters, StandbyReading } from '../../engine/live-health/health-readings.ts';
 
 const settings: HealthSettings = {
   database: 'app',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Figures } from '../../engine/health/health-snapshot.ts';
-import { levelOf, nextStatus, THRESHOLDS, type StatusBoard } from '../../engine/health/health-status.ts';
+import type { Figures } from '../../engine/live-health/health-snapshot.ts';
+import { levelOf, nextStatus, THRESHOLDS, type StatusBoard } from '../../engine/live-health/health-status.ts';
 
 const threshold = (figure: string) => {
   const t = THRESHOLDS.find((x) => x.figure === figure);

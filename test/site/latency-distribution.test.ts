@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { statementP95, summariseLatency } from '../../engine/health/latency-distribution.ts';
+import { statementP95, summariseLatency } from '../../engine/live-health/latency-distribution.ts';
 
 describe('statement latency percentiles from pg_stat_statements deltas', () => {
   it('gives the mean as every percentile when every call took the same time', () => {

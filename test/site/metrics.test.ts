@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHealthCollector, type HealthCollector } from '../../engine/health/health-collector.ts';
+import { createHealthCollector, type HealthCollector } from '../../engine/live-health/health-collector.ts';
 import { createRouter, type RoutingPool } from '../../engine/routing/index.ts';
 import { snapshotFamilies } from '../../engine/serve/open-metrics.ts';
 import { startServeServer, type ServeServer } from '../../engine/serve/serve-server.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactQueryText } from '../../engine/health/redact-query.ts';
+import { redactQueryText } from '../../engine/live-health/redact-query.ts';
 
 describe('redacting passwords from query text', () => {
   it('hides a role’s password in every literal form, terminated or cut short', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRingBuffer } from '../../engine/health/ring-buffer.ts';
+import { createRingBuffer } from '../../engine/live-health/ring-buffer.ts';
 
 describe('the ring buffer of snapshots', () => {
   it('keeps only the newest items once full, oldest first', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RouterRow, RoutingReading } from '../../engine/health/health-readings.ts';
-import { computeRouting, type RoutingMemory } from '../../engine/health/routing-health.ts';
+import type { RouterRow, RoutingReading } from '../../engine/live-health/health-readings.ts';
+import { computeRouting, type RoutingMemory } from '../../engine/live-health/routing-health.ts';
 
 /** The routing section's arithmetic, without a database: rows as pgwarden.router_metrics returns them. */
 

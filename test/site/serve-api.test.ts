@@ -1,8 +1,8 @@
 import { request } from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHealthCollector, type HealthCollector } from '../../engine/health/health-collector.ts';
-import type { HealthSnapshot } from '../../engine/health/health-snapshot.ts';
+import { createHealthCollector, type HealthCollector } from '../../engine/live-health/health-collector.ts';
+import type { HealthSnapshot } from '../../engine/live-health/health-snapshot.ts';
 import { startServeServer, type ServeServer } from '../../engine/serve/serve-server.ts';
 import { CREATE_HEARTBEAT_SQL } from '../../engine/sql/routing-ddl.ts';
 import { projectWith, runCli } from '../support/cli.ts';

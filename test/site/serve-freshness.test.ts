@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHealthCollector } from '../../engine/health/health-collector.ts';
+import { createHealthCollector } from '../../engine/live-health/health-collector.ts';
 import { startServeServer, type ServeServer } from '../../engine/serve/serve-server.ts';
 import { siteSourceHash, type BuildSiteOptions } from '../../engine/serve/site-build.ts';
 import { collectSiteData } from '../../engine/serve/site-data.ts';

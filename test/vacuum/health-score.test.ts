@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { estimateTableWaste, exactTableWaste, tableRemedy } from '../../engine/health/bloat.ts';
-import { computeTableHealth, type Governance, type TableStats, type VacuumSettings } from '../../engine/health/table-health.ts';
+import { estimateTableWaste, exactTableWaste, tableRemedy } from '../../engine/vacuum-health/bloat.ts';
+import { computeTableHealth, type Governance, type TableStats, type VacuumSettings } from '../../engine/vacuum-health/table-health.ts';
 import { dueTasks } from '../../engine/maintain/due.ts';
 import { maintenanceSql } from '../../engine/maintain/maintenance-task.ts';
 

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { measureBloat } from '../../engine/health/bloat.ts';
-import { readVacuumSettings } from '../../engine/health/table-health.ts';
-import { vacuumHealthReport, type VacuumHealthReport, type VacuumHealthRow } from '../../engine/health/vacuum-health-report.ts';
+import { measureBloat } from '../../engine/vacuum-health/bloat.ts';
+import { readVacuumSettings } from '../../engine/vacuum-health/table-health.ts';
+import { vacuumHealthReport, type VacuumHealthReport, type VacuumHealthRow } from '../../engine/vacuum-health/vacuum-health-report.ts';
 import { runCli } from '../support/cli.ts';
 import { project as projectWith, removeProjects } from './projects.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';

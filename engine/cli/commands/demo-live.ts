@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { runWorkload } from '../../../examples/workload.ts';
-import { createHealthCollector } from '../../health/health-collector.ts';
-import { THRESHOLDS } from '../../health/health-status.ts';
+import { createHealthCollector } from '../../live-health/health-collector.ts';
+import { THRESHOLDS } from '../../live-health/health-status.ts';
 import type { Io } from '../context.ts';
 import { settingsOf } from '../../connection/connection-settings.ts';
 import { createPool } from '../../connection/open-connection.ts';

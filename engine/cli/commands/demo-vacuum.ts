@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { renderHealthText } from '../../health/render-health.ts';
-import { vacuumHealthReport } from '../../health/vacuum-health-report.ts';
+import { renderHealthText } from '../../vacuum-health/render-health.ts';
+import { vacuumHealthReport } from '../../vacuum-health/vacuum-health-report.ts';
 import { planMaintenance, runMaintenance } from '../../maintain/maintain.ts';
 import { maintainProgressPrinter, renderMaintainSummary } from '../../maintain/render-maintain.ts';
 import type { DesiredState } from '../../policy/desired.ts';

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { oneLine } from '../../analysis/sql-statement.ts';
-import type { ApplyRegression } from '../../health/apply-regression.ts';
-import { liveHealthReport, renderLiveHealthText } from '../../health/live-health-report.ts';
-import { renderHealthText } from '../../health/render-health.ts';
-import { StandbyError, vacuumHealthReport } from '../../health/vacuum-health-report.ts';
+import type { ApplyRegression } from '../../live-health/apply-regression.ts';
+import { liveHealthReport, renderLiveHealthText } from '../../live-health/live-health-report.ts';
+import { renderHealthText } from '../../vacuum-health/render-health.ts';
+import { StandbyError, vacuumHealthReport } from '../../vacuum-health/vacuum-health-report.ts';
 import type { DesiredState } from '../../policy/desired.ts';
 import { latestApplyRegressions } from '../../serve/site-data.ts';
 import { commandConnection, withClient } from '../connect.ts';

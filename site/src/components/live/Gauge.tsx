@@ -1,4 +1,4 @@
-import type { Level } from '../../../../engine/health/health-status.ts';
+import type { Level } from '../../../../engine/live-health/health-status.ts';
 
 /**
  * A 240° arc gauge drawn in SVG: the track carries the threshold bands (green / amber / red), the

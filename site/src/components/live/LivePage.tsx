@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { CollectorState, Figures, HealthSnapshot, SeriesPoint } from '../../../../engine/health/health-snapshot.ts';
-import type { FigureName } from '../../../../engine/health/health-snapshot.ts';
-import type { Level, Threshold } from '../../../../engine/health/health-status.ts';
+import type { CollectorState, Figures, HealthSnapshot, SeriesPoint } from '../../../../engine/live-health/health-snapshot.ts';
+import type { FigureName } from '../../../../engine/live-health/health-snapshot.ts';
+import type { Level, Threshold } from '../../../../engine/live-health/health-status.ts';
 import { flaggedSpans } from '../../lib/chart-scale.ts';
 import { ago, bytes, count, ms, pct, rate } from '../../lib/format.ts';
 import { Gauge, type GaugeBand } from './Gauge.tsx';

@@ -1,4 +1,4 @@
-import type { RoutingHealth, RoutingTarget, StandbyHealth } from '../../../../engine/health/health-snapshot.ts';
+import type { RoutingHealth, RoutingTarget, StandbyHealth } from '../../../../engine/live-health/health-snapshot.ts';
 import { ago, count, ms, pct, rate } from '../../lib/format.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { useEffect, useRef } from 'react';
 import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { SeriesPoint } from '../../../../engine/health/health-snapshot.ts';
+import type { SeriesPoint } from '../../../../engine/live-health/health-snapshot.ts';
 import { yScale, type Span } from '../../lib/chart-scale.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { measureBloat, tableRemedy } from './bloat.ts';
+import { measureBloat, tableRemedy } from '../vacuum-health/bloat.ts';
 import type { ExternalTableHealth } from './health-snapshot.ts';
-import { readTableHealth } from './table-health.ts';
+import { readTableHealth } from '../vacuum-health/table-health.ts';
 
 /**
  * The slow cadence's table health: issue 5's score for every table (two round trips) and its

@@ -294,7 +294,7 @@ export interface SlowHealth {
   readonly errors: readonly string[];
 }
 
-/** Issue 5's table health (engine/health/table-health.ts) and bloat estimate, reduced to what the page shows. */
+/** Issue 5's table health (engine/vacuum-health/table-health.ts) and bloat estimate, reduced to what the page shows. */
 export interface ExternalTableHealth {
   readonly schema: string;
   readonly name: string;

@@ -12,7 +12,7 @@ import {
   statementsSql,
   statementTextsSql,
 } from '../catalog/health-queries.ts';
-import { conninfoApplicationName } from '../routing/replica-lag.ts';
+import { conninfoApplicationName } from '../replica-lag/replica-lag.ts';
 import { ident } from '../sql/ident.ts';
 import type { SessionInfo } from './health-snapshot.ts';
 import { redactQueryText } from './redact-query.ts';
