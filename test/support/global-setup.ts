@@ -26,7 +26,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await chmod(scratch, 0o755);
   project.provide('scratchDir', scratch);
   const removeScratch = () => rm(scratch, { recursive: true, force: true });
-  const teardown = await setupServer(project);
+  // A setup that fails has no teardown: what it made is removed here.
+  const teardown = await setupServer(project).catch(async (error: unknown) => {
+    await removeScratch();
+    throw error;
+  });
   return async () => {
     await teardown();
     await removeScratch();
@@ -49,7 +53,23 @@ async function setupServer(project: TestProject): Promise<() => Promise<void>> {
     project.provide('clusterDir', '');
     return () => docker.stop();
   }
-  const baseDir = await mkdtemp(path.join(tmpdir(), 'pgwarden-test-'));
+  // A free port can be taken by another process between the probe and the server's start (a busy
+  // machine runs several suites at once): a fresh directory and fresh ports, a few times.
+  let attempt = 0;
+  for (;;) {
+    attempt += 1;
+    const baseDir = await mkdtemp(path.join(tmpdir(), 'pgwarden-test-'));
+    try {
+      return await startCluster(project, baseDir);
+    } catch (error) {
+      await clusterDown({ baseDir }).catch(() => undefined);
+      await rm(baseDir, { recursive: true, force: true });
+      if (attempt >= 3 || !/already in use/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startCluster(project: TestProject, baseDir: string): Promise<() => Promise<void>> {
   // mkdtemp makes the directory 0700; the postgres OS user (when tests run as root) must reach it.
   await chmod(baseDir, 0o755);
   const [primaryPort, standbyPort] = [await freePort(), await freePort()];
