@@ -6,7 +6,7 @@ import { ident, literal } from './ident.ts';
  */
 
 /**
- * One row, stamped by every router and `pgwarden serve` (engine/routing/heartbeat.ts). `id = 1` keeps it
+ * One row, stamped by every router and `pgwarden serve` (engine/replica-lag/heartbeat.ts). `id = 1` keeps it
  * one row whatever the number of writers; an UPDATE that changes no indexed column is a HOT update,
  * so the table stays one page.
  */
