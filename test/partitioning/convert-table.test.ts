@@ -6,7 +6,7 @@ import { makePlan } from '../../engine/plan/make-plan.ts';
 import type { Plan } from '../../engine/plan/plan.ts';
 import { loadPolicies } from '../../engine/policy/load.ts';
 import { renderPlanText } from '../../engine/render/render-text.ts';
-import { projectWith } from '../support/cli.ts';
+import { projectWith, runCli } from '../support/cli.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 
 let db: TestDatabase;
@@ -157,5 +157,36 @@ describe('converting a plain table into a partitioned one', () => {
     await applyPolicies(project, { allowDrop: true });
     const after = await planOf(project);
     expect(renderPlanText(after.plan!, { color: false })).toContain('No changes.');
+  });
+});
+
+describe('what the plan refuses to convert, read from the catalog', () => {
+  it('lists every reason at the partitioning line, and changes nothing', async () => {
+    await sql(`CREATE TABLE app.legacy (id bigint PRIMARY KEY, ref text UNIQUE, created_at timestamptz, kind text);
+      INSERT INTO app.legacy SELECT g, 'r' || g, CASE WHEN g % 100 = 0 THEN NULL ELSE now() END, 'k' FROM generate_series(1, 500) g;
+      CREATE TABLE app.alerts (id bigint, legacy_id bigint REFERENCES app.legacy (id));
+      CREATE RULE legacy_no_delete AS ON DELETE TO app.legacy DO INSTEAD NOTHING;
+      CREATE TABLE app.legacy_archive () INHERITS (app.legacy);
+      CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+      CREATE TRIGGER legacy_touch BEFORE UPDATE ON app.legacy FOR EACH ROW EXECUTE FUNCTION app.touch();`);
+    const project = await projectWith({ 'legacy.yaml': 'table: app.legacy\npartitioning:\n  by: range\n  column: created_at\n  interval: month\n' });
+    const result = await runCli(['plan'], { cwd: project, env: { DATABASE_URL: db.url } });
+    expect(result.code).toBe(1);
+    const lines = result.stderr.split('\n').filter((l) => l.startsWith('policies/legacy.yaml:2:1: partitioning: cannot convert app.legacy online: '));
+    const reasons = lines.map((l) => l.replace('policies/legacy.yaml:2:1: partitioning: cannot convert app.legacy online: ', '').split(/[;(]/)[0]!.trim());
+    expect(reasons).toEqual([
+      'its primary key legacy_pkey',
+      'its unique constraint legacy_ref_key',
+      'foreign keys reference it',
+      '5 row',
+      'it has rules',
+      'tables inherit from it',
+      'it has triggers',
+    ]);
+    expect(result.stderr).toContain('the key would have to be (id, created_at)');
+    expect(result.stderr).toContain('5 row(s) have a NULL created_at, and only a default partition takes NULL keys');
+    expect(await leftovers()).toEqual([]);
+    const [kind] = await sql(`SELECT relkind FROM pg_class WHERE oid = 'app.legacy'::regclass`);
+    expect(kind?.['relkind']).toBe('r');
   });
 });
