@@ -191,6 +191,9 @@ SELECT s.userid::int8::text || ':' || s.queryid::text AS key, pg_catalog.left(s.
  */
 const REPLICATION_COLUMNS = `${HEALTH_MARKER}
 SELECT pg_catalog.to_regclass('pgwarden.router_metrics') IS NOT NULL AS router_metrics_table,
+       -- Amazon Aurora's readers have no walsender; their lag is read from aurora_replica_status() (aurora-queries.ts).
+       (SELECT n.nspname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+         WHERE p.proname = 'aurora_replica_status' AND p.pronargs = 0 ORDER BY n.nspname = 'pg_catalog' DESC LIMIT 1) AS aurora_schema,
        (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object(
           'name', r.application_name, 'state', r.state, 'syncState', r.sync_state,
           'slot', (SELECT s.slot_name FROM pg_catalog.pg_replication_slots s WHERE s.active_pid = r.pid),

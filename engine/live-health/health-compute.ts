@@ -258,7 +258,7 @@ function standbyHealth(input: ComputeInput, windowMs: number | null): StandbyHea
         lagSource = 'standby';
       } else if (primaryLag !== null) {
         lagMs = primaryLag;
-        lagSource = 'pg_stat_replication';
+        lagSource = pv?.lagSource ?? 'pg_stat_replication';
       }
     }
     const state: StandbyHealth['state'] = polled?.error

@@ -1,3 +1,4 @@
+import { auroraReplicasSql, type AuroraReplicaRow } from '../catalog/aurora-queries.ts';
 import type pg from 'pg';
 import {
   HEALTH_DATABASE_SQL,
@@ -252,6 +253,8 @@ export interface ReplicationReading {
     readonly flushLagMs: number | null;
     readonly replayLagMs: number | null;
     readonly replyAgeMs: number | null;
+    /** Where replayLagMs comes from when it is not pg_stat_replication (an Aurora reader). */
+    readonly lagSource?: 'aurora_replica_status';
   }[];
   readonly slots: readonly { readonly name: string; readonly type: string; readonly active: boolean; readonly retainedBytes: number | null }[];
   /** What routers published to pgwarden.router_metrics; absent when the primary was not asked. */
@@ -284,6 +287,7 @@ export interface RoutingReading {
 
 interface ReplicationRow {
   router_metrics_table: boolean;
+  aurora_schema: string | null;
   standbys: ReplicationReading['standbys'];
   slots: ReplicationReading['slots'];
   routers: RouterRow[] | null;
@@ -307,11 +311,30 @@ export async function readReplication(client: pg.ClientBase, timings: Timings, r
     if (code === '42501') error = 'permission denied for pgwarden.router_metrics: GRANT SELECT on it to the role pgwarden serve connects as';
     [r] = await timed<ReplicationRow>(client, timings, 'replication', HEALTH_REPLICATION_SQL);
   }
+  const aurora = r?.aurora_schema ? await readAuroraReplicas(client, timings, r.aurora_schema) : [];
   return {
-    standbys: r?.standbys ?? [],
+    standbys: [...(r?.standbys ?? []), ...aurora],
     slots: r?.slots ?? [],
     routing: { table: r?.router_metrics_table ?? false, routers: r?.routers ?? [], staleRouters: Number(r?.stale_routers ?? 0), error },
   };
+}
+
+/** Aurora readers, which have no walsender: their lag from aurora_replica_status() (engine/catalog/aurora-queries.ts). */
+async function readAuroraReplicas(client: pg.ClientBase, timings: Timings, schema: string): Promise<ReplicationReading['standbys']> {
+  const rows = await timed<AuroraReplicaRow>(client, timings, 'aurora-replicas', auroraReplicasSql(schema));
+  return rows.map((row) => ({
+    name: row.name,
+    slot: null,
+    state: 'streaming',
+    syncState: 'async',
+    sentBytes: null,
+    replayBytes: null,
+    writeLagMs: null,
+    flushLagMs: null,
+    replayLagMs: row.lag_ms,
+    replyAgeMs: null,
+    lagSource: 'aurora_replica_status' as const,
+  }));
 }
 
 export interface StandbyReading {
