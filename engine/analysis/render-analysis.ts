@@ -63,6 +63,11 @@ function maxHeader(kind: StatementWindow['kind']): string {
 
 const MAX_FOOTNOTE = '* max: the longest single call since the entry was created or pg_stat_statements was reset, not only in this window';
 
+/** A reset inside the window (pg_stat_statements_reset(), or a Neon compute that suspended) is said as such. */
+function resetNote(at: string): string {
+  return `note: pg_stat_statements was reset at ${at}, inside the window: the figures count from the reset`;
+}
+
 function evictionNote(e: WindowEvictions): string {
   const parts = [
     e.evicted > 0 ? `pg_stat_statements evicted ${count(e.evicted)} entr${e.evicted === 1 ? 'y' : 'ies'} during the window (pg_stat_statements.max reached); statements evicted and not run again are missing` : '',
@@ -103,6 +108,7 @@ export function renderWorkloadText(report: WorkloadReport, style: AnalysisStyle)
   const out: string[] = [];
   out.push(paint(style, 'bold', `Slow queries in database ${report.database}, ${windowText(report)}`));
   out.push(`${count(report.window.statementCount)} statements, ${count(report.window.calls)} calls, ${ms(report.window.totalMs)} of execution time`);
+  if (report.window.resetAt !== undefined) out.push(paint(style, 'yellow', resetNote(report.window.resetAt)));
   if (report.window.evictions !== undefined) out.push(paint(style, 'yellow', evictionNote(report.window.evictions)));
   if (report.window.kind === 'delta' && report.window.statementCount > 0) out.push(paint(style, 'dim', MAX_FOOTNOTE));
   const left = report.leftOut;
@@ -227,6 +233,7 @@ export function renderWorkloadMarkdown(report: WorkloadReport): string {
   const out: string[] = [];
   out.push('<!-- pgwarden-analyze -->', `### pgwarden analyze: ${report.database}`, '');
   out.push(`${count(report.window.statementCount)} statements, ${count(report.window.calls)} calls, ${ms(report.window.totalMs)} of execution time, ${windowText(report)}.`, '');
+  if (report.window.resetAt !== undefined) out.push(`> [!NOTE]\n> ${cell(resetNote(report.window.resetAt))}`, '');
   if (report.window.evictions !== undefined) out.push(`> [!NOTE]\n> ${cell(evictionNote(report.window.evictions))}`, '');
   out.push(`| # | total | share | calls | mean | ${maxHeader(report.window.kind)} | hit | statement |`, '|---|---|---|---|---|---|---|---|');
   for (const [i, s] of report.top.total.entries()) {

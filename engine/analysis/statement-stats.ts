@@ -62,6 +62,8 @@ export interface StatementWindow {
   readonly calls: number;
   /** Set when entries were evicted or re-created between the two snapshots (delta windows only). */
   readonly evictions?: WindowEvictions;
+  /** pg_stat_statements was reset between the two snapshots, at this time: every entry counts from the reset. */
+  readonly resetAt?: string;
 }
 
 /**
@@ -237,7 +239,11 @@ export function statementDelta(before: StatementSnapshot, after: StatementSnapsh
     ];
   });
   const evictions = windowEvictions(before, after, reset, recreated);
-  return { ...windowOf('delta', entries, after.takenAt, before.takenAt), ...(evictions === undefined ? {} : { evictions }) };
+  return {
+    ...windowOf('delta', entries, after.takenAt, before.takenAt),
+    ...(evictions === undefined ? {} : { evictions }),
+    ...(reset && after.statsReset !== undefined ? { resetAt: after.statsReset } : {}),
+  };
 }
 
 function restarted(old: StatementEntry, entry: StatementEntry): boolean {

@@ -46,7 +46,12 @@ SELECT pg_catalog.current_database() AS database,
        pg_catalog.current_setting('track_counts')::bool AS track_counts,
        (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
          WHERE e.extname = 'pg_stat_statements') AS statements_schema,
-       pg_catalog.current_setting('shared_preload_libraries') ~ 'pg_stat_statements' AS statements_loaded`;
+       -- shared_preload_libraries needs pg_read_all_settings (in pg_monitor): unknown to other roles, taken as loaded.
+       COALESCE((SELECT s.setting FROM pg_catalog.pg_settings s WHERE s.name = 'shared_preload_libraries') ~ 'pg_stat_statements', true) AS statements_loaded,
+       -- pg_stat_statements_info (1.9, PostgreSQL 14+): when the statistics were last reset, so a reset reads as one.
+       (SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(n.nspname) || '.pg_stat_statements_info') IS NOT NULL
+          FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+         WHERE e.extname = 'pg_stat_statements') AS statements_info`;
 
 /**
  * The instance and this database: transaction and block counters, connections by state (client
@@ -164,9 +169,10 @@ SELECT (SELECT pg_catalog.count(*) FROM t)::int AS tables,
  * squares is recovered from mean and stddev so the collector can get each statement's variance over the
  * window. `toplevel` (14+) keeps nested statements of functions from being counted twice.
  */
-export function statementsSql(schema: string): string {
+export function statementsSql(schema: string, withInfo = false): string {
   return `${HEALTH_MARKER}
-SELECT s.userid::int8::text || ':' || s.queryid::text AS key,
+SELECT ${withInfo ? `(SELECT i.stats_reset FROM ${schema}.pg_stat_statements_info i) AS stats_reset,` : 'NULL::timestamptz AS stats_reset,'}
+       s.userid::int8::text || ':' || s.queryid::text AS key,
        s.calls::float8 AS calls, s.total_exec_time::float8 AS total_ms,
        (s.calls * (s.stddev_exec_time * s.stddev_exec_time + s.mean_exec_time * s.mean_exec_time))::float8 AS sum_sq_ms,
        s.rows::float8 AS rows, s.shared_blks_hit::float8 AS blks_hit, s.shared_blks_read::float8 AS blks_read
@@ -426,7 +432,7 @@ SELECT pg_catalog.count(*)::text || ':' || COALESCE(pg_catalog.max(h.id), 0)::te
 export const STATEMENTS_SCHEMA_SQL = `
 SELECT (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
          WHERE e.extname = 'pg_stat_statements') AS schema,
-       pg_catalog.current_setting('shared_preload_libraries') ~ 'pg_stat_statements' AS loaded`;
+       COALESCE((SELECT s.setting FROM pg_catalog.pg_settings s WHERE s.name = 'shared_preload_libraries') ~ 'pg_stat_statements', true) AS loaded`;
 
 /**
  * At apply time: the statements of this database that name one of the tables a plan changes (the ones

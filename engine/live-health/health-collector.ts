@@ -397,7 +397,8 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       const routerLag = options.routerLag ? withTimeout(options.routerLag(), statementTimeoutMs, 'router lag').catch(() => none) : Promise.resolve(none);
       const database = await readDatabase(client, timings);
       const relations = await readRelations(client, timings);
-      const statements = settings.statementsSchema ? await readStatements(client, timings, settings.statementsSchema) : null;
+      const read = settings.statementsSchema ? await readStatements(client, timings, settings.statementsSchema, settings.statementsInfo === true) : null;
+      const statements = read?.counters ?? null;
       if (statements && settings.statementsSchema) await learnTexts(client, settings.statementsSchema, statements, timings);
       const sessions = await readSessions(client, timings);
       const replication = database.inRecovery ? { standbys: [], slots: [] } : await readReplication(client, timings, { withRouters, freshMs: routerFreshMs });
@@ -414,7 +415,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       const { snapshot, memory: next } = computeSnapshot({
         seq,
         at,
-        primary: { settings, database, relations, statements, sessions, replication },
+        primary: { settings, database, relations, statements, statementsReset: read?.resetAt ?? null, sessions, replication },
         standbys,
         routerLag: routerLags,
         previous: memory,

@@ -29,6 +29,8 @@ export interface PrimaryPoll {
   readonly relations: RelationsReading;
   /** null when pg_stat_statements cannot be used (the reason is in settings). */
   readonly statements: readonly StatementCounters[] | null;
+  /** pg_stat_statements_info.stats_reset (PostgreSQL 14+), when known. */
+  readonly statementsReset?: string | null;
   readonly sessions: readonly SessionInfo[];
   readonly replication: ReplicationReading;
 }
@@ -50,6 +52,7 @@ export interface PollMemory {
   readonly database: DatabaseReading;
   readonly relations: RelationsReading;
   readonly statements: ReadonlyMap<string, StatementCounters>;
+  readonly statementsReset?: string | null;
   readonly standbys: ReadonlyMap<string, StandbyReading>;
   readonly status: StatusBoard;
   /** The routers' publications of the routing window. */
@@ -146,7 +149,12 @@ function statementHealth(input: ComputeInput, windowMs: number | null): { health
       latency: empty,
     };
   }
-  const deltas = statementDeltas(current, input.previous?.statements ?? null);
+  // pg_stat_statements was reset inside the window (pg_stat_statements_reset(), or a Neon compute that
+  // suspended): every entry counts from zero, rather than the ones whose counters went backwards dropping out.
+  const previousReset = input.previous?.statementsReset ?? null;
+  const currentReset = input.primary.statementsReset ?? null;
+  const resetInWindow = input.previous !== null && previousReset !== null && currentReset !== null && currentReset !== previousReset ? currentReset : null;
+  const deltas = statementDeltas(current, resetInWindow !== null ? new Map() : (input.previous?.statements ?? null));
   const own = deltas.filter((d) => input.ownKeys.has(d.key));
   const workload = deltas.filter((d) => !input.ownKeys.has(d.key));
   const calls = workload.reduce((n, d) => n + d.calls, 0);
@@ -170,7 +178,7 @@ function statementHealth(input: ComputeInput, windowMs: number | null): { health
       };
     });
   return {
-    health: { available: true, reason: null, callsInWindow: calls, timeInWindowMs: timeMs, buckets: latency.buckets, top },
+    health: { available: true, reason: null, callsInWindow: calls, timeInWindowMs: timeMs, buckets: latency.buckets, top, ...(resetInWindow === null ? {} : { resetAt: resetInWindow }) },
     ownMs: input.previous ? own.reduce((n, d) => n + d.totalMs, 0) : null,
     ownCalls: input.previous ? own.reduce((n, d) => n + d.calls, 0) : null,
     latency,
@@ -434,6 +442,7 @@ export function computeSnapshot(input: ComputeInput): { snapshot: HealthSnapshot
     database: db,
     relations: rel,
     statements: new Map((primary.statements ?? []).map((s) => [s.key, s])),
+    statementsReset: primary.statementsReset ?? input.previous?.statementsReset ?? null,
     standbys: new Map(input.standbys.flatMap((s) => (s.reading ? [[s.name, s.reading] as const] : []))),
     status,
     routing: routing.memory,

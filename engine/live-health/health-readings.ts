@@ -44,6 +44,8 @@ export interface HealthSettings {
   /** Quoted schema of pg_stat_statements, or null with the reason it cannot be used. */
   readonly statementsSchema: string | null;
   readonly statementsReason: string | null;
+  /** pg_stat_statements_info exists (the time of the last reset can be read). */
+  readonly statementsInfo?: boolean;
 }
 
 export async function readSettings(client: pg.ClientBase, timings: Timings): Promise<HealthSettings> {
@@ -57,6 +59,7 @@ export async function readSettings(client: pg.ClientBase, timings: Timings): Pro
     track_counts: boolean;
     statements_schema: string | null;
     statements_loaded: boolean;
+    statements_info: boolean | null;
   }>(client, timings, 'settings', HEALTH_SETTINGS_SQL);
   if (!row) throw new Error('the settings query returned no row');
   let statementsReason: string | null = null;
@@ -72,6 +75,7 @@ export async function readSettings(client: pg.ClientBase, timings: Timings): Pro
     trackCounts: row.track_counts,
     statementsSchema: row.statements_schema !== null && row.statements_loaded ? ident(row.statements_schema) : null,
     statementsReason,
+    statementsInfo: row.statements_info === true,
   };
 }
 
@@ -225,14 +229,19 @@ export interface StatementCounters {
   readonly blksRead: number;
 }
 
-export async function readStatements(client: pg.ClientBase, timings: Timings, schema: string): Promise<StatementCounters[]> {
-  const rows = await timed<{ key: string; calls: number; total_ms: number; sum_sq_ms: number; rows: number; blks_hit: number; blks_read: number }>(
+/** The counters, and when pg_stat_statements was last reset (null: unknown, before 1.9 or with no entries). */
+export async function readStatements(client: pg.ClientBase, timings: Timings, schema: string, withInfo = false): Promise<{ counters: StatementCounters[]; resetAt: string | null }> {
+  const rows = await timed<{ stats_reset: Date | null; key: string; calls: number; total_ms: number; sum_sq_ms: number; rows: number; blks_hit: number; blks_read: number }>(
     client,
     timings,
     'statements',
-    statementsSql(schema),
+    statementsSql(schema, withInfo),
   );
-  return rows.map((r) => ({ key: r.key, calls: r.calls, totalMs: r.total_ms, sumSqMs: r.sum_sq_ms, rows: r.rows, blksHit: r.blks_hit, blksRead: r.blks_read }));
+  const reset = rows[0]?.stats_reset ?? null;
+  return {
+    counters: rows.map((r) => ({ key: r.key, calls: r.calls, totalMs: r.total_ms, sumSqMs: r.sum_sq_ms, rows: r.rows, blksHit: r.blks_hit, blksRead: r.blks_read })),
+    resetAt: reset === null ? null : reset.toISOString(),
+  };
 }
 
 export async function readStatementTexts(client: pg.ClientBase, timings: Timings, schema: string, keys: readonly string[]): Promise<Map<string, string>> {

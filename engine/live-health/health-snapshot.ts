@@ -217,6 +217,8 @@ export interface RouterHealth {
 export interface StatementHealth {
   /** `unavailable`: the extension is missing or not preloaded; `reason` says which and how to fix it. */
   readonly available: boolean;
+  /** pg_stat_statements was reset inside this window, at this time: the window's figures count from the reset. */
+  readonly resetAt?: string;
   readonly reason: string | null;
   readonly callsInWindow: number;
   readonly timeInWindowMs: number;

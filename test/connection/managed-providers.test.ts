@@ -1,6 +1,12 @@
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSnapshot, statementDelta } from '../../engine/analysis/statement-stats.ts';
+import { binariesFor } from '../../engine/cluster/binaries.ts';
+import { resolveConnection } from '../../engine/connection/connection-settings.ts';
+import { connect } from '../../engine/connection/open-connection.ts';
 import { createHealthCollector } from '../../engine/health/health-collector.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServer, type ThrowawayServer } from '../support/throwaway-server.ts';
 
 /**
  * What managed providers do differently. Aurora cannot run here: its replica status is read from a
@@ -43,6 +49,83 @@ describe('Amazon Aurora (untested on Aurora itself)', () => {
         { name: 'app-reader-1', state: 'streaming', lagMs: 42.5, lagSource: 'aurora_replica_status' },
         { name: 'app-reader-2', state: 'streaming', lagMs: 1234, lagSource: 'aurora_replica_status' },
       ]);
+    } finally {
+      await collector.stop();
+    }
+  });
+});
+
+/**
+ * A reset of pg_stat_statements (Neon resets it when a compute suspends; pg_stat_statements_reset() does
+ * it anywhere) is instance-wide, so these tests have a server of their own.
+ */
+describe('pg_stat_statements reset inside a window', () => {
+  let server: ThrowawayServer;
+  let url: string;
+
+  beforeAll(async () => {
+    server = await startServer({ bin: path.dirname((await binariesFor(process.getuid?.() === 0 ? 'postgres' : undefined)).pgCtl), installHint: 'npm install' });
+    url = `${await server.database('app', ['pg_stat_statements'])}?sslmode=disable`;
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  async function session() {
+    return connect(resolveConnection({ connectionString: url, env: {} }));
+  }
+
+  async function runQueries(times: number): Promise<void> {
+    const client = await session();
+    try {
+      for (let i = 0; i < times; i += 1) await client.query('SELECT pg_catalog.pg_sleep(0.001), $1::int AS n', [i]);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function reset(): Promise<void> {
+    const client = await session();
+    try {
+      await client.query('SELECT public.pg_stat_statements_reset()');
+    } finally {
+      await client.end();
+    }
+  }
+
+  it('analyze --since reports the reset, and counts every statement from it instead of subtracting', async () => {
+    await runQueries(20);
+    const client = await session();
+    try {
+      const before = await readSnapshot(client, 'public', () => new Date());
+      await reset();
+      await runQueries(5);
+      const after = await readSnapshot(client, 'public', () => new Date());
+      const window = statementDelta(before, after);
+      expect(window.resetAt).toBe(after.statsReset);
+      const sleeper = window.statements.find((s) => s.query.includes('pg_sleep'));
+      expect(sleeper?.calls).toBe(5);
+      expect(window.statements.every((s) => s.totalMs >= 0 && s.calls > 0)).toBe(true);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('the live page counts the window from the reset and says it was reset, rather than losing the statements', async () => {
+    const collector = createHealthCollector({ primaryUrl: url, slowIntervalMs: 3_600_000 });
+    try {
+      await runQueries(20);
+      await collector.pollOnce();
+      await reset();
+      await runQueries(5);
+      const snapshot = await collector.pollOnce();
+      expect(snapshot?.statements.resetAt).toMatch(/^\d{4}-\d{2}-\d{2}T/u);
+      const sleeper = snapshot?.statements.top.find((t) => (t.query ?? '').includes('pg_sleep'));
+      expect(sleeper?.calls).toBe(5);
+      expect(snapshot?.statements.timeInWindowMs).toBeGreaterThan(0);
+      const quiet = await collector.pollOnce();
+      expect(quiet?.statements.resetAt).toBeUndefined();
     } finally {
       await collector.stop();
     }
