@@ -4,7 +4,7 @@ import { readSnapshot, statementDelta } from '../../engine/analysis/statement-st
 import { binariesFor } from '../../engine/cluster/binaries.ts';
 import { resolveConnection } from '../../engine/connection/connection-settings.ts';
 import { connect } from '../../engine/connection/open-connection.ts';
-import { createHealthCollector } from '../../engine/health/health-collector.ts';
+import { createHealthCollector } from '../../engine/live-health/health-collector.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startServer, type ThrowawayServer } from '../support/throwaway-server.ts';
 
