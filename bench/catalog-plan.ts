@@ -200,7 +200,7 @@ function policyDocument(schema: string, table: string, indexes: readonly IndexSp
 }
 
 /** One file per schema, one `---`-separated document per table. */
-async function writePolicies(dir: string): Promise<void> {
+export async function writePolicies(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const schema of SCHEMAS) {
     const documents = TABLE_SPECS.filter((t) => t.schema === schema).map((t) => policyDocument(t.schema, t.name, t.indexes));
@@ -210,7 +210,7 @@ async function writePolicies(dir: string): Promise<void> {
 }
 
 /** One file per table of bench_a: ~1,000 files of 3 indexes each. */
-async function writeFilePerTablePolicies(dir: string): Promise<void> {
+export async function writeFilePerTablePolicies(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await Promise.all(
     TABLE_SPECS.filter((t) => t.schema === FILES_SHAPE_SCHEMA).map((t) => writeFile(path.join(dir, `${t.name}.yaml`), policyDocument(t.schema, t.name, t.indexes))),
