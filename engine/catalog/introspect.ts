@@ -140,6 +140,15 @@ function parseIndex(row: IndexRow): ActualIndex {
  * here, both in one snapshot (exported here, imported there).
  */
 export async function introspect(session: CatalogSession, named: readonly TableName[], helper?: CatalogSession): Promise<Catalog> {
+  return (await introspectShared(session, named, helper)).catalog;
+}
+
+/** `introspect`, saying whether the helper took part (false: it could not share the snapshot, and must not be used). */
+export async function introspectShared(
+  session: CatalogSession,
+  named: readonly TableName[],
+  helper: CatalogSession | undefined,
+): Promise<{ readonly catalog: Catalog; readonly shared: boolean }> {
   const schemas = named.map((t) => t.schema);
   const names = named.map((t) => t.name);
   await query(session, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = ''`);
@@ -156,11 +165,18 @@ export async function introspect(session: CatalogSession, named: readonly TableN
       // A snapshot name is hex digits and dashes; SET TRANSACTION SNAPSHOT takes no bind parameter.
       if (!/^[0-9A-F-]+$/iu.test(info.snapshot ?? '')) throw new Error(`the server exported an unexpected snapshot name: ${String(info.snapshot)}`);
       // standard_conforming_strings as on the session: it decides how deparsed predicates spell a backslash.
-      await query(
+      // A connection pooler may hand the second connection another server, which refuses the snapshot:
+      // then everything is read here, as without a second connection.
+      shared = await query(
         helper,
         `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '${info.snapshot}'; SET LOCAL search_path = ''; SET LOCAL standard_conforming_strings = on`,
+      ).then(
+        () => true,
+        async () => {
+          await query(helper, 'ROLLBACK').catch(() => undefined);
+          return false;
+        },
       );
-      shared = true;
     }
     const readIndexes = async (on: CatalogSession): Promise<ActualIndex[]> => (await query<IndexRow>(on, indexesSql(info.server_version))).map(parseIndex);
     const readRest = async (): Promise<Omit<Catalog, 'database' | 'serverVersion' | 'indexes'>> => {
@@ -185,8 +201,8 @@ export async function introspect(session: CatalogSession, named: readonly TableN
       };
     };
     // Without a helper, one after the other on this connection, as before.
-    const [indexes, rest] = helper === undefined ? [await readIndexes(session), await readRest()] : await Promise.all([readIndexes(helper), readRest()]);
-    return { database: info.database, serverVersion: info.server_version, indexes, ...rest };
+    const [indexes, rest] = !shared || helper === undefined ? [await readIndexes(session), await readRest()] : await Promise.all([readIndexes(helper), readRest()]);
+    return { catalog: { database: info.database, serverVersion: info.server_version, indexes, ...rest }, shared };
   } finally {
     await Promise.all([query(session, 'COMMIT'), shared && helper !== undefined ? query(helper, 'COMMIT') : undefined]);
   }

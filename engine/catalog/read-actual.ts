@@ -6,7 +6,7 @@ import { defaultRowsRanges, definitionTargets } from './actual-probes.ts';
 import type { ActualRouting } from './actual-routing.ts';
 import { canonicaliseIndexes, knownSignatures, type Canonical } from './canonicalise.ts';
 import type { Catalog } from './catalog.ts';
-import { catalogSession, introspect, query, type CatalogSession } from './introspect.ts';
+import { catalogSession, introspectShared, query, type CatalogSession } from './introspect.ts';
 import { countDefaultRows, introspectPartitions, retiredPartitions } from './partition-queries.ts';
 import { INDEX_DEFINITIONS_SQL } from './queries.ts';
 import { introspectRouting } from './replica-introspect.ts';
@@ -61,12 +61,9 @@ async function readWith(session: CatalogSession, scope: ActualScope, opening: Pr
   if (recovery?.r) throw new Error('this server is a standby (in recovery); plan and apply need the primary');
   const second = await opening;
   const helper = second === undefined ? undefined : catalogSession(second);
-  const catalog = await introspect(
-    session,
-    desired.tables.map((t) => ({ schema: t.schema, name: t.name })),
-    helper,
-  );
-  const canonical = await canonicalSignatures(session, desired, catalog, helper);
+  const named = desired.tables.map((t) => ({ schema: t.schema, name: t.name }));
+  const { catalog, shared } = await introspectShared(session, named, helper);
+  const canonical = await canonicalSignatures(session, desired, catalog, shared ? helper : undefined);
   // What the second connection sent counts like the rest: the figure is statements, whatever the connection.
   session.roundTrips += helper?.roundTrips ?? 0;
   const partitioned = desired.tables.filter((t) => t.partitioning !== undefined).map((t) => ({ schema: t.schema, name: t.name }));

@@ -74,6 +74,20 @@ describe('a plan reading on two connections', () => {
     expect(summary(await planWith(refused))).toEqual(summary(await planWith()));
   });
 
+  it('reads everything on its own connection when the second one cannot share its snapshot (another database)', async () => {
+    let sentThere = 0;
+    const elsewhere = async (): Promise<pg.Client> => {
+      const client = new pg.Client({ connectionString: db.url.replace(/\/[^/?]+(\?|$)/u, '/postgres$1') });
+      await client.connect();
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      Object.assign(client, { query: (...args: unknown[]) => ((sentThere += 1), query(...args)) });
+      return client;
+    };
+    expect(summary(await planWith(elsewhere))).toEqual(summary(await planWith()));
+    // The refused BEGIN ... SET TRANSACTION SNAPSHOT and its ROLLBACK, nothing read there.
+    expect(sentThere).toBe(2);
+  });
+
   it('finds nothing left to change after apply', async () => {
     await apply({ ...APPLY_DEFAULTS, databaseUrl: db.url, desired });
     const again = await planWith(open);
