@@ -7,7 +7,7 @@ import type { Plan } from '../plan/plan.ts';
 import type { ReplicaStep } from '../plan/routing-steps.ts';
 import { errorLine } from '../replica-lag/monitor-connection.ts';
 import type { Environment } from '../routing/router-options.ts';
-import { CREATE_REPLICA_SETTING_REGISTRY_SQL } from '../sql/routing-ddl.ts';
+import { ensureReplicaSettingRegistry, writeReplicaSetting } from '../store/replica-setting-registry.ts';
 import { ApplyError } from './apply.ts';
 
 /**
@@ -72,21 +72,10 @@ export function replicaStepRunner(primary: pg.ClientBase, env: Environment): Rep
 
   const record = async (step: ReplicaStep): Promise<void> => {
     if (!registryReady) {
-      await primary.query('CREATE SCHEMA IF NOT EXISTS pgwarden');
-      await primary.query(CREATE_REPLICA_SETTING_REGISTRY_SQL);
+      await ensureReplicaSettingRegistry(primary);
       registryReady = true;
     }
-    if (step.action === 'set') {
-      await primary.query(
-        `INSERT INTO pgwarden.managed_replica_setting (replica_name, setting_name, value, policy_file)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (replica_name, setting_name) DO UPDATE
-           SET value = EXCLUDED.value, policy_file = EXCLUDED.policy_file, recorded_at = now()`,
-        [step.replica.name, step.setting, step.value ?? '', step.policyFile ?? null],
-      );
-    } else {
-      await primary.query('DELETE FROM pgwarden.managed_replica_setting WHERE replica_name = $1 AND setting_name = $2', [step.replica.name, step.setting]);
-    }
+    await writeReplicaSetting(primary, step);
   };
 
   return {

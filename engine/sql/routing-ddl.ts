@@ -52,13 +52,3 @@ export function alterSystemResetSql(name: string): string {
 }
 
 export const RELOAD_CONF_SQL = 'SELECT pg_catalog.pg_reload_conf()';
-
-/** pgwarden's record of the standby settings it set, on the primary (the replicas are read-only). */
-export const CREATE_REPLICA_SETTING_REGISTRY_SQL = `
-CREATE TABLE IF NOT EXISTS pgwarden.managed_replica_setting (
-  replica_name text NOT NULL,
-  setting_name text NOT NULL,
-  value text NOT NULL,
-  policy_file text,
-  recorded_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (replica_name, setting_name))`;

@@ -4,8 +4,8 @@ import type pg from 'pg';
  * pgwarden's own objects in the target database, all in the `pgwarden` schema and all owned here: the
  * registry of indexes it manages, the partitions retention retired, and the history of every apply and
  * maintain run (read by the report site). Created on first apply; each statement is idempotent.
- * (The router's heartbeat and metrics tables and the standby-settings registry are created by the
- * routing steps, engine/sql/routing-ddl.ts, only when a routing policy asks for them.)
+ * The standby-settings registry is created on first use (replica-setting-registry.ts); the router's
+ * heartbeat and metrics tables are the router's (engine/sql/routing-ddl.ts), created by routing steps.
  */
 export const PGWARDEN_SCHEMA_SQL = [
   `CREATE SCHEMA IF NOT EXISTS pgwarden`,
