@@ -33,8 +33,8 @@ import { quietStatements, readServerFacts, type ServerFacts } from '../engine/an
 import type { BoundParameter } from '../engine/analysis/parameter-values.ts';
 import { tableKey } from '../engine/analysis/table-statistics.ts';
 import { createIndexSql } from '../engine/sql/ddl.ts';
-import { loadExample } from '../examples/load.ts';
-import { WORKLOAD_QUERIES } from '../examples/workload-queries.ts';
+import { loadExample } from '../engine/example/load.ts';
+import { WORKLOAD_QUERIES } from '../engine/example/workload-queries.ts';
 import { startServer } from '../test/support/throwaway-server.ts';
 import { starSchemaSql, STAR_WORKLOAD } from './star-schema.ts';
 

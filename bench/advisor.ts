@@ -19,8 +19,8 @@ import pg from 'pg';
 import { run } from '../engine/cli/main.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
 import { ident } from '../engine/sql/ident.ts';
-import { loadExample } from '../examples/load.ts';
-import { runWorkload, type WorkloadReport } from '../examples/workload.ts';
+import { loadExample } from '../engine/example/load.ts';
+import { runWorkload, type WorkloadReport } from '../engine/example/workload.ts';
 import { policiesWithout, WORKLOAD_INDEXES } from '../test/analysis/policy-fixture.ts';
 import { freePort } from '../engine/cluster/local-address.ts';
 

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { loadExample } from '../examples/load.ts';
+import { loadExample } from '../engine/example/load.ts';
 import { apply, type ApplyEvent } from '../engine/apply/apply.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
 import { freePort, withDatabase } from '../engine/cluster/local-address.ts';

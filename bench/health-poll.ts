@@ -27,8 +27,8 @@ import type { Plan } from '../engine/plan/plan.ts';
 import { loadPolicies } from '../engine/policy/load.ts';
 import { buildSite } from '../engine/serve/site-build.ts';
 import { collectSiteData } from '../engine/serve/site-data.ts';
-import { loadExample } from '../examples/load.ts';
-import { runWorkload } from '../examples/workload.ts';
+import { loadExample } from '../engine/example/load.ts';
+import { runWorkload } from '../engine/example/workload.ts';
 import { freePort, withDatabase } from '../engine/cluster/local-address.ts';
 
 const { values: flags } = parseArgs({

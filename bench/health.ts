@@ -22,7 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { loadExample } from '../examples/load.ts';
+import { loadExample } from '../engine/example/load.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
 import { vacuumHealthReport, type VacuumHealthReport } from '../engine/vacuum-health/vacuum-health-report.ts';
 import { planMaintenance, runMaintenance } from '../engine/maintain/maintain.ts';

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { loadExample } from '../examples/load.ts';
+import { loadExample } from '../engine/example/load.ts';
 import { formatPartitionPruning, partitionPruning } from '../engine/analysis/partition-pruning.ts';
 import { apply } from '../engine/apply/apply.ts';
 import { catalogSession } from '../engine/catalog/introspect.ts';

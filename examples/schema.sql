@@ -6,7 +6,7 @@
 -- queries are sequential scans, which is the point of the demo. Only primary keys exist, and they are
 -- also all the referenced side of each foreign key needs.
 --
--- `node --import tsx examples/load.ts` runs the first part, loads the data, then runs the part after the
+-- `node --import tsx engine/example/load.ts` runs the first part, loads the data, then runs the part after the
 -- marker line, because building a key once after a bulk load is much faster than maintaining it per row.
 -- Run as a whole (psql -f), the file creates the same schema, empty.
 

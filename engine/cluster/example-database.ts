@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { loadExample, type ExampleSummary } from '../../examples/load.ts';
-import type { ExampleScale } from '../../examples/scale.ts';
+import { loadExample, type ExampleSummary } from '../example/load.ts';
+import type { ExampleScale } from '../example/scale.ts';
 import { ident } from '../sql/ident.ts';
 import { withDatabase } from './local-address.ts';
 import { settingsOf } from '../connection/connection-settings.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { columnUsage, type TableShape } from '../../engine/analysis/column-usage.ts';
 import { parseStatement, type ParsedStatement } from '../../engine/analysis/sql-statement.ts';
-import { WORKLOAD_QUERIES } from '../../examples/workload-queries.ts';
+import { WORKLOAD_QUERIES } from '../../engine/example/workload-queries.ts';
 
 const TABLES: Record<string, string[]> = {
   events: ['id', 'tenant_id', 'server_id', 'kind', 'status', 'created_at', 'payload'],

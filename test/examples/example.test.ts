@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checksumExample, type ExampleChecksums } from '../../examples/checksum.ts';
-import { type ExampleSummary, loadExample } from '../../examples/load.ts';
-import { runWorkload } from '../../examples/workload.ts';
-import { WORKLOAD_QUERIES } from '../../examples/workload-queries.ts';
+import { checksumExample, type ExampleChecksums } from '../../engine/example/checksum.ts';
+import { type ExampleSummary, loadExample } from '../../engine/example/load.ts';
+import { runWorkload } from '../../engine/example/workload.ts';
+import { WORKLOAD_QUERIES } from '../../engine/example/workload-queries.ts';
 import { type TestDatabase, useTestDatabase } from '../support/database.ts';
 
 // A fixed end of history, so that two loads with the same seed can be compared byte for byte.

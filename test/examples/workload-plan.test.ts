@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { buildDeck, drawOperation } from '../../examples/workload.ts';
-import type { WorkloadContext } from '../../examples/workload-context.ts';
-import { WORKLOAD_QUERIES } from '../../examples/workload-queries.ts';
-import { formatWorkloadReport, percentile, type WorkloadReport } from '../../examples/workload-report.ts';
+import { buildDeck, drawOperation } from '../../engine/example/workload.ts';
+import type { WorkloadContext } from '../../engine/example/workload-context.ts';
+import { WORKLOAD_QUERIES } from '../../engine/example/workload-queries.ts';
+import { formatWorkloadReport, percentile, type WorkloadReport } from '../../engine/example/workload-report.ts';
 
 const TENANTS = Array.from({ length: 50 }, (_, i) => String(i + 1));
 const CONTEXT: WorkloadContext = {

@@ -7,7 +7,7 @@ import { quietStatements, readServerFacts } from '../../analysis/explain-stateme
 import { renderWorkloadText } from '../../analysis/render-analysis.ts';
 import { readSnapshot, requireStatements, statementDelta } from '../../analysis/statement-stats.ts';
 import type { DesiredState } from '../../policy/desired.ts';
-import { EVENT_KINDS } from '../../../examples/skew.ts';
+import { EVENT_KINDS } from '../../example/skew.ts';
 import type { Io } from '../context.ts';
 import { settingsOf } from '../../connection/connection-settings.ts';
 import { connect } from '../../connection/open-connection.ts';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { runWorkload } from '../../../examples/workload.ts';
+import { runWorkload } from '../../example/workload.ts';
 import { createHealthCollector } from '../../live-health/health-collector.ts';
 import { THRESHOLDS } from '../../live-health/health-status.ts';
 import type { Io } from '../context.ts';

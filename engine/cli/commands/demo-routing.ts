@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { runWorkload } from '../../../examples/workload.ts';
+import { runWorkload } from '../../example/workload.ts';
 import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
 import { makePlan } from '../../plan/make-plan.ts';
 import type { DesiredState } from '../../policy/desired.ts';
@@ -14,7 +14,7 @@ import { CliError, type Io } from '../context.ts';
 import { progressPrinter } from '../progress-printer.ts';
 
 /** The example routing policy (one replica, REPLICA_URL): the demo points it at the embedded standby. */
-const ROUTING_POLICY = fileURLToPath(new URL('../../../examples/routing', import.meta.url));
+const ROUTING_POLICY = fileURLToPath(new URL('../../example/routing', import.meta.url));
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

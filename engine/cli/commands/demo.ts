@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { runWorkload } from '../../../examples/workload.ts';
-import { formatWorkloadReport, type WorkloadReport } from '../../../examples/workload-report.ts';
+import { runWorkload } from '../../example/workload.ts';
+import { formatWorkloadReport, type WorkloadReport } from '../../example/workload-report.ts';
 import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
 import { clusterUp, ClusterError, defaultBaseDir } from '../../cluster/embedded-cluster.ts';
 import { makePlan } from '../../plan/make-plan.ts';

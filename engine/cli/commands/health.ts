@@ -12,7 +12,7 @@ import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
 import { parseDuration } from '../duration.ts';
 import { loadOrFail } from '../load-policies.ts';
-import { policyStandbys, standbyTargets } from './serve.ts';
+import { policyStandbys, standbyTargets } from '../standby-targets.ts';
 
 /** Without --policies, ./policies is used when it exists; health works without any policy (no floors). */
 export async function policiesIfAny(dir: string | undefined, io: Io): Promise<DesiredState | undefined> {

@@ -1,12 +1,8 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type pg from 'pg';
 import { HEALTH_SESSION_SQL, HISTORY_SIGNATURE_SQL } from '../../catalog/health-queries.ts';
 import { readExternalTableHealth } from '../../live-health/external-health.ts';
 import { createHealthCollector } from '../../live-health/health-collector.ts';
-import { startLagSampler, type ReplicaTarget } from '../../replica-lag/lag-sampler.ts';
-import { replicaTargetsFromPolicy } from '../../routing/router-options.ts';
-import { loadPolicies } from '../../policy/load.ts';
+import { startLagSampler } from '../../replica-lag/lag-sampler.ts';
 import { defaultCacheDir } from '../../serve/site-build.ts';
 import { collectSiteData, readSiteSource, type SiteData } from '../../serve/site-data.ts';
 import { createSiteKeeper } from '../../serve/site-keeper.ts';
@@ -16,55 +12,12 @@ import { connect } from '../../connection/open-connection.ts';
 import { commandConnection } from '../connect.ts';
 import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
+import { policyStandbys, standbyTargets } from '../standby-targets.ts';
 import { parseDuration } from '../duration.ts';
 
 export const DEFAULT_SERVE_PORT = 3000;
 /** What the routing issue asks of every heartbeat writer, serve --write-heartbeat included. */
 export const HEARTBEAT_INTERVAL_MS = 100;
-
-export interface StandbyTarget {
-  readonly name: string;
-  readonly url: string;
-  /** The standby's application_name on the primary, when the routing policy gives it. */
-  readonly applicationName?: string;
-}
-
-/**
- * The routing policy's replicas whose URL variable is set, and the names of those whose is not. No
- * policies folder, or none with a `routing:` document: nothing. Invalid policies are reported by
- * `validate` and `plan`; serve only says it could not read them.
- */
-export async function policyStandbys(policiesDir: string | undefined, io: Io): Promise<{ readonly targets: StandbyTarget[]; readonly notes: string[] }> {
-  const given = policiesDir ?? 'policies';
-  const dir = path.resolve(io.cwd, given);
-  if (policiesDir === undefined && !existsSync(dir)) return { targets: [], notes: [] };
-  const { desired, errors } = await loadPolicies(dir, { displayDir: given });
-  if (errors.length > 0) return { targets: [], notes: [`the policies in ${given} do not validate (run pgwarden validate): their routing replicas are not watched`] };
-  const routing = desired.routing;
-  if (routing === undefined) return { targets: [], notes: [] };
-  const set = routing.replicas.filter((r) => (io.env[r.urlEnv] ?? '').trim() !== '');
-  const notes = routing.replicas.filter((r) => !set.includes(r)).map((r) => `replica ${r.name}: ${r.urlEnv} is not set, so it is not watched`);
-  const targets = replicaTargetsFromPolicy({ ...routing, replicas: set }, io.env).map((t: ReplicaTarget) => ({
-    name: t.name,
-    url: String(t.connection),
-    ...(t.applicationName === undefined ? {} : { applicationName: t.applicationName }),
-  }));
-  return { targets, notes };
-}
-
-/** `--standby NAME=URL` (repeatable), or REPLICA_URL as `standby1` (what `pgwarden up` prints). */
-export function standbyTargets(flags: readonly string[] | undefined, env: NodeJS.ProcessEnv): StandbyTarget[] {
-  if (!flags || flags.length === 0) return env['REPLICA_URL'] ? [{ name: 'standby1', url: env['REPLICA_URL'] }] : [];
-  const seen = new Set<string>();
-  return flags.map((flag, i) => {
-    const m = /^([A-Za-z0-9_.-]{1,63})=(.+)$/.exec(flag);
-    const target = m ? { name: m[1] ?? '', url: m[2] ?? '' } : /^postgres(ql)?:\/\//.test(flag) ? { name: `standby${i + 1}`, url: flag } : null;
-    if (!target) throw new CliError(`--standby must be NAME=URL or a postgres:// URL (got "${flag.replace(/:[^:@/]*@/, ':***@').slice(0, 80)}")`);
-    if (seen.has(target.name)) throw new CliError(`--standby names must be unique ("${target.name}" given twice)`);
-    seen.add(target.name);
-    return target;
-  });
-}
 
 export function parsePort(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -1,5 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { durationMs } from '../cli/duration.ts';
 
 /** True when the module at `moduleUrl` is the script node was started with (not imported by a test). */
 export function isMainModule(moduleUrl: string): boolean {
@@ -31,16 +32,11 @@ export function connectionError(error: unknown): Error {
   return new Error(`could not connect to the database: ${message}`, { cause: error });
 }
 
-/** Parses "10s", "1500ms", "2m" or a bare number of seconds into milliseconds. */
+/** A `--duration` in milliseconds, in pgwarden's one duration syntax (`durationMs`: 10s, 1500ms, 2m). */
 export function parseDurationMs(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (match === null || match[1] === undefined) {
-    throw new Error(`"${text}" is not a duration; expected something like 10s, 1500ms or 2m`);
-  }
-  const amount = Number(match[1]);
-  const unit = match[2] ?? 's';
-  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000;
-  return Math.round(amount * factor);
+  const ms = durationMs(text);
+  if (ms === undefined) throw new Error(`"${text}" is not a duration; expected something like 10s, 1500ms or 2m`);
+  return ms;
 }
 
 /** Parses a non-negative integer option, naming the option when it is not one. */

@@ -4,13 +4,13 @@
  * so dead tuples exist, then analyzes.
  *
  * @example
- *   DATABASE_URL=postgres://... node --import tsx examples/load.ts --scale small --seed 42
+ *   DATABASE_URL=postgres://... node --import tsx engine/example/load.ts --scale small --seed 42
  */
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
-import { resolveConnection } from '../engine/connection/connection-settings.ts';
-import { connect } from '../engine/connection/open-connection.ts';
-import { ident, qualified } from '../engine/sql/ident.ts';
+import { resolveConnection } from '../connection/connection-settings.ts';
+import { connect } from '../connection/open-connection.ts';
+import { ident, qualified } from '../sql/ident.ts';
 import { connectionError, databaseUrlFromEnv, exitWithError, withUrl, isMainModule, parseIntegerOption } from './cli.ts';
 import {
   churnSteps,

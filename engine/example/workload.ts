@@ -3,13 +3,13 @@
  * workload-queries.ts at a fixed rate for a fixed time, then reports latency percentiles per query.
  *
  * @example
- *   DATABASE_URL=postgres://... node --import tsx examples/workload.ts --duration 10s --rate 50
+ *   DATABASE_URL=postgres://... node --import tsx engine/example/workload.ts --duration 10s --rate 50
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
-import { resolveConnection } from '../engine/connection/connection-settings.ts';
-import { createPool } from '../engine/connection/open-connection.ts';
+import { resolveConnection } from '../connection/connection-settings.ts';
+import { createPool } from '../connection/open-connection.ts';
 import { connectionError, databaseUrlFromEnv, exitWithError, withUrl, isMainModule, parseDurationMs, parseIntegerOption } from './cli.ts';
 import { createRandom } from './random.ts';
 import { readWorkloadContext, type WorkloadContext } from './workload-context.ts';

@@ -1,6 +1,6 @@
-import { addIntervals, boundLiteral, intervalStart, partitionName } from '../engine/diff/partition-interval.ts';
-import { defaultNaming, defaultPartitionName } from '../engine/policy/partitioning-policy.ts';
-import { literal, qualified } from '../engine/sql/ident.ts';
+import { addIntervals, boundLiteral, intervalStart, partitionName } from '../diff/partition-interval.ts';
+import { defaultNaming, defaultPartitionName } from '../policy/partitioning-policy.ts';
+import { literal, qualified } from '../sql/ident.ts';
 import { EXAMPLE_SCHEMA } from './example-schema.ts';
 
 /** The generated history spans this long before its end (see data-steps.ts: 31536000 s). */

@@ -17,7 +17,7 @@ export interface ExampleSchemaSql {
 const AFTER_LOAD_MARKER = '-- pgwarden-example: after bulk load';
 
 export async function readExampleSchema(): Promise<ExampleSchemaSql> {
-  const text = await readFile(new URL('./schema.sql', import.meta.url), 'utf8');
+  const text = await readFile(new URL('../../examples/schema.sql', import.meta.url), 'utf8');
   const at = text.indexOf(AFTER_LOAD_MARKER);
   if (at < 0) throw new Error(`examples/schema.sql lacks its marker line "${AFTER_LOAD_MARKER}"`);
   return { tables: text.slice(0, at), keys: text.slice(at + AFTER_LOAD_MARKER.length) };

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { ident, qualified } from '../engine/sql/ident.ts';
+import { ident, qualified } from '../sql/ident.ts';
 import { EXAMPLE_SCHEMA, EXAMPLE_TABLES, type ExampleTable } from './example-schema.ts';
 
 /** Per table, `rows:hash` of its content; equal checksums mean equal rows (whatever their physical order). */

@@ -24,7 +24,7 @@ export async function readWorkloadContext(pool: pg.Pool): Promise<WorkloadContex
     pool.query<{ created_at: Date }>('SELECT created_at FROM public.events ORDER BY id DESC LIMIT 1'),
   ]);
   if (tenants.rows.length === 0 || servers.rows.length === 0 || deployments.rows.length === 0) {
-    throw new Error('the example data is missing; load it first with examples/load.ts');
+    throw new Error('the example data is missing; load it first with engine/example/load.ts');
   }
   const serversByTenant = new Map<string, string[]>();
   for (const { id, tenant_id } of servers.rows) {
