@@ -14,7 +14,7 @@ import { CliError, type Io } from '../context.ts';
 import { progressPrinter } from '../progress-printer.ts';
 
 /** The example routing policy (one replica, REPLICA_URL): the demo points it at the embedded standby. */
-const ROUTING_POLICY = fileURLToPath(new URL('../../example/routing', import.meta.url));
+const ROUTING_POLICY = fileURLToPath(new URL('../../../examples/routing', import.meta.url));
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
