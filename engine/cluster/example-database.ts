@@ -41,7 +41,7 @@ export type ExampleDatabase = { readonly url: string; readonly loaded: ExampleSu
  */
 export async function ensureExampleDatabase(
   adminUrl: string,
-  options: { readonly name: string; readonly scale: ExampleScale; readonly reload?: boolean; readonly onProgress?: (message: string) => void },
+  options: { readonly name: string; readonly scale: ExampleScale; readonly reload?: boolean; readonly plainEvents?: boolean; readonly onProgress?: (message: string) => void },
 ): Promise<ExampleDatabase> {
   await ensureDatabase(adminUrl, options.name);
   const url = withDatabase(adminUrl, options.name);
@@ -49,7 +49,7 @@ export async function ensureExampleDatabase(
   try {
     await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     if (!options.reload && (await exampleLoaded(client))) return { url, loaded: null };
-    return { url, loaded: await loadExample(client, { scale: options.scale, ...(options.onProgress ? { onProgress: options.onProgress } : {}) }) };
+    return { url, loaded: await loadExample(client, { scale: options.scale, plainEvents: options.plainEvents ?? false, ...(options.onProgress ? { onProgress: options.onProgress } : {}) }) };
   } finally {
     await client.end();
   }

@@ -31,6 +31,11 @@ export interface LoadExampleOptions {
   readonly onProgress?: (message: string) => void;
   /** The end of the generated year; default the server's now(), to the second. Fix it to compare loads. */
   readonly endAt?: Date;
+  /**
+   * `events` as a plain table, as it is before anyone partitions it (the demo converts it online with
+   * `pgwarden apply`); by default it is loaded range-partitioned by month, as the policies keep it.
+   */
+  readonly plainEvents?: boolean;
 }
 
 export interface ExampleSummary {
@@ -61,8 +66,14 @@ export async function loadExample(client: pg.ClientBase, options: LoadExampleOpt
   try {
     // One transaction for schema and data: a failed load leaves the previous example in place.
     await inTransaction(client, async () => {
-      await client.query(schema.tables);
-      for (const sql of eventPartitionsSql(endAt)) await client.query(sql);
+      if (options.plainEvents) {
+        // The partitions a converted table had would stand in the way of the conversion's own.
+        for (const sql of eventPartitionsSql(endAt).filter((s) => s.startsWith('DROP TABLE'))) await client.query(sql);
+        await client.query(schema.tables.replace(') PARTITION BY RANGE (created_at);', ');'));
+      } else {
+        await client.query(schema.tables);
+        for (const sql of eventPartitionsSql(endAt)) await client.query(sql);
+      }
       for (const step of insertSteps(context)) await runStep(client, step, report);
       await timed('primary and foreign keys', report, () => client.query(schema.keys));
       await advanceSequences(client);

@@ -1,4 +1,11 @@
 import type pg from 'pg';
+import { runWorkload } from '../../../examples/workload.ts';
+import type { WorkloadReport } from '../../../examples/workload-report.ts';
+import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
+import type { ChangeKind } from '../../diff/change.ts';
+import type { DesiredState } from '../../policy/desired.ts';
+import type { Io } from '../context.ts';
+import { progressPrinter } from '../progress-printer.ts';
 import { formatPartitionPruning, partitionPruning } from '../../analysis/partition-pruning.ts';
 import { catalogSession } from '../../catalog/introspect.ts';
 import { leafPartitions } from '../../catalog/partition-queries.ts';
@@ -30,4 +37,42 @@ export async function partitionDemo(client: pg.ClientBase, now: Date): Promise<s
     `  -> ${formatPartitionPruning(pruning)}${Number.isFinite(ms) ? `, ${ms.toFixed(1)} ms` : ''}`,
     '',
   ].join('\n');
+}
+
+export function isConversion(kind: ChangeKind): boolean {
+  return kind === 'convert-table' || kind === 'drop-unpartitioned';
+}
+
+/**
+ * The conversion of the plain `events` into the partitioned table its policy declares, online, with the
+ * API's workload (reads and writes, events inserted among them) running the whole time; then the old
+ * table is dropped, as `apply --allow-drop` would. Nothing to do when an earlier run converted it.
+ */
+export async function convertDemo(io: Io, options: { readonly url: string; readonly pool: pg.Pool; readonly desired: DesiredState }): Promise<void> {
+  let converting = true;
+  const rounds: WorkloadReport[] = [];
+  const traffic = (async () => {
+    while (converting) rounds.push(await runWorkload(options.pool, { durationMs: 1000, ratePerSecond: 20, concurrency: 4 }));
+  })();
+  try {
+    const result = await apply({
+      databaseUrl: options.url,
+      desired: options.desired,
+      ...APPLY_DEFAULTS,
+      onEvent: progressPrinter(io),
+      ...(io.signal ? { signal: io.signal } : {}),
+      select: (c) => c.change.kind === 'convert-table',
+    });
+    if (result.plan.changes.length === 0) io.stdout('  public.events is partitioned already (an earlier run converted it)\n');
+  } finally {
+    converting = false;
+    await traffic;
+  }
+  const statements = rounds.reduce((n, r) => n + r.count, 0);
+  const errors = rounds.reduce((n, r) => n + r.errors, 0);
+  const writes = rounds.flatMap((r) => r.queries.filter((q) => q.access === 'write'));
+  const slowest = Math.max(0, ...writes.map((q) => q.maxMs ?? 0));
+  io.stdout(`  the workload meanwhile: ${statements.toLocaleString('en-US')} statements, ${errors} failed; slowest write ${slowest.toFixed(0)} ms\n`);
+  const dropped = await apply({ databaseUrl: options.url, desired: options.desired, ...APPLY_DEFAULTS, allowDrop: true, select: (c) => c.change.kind === 'drop-unpartitioned' });
+  if (dropped.applied > 0) io.stdout('  dropped public.events_unpartitioned, the table before the conversion (apply --allow-drop)\n');
 }
