@@ -1,6 +1,6 @@
 import { addIntervals, boundLiteral, canonicalBound, intervalStart, subtractIntervals, timeKeyType } from '../diff/partition-interval.ts';
 import type { DesiredState } from '../policy/desired.ts';
-import { parameterMove } from '../policy/index-storage-parameters.ts';
+import { parameterMove } from '../diff/index-parameter-move.ts';
 import type { Canonical } from './canonicalise.ts';
 import { signatureKey, type Catalog } from './catalog.ts';
 import type { DefaultRowsProbe, PartitionedTableInfo } from './partition-queries.ts';

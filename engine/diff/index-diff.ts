@@ -2,7 +2,7 @@ import type { ActualIndex, ActualTable, Catalog, IndexSignature } from '../catal
 import { sameSignature } from '../catalog/catalog.ts';
 import type { Canonical } from '../catalog/canonicalise.ts';
 import type { DesiredIndex, DesiredState, DesiredTable, PolicyError } from '../policy/desired.ts';
-import { parameterMove, type IndexParameterMove } from '../policy/index-storage-parameters.ts';
+import { parameterMove, type IndexParameterMove } from './index-parameter-move.ts';
 import {
   indexAddress,
   partitionIndexName,

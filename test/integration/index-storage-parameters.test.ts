@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicies } from '../../engine/policy/load.ts';
-import { parameterMove } from '../../engine/policy/index-storage-parameters.ts';
+import { parameterMove } from '../../engine/diff/index-parameter-move.ts';
 import { projectWith as makeProject, writePolicy } from '../support/cli.ts';
 import { convergeHelpers } from '../support/converge.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
