@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { runWorkload } from '../../../examples/workload.ts';
-import type { WorkloadReport } from '../../../examples/workload-report.ts';
+import { runWorkload } from '../../example/workload.ts';
+import type { WorkloadReport } from '../../example/workload-report.ts';
 import { apply, APPLY_DEFAULTS } from '../../apply/apply.ts';
 import type { ChangeKind } from '../../diff/change.ts';
 import type { DesiredState } from '../../policy/desired.ts';
