@@ -49,6 +49,8 @@ export interface ActualTable {
   /** The owning role, and whether the role pgwarden connects as has its rights (owner, member, or superuser). */
   readonly owner: string;
   readonly actsAsOwner: boolean;
+  /** The connecting role may create relations (indexes, partitions) in the table's schema. */
+  readonly createsInSchema: boolean;
 }
 
 export interface ActualIndex {

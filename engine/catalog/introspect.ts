@@ -50,6 +50,7 @@ interface TableRow {
   toast_reloptions: string[] | null;
   owner: string;
   acts_as_owner: boolean;
+  creates_in_schema: boolean;
 }
 
 export interface SignatureRow {
@@ -113,6 +114,7 @@ function parseTable(row: TableRow): ActualTable {
     toastReloptions: row.toast_reloptions,
     owner: row.owner,
     actsAsOwner: row.acts_as_owner,
+    createsInSchema: row.creates_in_schema,
   };
 }
 

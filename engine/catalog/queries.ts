@@ -36,7 +36,9 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
          COALESCE((SELECT t.reloptions FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid), '{}') END AS toast_reloptions,
        pg_catalog.pg_get_userbyid(c.relowner) AS owner,
        -- CREATE INDEX, ALTER TABLE and ATTACH PARTITION need the owner's rights: membership in the owning role (superusers have all).
-       pg_catalog.pg_has_role(c.relowner, 'USAGE') AS acts_as_owner
+       pg_catalog.pg_has_role(c.relowner, 'USAGE') AS acts_as_owner,
+       -- A new index or partition goes into the table's schema, which takes CREATE there too (PostgreSQL 15+ no longer grants it on public).
+       pg_catalog.has_schema_privilege(c.relnamespace, 'CREATE') AS creates_in_schema
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN named ON named.s = n.nspname AND named.t = c.relname

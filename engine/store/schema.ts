@@ -70,22 +70,37 @@ export async function ensurePgwardenSchema(client: pg.ClientBase): Promise<void>
   } catch (error) {
     if ((error as { code?: unknown }).code !== '42501') throw error;
     const who = await client
-      .query<{ role: string; database: string }>('SELECT current_user AS role, pg_catalog.current_database() AS database')
+      .query<{ role: string; database: string; owner: string | null }>(
+        `SELECT current_user AS role, pg_catalog.current_database() AS database,
+                (SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pgwarden') AS owner`,
+      )
       .then((r) => r.rows[0])
       .catch(() => undefined);
     const role = who?.role ?? '<your role>';
     const database = who?.database ?? '<database>';
+    const cause = (error as Error).message;
+    // The schema has one owner: another role's first apply created it, so that role (or a member of it) runs pgwarden.
+    if (who?.owner != null && who.owner !== role) {
+      throw new Error(
+        `pgwarden keeps its history and registries in the schema "pgwarden", which belongs to role "${who.owner}"; role "${role}" may not write it (${cause}): ` +
+          `run pgwarden as "${who.owner}", or GRANT "${who.owner}" TO "${role}"`,
+      );
+    }
     throw new Error(
-      `pgwarden keeps its history and registries in the schema "pgwarden", which role "${role}" may not create or write (${(error as Error).message}); ` +
-        `grant it: GRANT CREATE ON DATABASE "${database}" TO "${role}", or have an administrator run CREATE SCHEMA pgwarden AUTHORIZATION "${role}"`,
+      `pgwarden keeps its history and registries in the schema "pgwarden", which role "${role}" may not create (${cause}): ` +
+        `GRANT CREATE ON DATABASE "${database}" TO "${role}", or have an administrator run CREATE SCHEMA pgwarden AUTHORIZATION "${role}"`,
     );
   }
 }
 
 async function createPgwardenSchema(client: pg.ClientBase): Promise<void> {
+  // CREATE SCHEMA IF NOT EXISTS checks CREATE on the database before it looks for the schema: a schema an
+  // administrator created for a role without that privilege (CREATE SCHEMA pgwarden AUTHORIZATION app) is
+  // only usable when the statement is left out.
+  const exists = (await client.query<{ e: boolean }>(`SELECT pg_catalog.to_regnamespace('pgwarden') IS NOT NULL AS e`)).rows[0]?.e === true;
   await client.query(
     [
-      ...PGWARDEN_SCHEMA_SQL,
+      ...PGWARDEN_SCHEMA_SQL.filter((statement) => !(exists && statement.startsWith('CREATE SCHEMA'))),
       // A process killed mid-apply leaves its record 'running'; its backend is gone, so say what happened.
       `UPDATE pgwarden.history SET outcome = 'interrupted', finished_at = COALESCE(finished_at, now())
         WHERE outcome = 'running'

@@ -134,14 +134,54 @@ for (const { version, bin } of VERSIONS) {
       const reader = await cli('app_reader', ['maintain']);
       expect(reader.code).toBe(1);
       expect(reader.stderr.trimEnd().split('\n')).toHaveLength(1);
-      expect(reader.stderr).toMatch(/^pgwarden: maintain failed: .*"app_reader"/u);
+      expect(reader.stderr).toMatch(/^pgwarden: maintain failed: .*belongs to role "app_owner"; role "app_reader" may not write it/u);
     });
 
     it('apply as the read-only role, with nothing to change, says in one line that it may not write pgwarden\'s history', async () => {
       const result = await cli('app_reader', ['apply', '--auto-approve']);
       expect(result.code).toBe(1);
-      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
-      expect(result.stderr).toContain('role "app_reader" may not create or write');
+      expect(result.stderr).toBe(
+        'pgwarden: apply failed: pgwarden keeps its history and registries in the schema "pgwarden", which belongs to role "app_owner"; ' +
+          'role "app_reader" may not write it (permission denied for schema pgwarden): run pgwarden as "app_owner", or GRANT "app_owner" TO "app_reader"\n',
+      );
+    });
+
+    it('a role that owns its tables but may create neither in their schema nor in the database is told each grant, and works once granted', async () => {
+      const admin = await connect(resolveConnection({ connectionString: `${server.adminUrl}?sslmode=disable`, env: {} }));
+      try {
+        await admin.query('CREATE ROLE table_owner LOGIN IN ROLE pg_monitor');
+        await admin.query('CREATE DATABASE shared');
+      } finally {
+        await admin.end();
+      }
+      const shared = async (role: 'postgres' | 'table_owner', text: string): Promise<void> => {
+        const client = await connect(resolveConnection({ connectionString: `postgres://${role}@127.0.0.1:${server.port}/shared?sslmode=disable`, env: {} }));
+        try {
+          await client.query(text);
+        } finally {
+          await client.end();
+        }
+      };
+      await shared('postgres', 'CREATE TABLE public.events (id bigint PRIMARY KEY, tenant_id int NOT NULL); ALTER TABLE public.events OWNER TO table_owner');
+      const env = { DATABASE_URL: `postgres://table_owner@127.0.0.1:${server.port}/shared?sslmode=disable` };
+      const noCreate = await runCli(['plan'], { cwd: project, env });
+      expect(noCreate.code).toBe(1);
+      expect(noCreate.stderr).toContain(
+        'policies/events.yaml:1:1: the role pgwarden connects as may not create in schema public, where 1 change(s) planned for table public.events create an index or a partition (GRANT CREATE ON SCHEMA "public" TO <your role>)',
+      );
+      await shared('postgres', 'GRANT CREATE ON SCHEMA public TO table_owner');
+      expect((await runCli(['plan'], { cwd: project, env })).code).toBe(0);
+      const refused = await runCli(['apply', '--auto-approve'], { cwd: project, env });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(
+        'pgwarden: apply failed: pgwarden keeps its history and registries in the schema "pgwarden", which role "table_owner" may not create ' +
+          '(permission denied for database shared): GRANT CREATE ON DATABASE "shared" TO "table_owner", or have an administrator run CREATE SCHEMA pgwarden AUTHORIZATION "table_owner"\n',
+      );
+      await shared('postgres', 'CREATE SCHEMA pgwarden AUTHORIZATION table_owner');
+      const applied = await runCli(['apply', '--auto-approve'], { cwd: project, env });
+      expect(applied.stderr).toBe('');
+      expect(applied.code).toBe(0);
+      expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env })).code).toBe(0);
     });
   });
 }

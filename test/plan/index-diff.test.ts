@@ -25,7 +25,7 @@ function desired(indexes: DesiredIndex[], managed: DesiredTable['managed'] = 'pa
 
 const ORDERS: ActualTable = {
   oid: 10, schema: 'app', name: 'orders', kind: 'table', parentOid: null, partitionBound: null, partitionKey: null,
-  rowEstimate: 1000, bytes: 65536, reloptions: [], toastReloptions: null, owner: 'app', actsAsOwner: true,
+  rowEstimate: 1000, bytes: 65536, reloptions: [], toastReloptions: null, owner: 'app', actsAsOwner: true, createsInSchema: true,
 };
 
 let nextOid = 100;

@@ -24,6 +24,7 @@ function table(name: string, options: Partial<ActualTable> = {}): ActualTable {
     toastReloptions: [],
     owner: 'app',
     actsAsOwner: true,
+    createsInSchema: true,
     ...options,
   };
 }
