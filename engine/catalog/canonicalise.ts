@@ -86,14 +86,19 @@ export async function canonicaliseIndexes(session: CatalogSession, desired: read
     let next = 0;
     return derived.map((signature): Canonical => (signature ? { ok: true, signature } : built[next++]!));
   }
-  // With a second connection, the catalog facts are read there while the indexes that cannot be
-  // derived are built here; an index that looked derivable but was not is built after (one batch more).
+  // With a second connection, the scratch builds of the indexes that cannot be derived are split by
+  // table between the two, the catalog facts read there first; an index that looked derivable but was
+  // not is built after (one batch more).
   const notDerivable = desired.filter((index) => !derivable(index));
-  const [derived, built] = await Promise.all([
-    desired.some(derivable) ? deriveSignatures(helper, desired) : desired.map(() => undefined),
-    notDerivable.length > 0 ? buildOnScratch(session, notDerivable) : [],
+  const [here, there] = halvesByTable(notDerivable);
+  const [[derived, builtThere], builtHere] = await Promise.all([
+    (async () => {
+      const facts = desired.some(derivable) ? await deriveSignatures(helper, desired) : desired.map(() => undefined);
+      return [facts, there.length > 0 ? await buildOnScratch(helper, there) : []] as const;
+    })(),
+    here.length > 0 ? buildOnScratch(session, here) : [],
   ]);
-  const builtOf = new Map(notDerivable.map((index, i) => [index, built[i]!]));
+  const builtOf = new Map([...here.map((index, i) => [index, builtHere[i]!] as const), ...there.map((index, i) => [index, builtThere[i]!] as const)]);
   const missed = desired.filter((index, i) => derived[i] === undefined && !builtOf.has(index));
   const late = missed.length > 0 ? await buildOnScratch(session, missed) : [];
   missed.forEach((index, i) => builtOf.set(index, late[i]!));
@@ -101,6 +106,20 @@ export async function canonicaliseIndexes(session: CatalogSession, desired: read
     const signature = derived[i];
     return signature ? { ok: true, signature } : builtOf.get(index)!;
   });
+}
+
+/** Two lists of about the same length, the indexes of a table always in the same one (one scratch copy per table). */
+function halvesByTable(indexes: readonly DesiredIndex[]): [DesiredIndex[], DesiredIndex[]] {
+  const byTable = new Map<string, DesiredIndex[]>();
+  for (const index of indexes) {
+    const key = `${index.schema}\u0000${index.table}`;
+    const group = byTable.get(key);
+    if (group) group.push(index);
+    else byTable.set(key, [index]);
+  }
+  const halves: [DesiredIndex[], DesiredIndex[]] = [[], []];
+  for (const group of byTable.values()) (halves[0].length <= halves[1].length ? halves[0] : halves[1]).push(...group);
+  return halves;
 }
 
 /** Every desired index built on a scratch copy of its table: what PostgreSQL itself makes of it. */

@@ -16,6 +16,9 @@ import { readConversions } from './read-conversions.ts';
 /** How long reading the catalog waits for a lock another session holds on a declared table. */
 export const PLAN_LOCK_TIMEOUT_MS = 5000;
 
+const SESSION_SETUP_SQL = `SELECT pg_catalog.set_config('standard_conforming_strings', 'on', false), pg_catalog.set_config('lock_timeout', $1, false),
+       pg_catalog.pg_is_in_recovery() AS r`;
+
 /** What `readActual()` reads: driven by the desired state, at one instant (which partitions are due). */
 export interface ActualScope {
   readonly desired: DesiredState;
@@ -37,8 +40,21 @@ export interface ActualScope {
  * partitions, definitions of the indexes a change may touch). Nothing is read after this.
  */
 export async function readActual(session: CatalogSession, scope: ActualScope): Promise<Actual> {
-  // Opened while the first query runs; a failure only means reading on one connection.
-  const opening: Promise<pg.Client | undefined> = scope.connect?.().catch(() => undefined) ?? Promise.resolve(undefined);
+  // Opened while the first query runs; a failure only means reading on one connection. Scratch builds
+  // run there too: the same lock_timeout (and string syntax) as here.
+  const opening: Promise<pg.Client | undefined> =
+    scope.connect?.().then(
+      async (client) => {
+        try {
+          await client.query(SESSION_SETUP_SQL, [`${PLAN_LOCK_TIMEOUT_MS}ms`]);
+          return client;
+        } catch {
+          await client.end().catch(() => undefined);
+          return undefined;
+        }
+      },
+      () => undefined,
+    ) ?? Promise.resolve(undefined);
   try {
     return await readWith(session, scope, opening);
   } finally {
@@ -52,15 +68,11 @@ async function readWith(session: CatalogSession, scope: ActualScope, opening: Pr
   // that way; with it off, a backslash in a quoted string would let the server see a statement end the
   // parser did not (engine/catalog/canonicalise.ts). lock_timeout: a table locked by someone else makes
   // the plan fail with a clear error instead of waiting behind them.
-  const [recovery] = await query<{ r: boolean }>(
-    session,
-    `SELECT pg_catalog.set_config('standard_conforming_strings', 'on', false), pg_catalog.set_config('lock_timeout', $1, false),
-            pg_catalog.pg_is_in_recovery() AS r`,
-    [`${PLAN_LOCK_TIMEOUT_MS}ms`],
-  );
+  const [recovery] = await query<{ r: boolean }>(session, SESSION_SETUP_SQL, [`${PLAN_LOCK_TIMEOUT_MS}ms`]);
   if (recovery?.r) throw new Error('this server is a standby (in recovery); plan and apply need the primary');
   const second = await opening;
-  const helper = second === undefined ? undefined : catalogSession(second);
+  // Its setup query counts too.
+  const helper = second === undefined ? undefined : { ...catalogSession(second), roundTrips: 1 };
   const named = desired.tables.map((t) => ({ schema: t.schema, name: t.name }));
   const { catalog, shared } = await introspectShared(session, named, helper);
   const canonical = await canonicalSignatures(session, desired, catalog, shared ? helper : undefined);
