@@ -13,7 +13,7 @@ import { connect } from '../engine/connection/open-connection.ts';
 import { startTlsServer } from '../test/support/tls-server.ts';
 import { startServer } from '../test/support/throwaway-server.ts';
 
-const ROUNDS = 15;
+const ROUNDS = 21;
 
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
@@ -36,9 +36,14 @@ const pgwarden = (url: string) => (): Promise<pg.Client> => connect(resolveConne
 
 async function measure(cases: Record<string, () => Promise<pg.Client>>): Promise<Map<string, number>> {
   const samples = new Map<string, number[]>(Object.keys(cases).map((k) => [k, []]));
-  // Interleaved, so that a busy machine slows every case alike.
+  // Interleaved, so that a busy machine slows every case alike, and rotated, so that no case always runs
+  // right after another one's session ended (its backend still exiting).
+  const entries = Object.entries(cases);
   for (let round = 0; round < ROUNDS; round += 1) {
-    for (const [name, open] of Object.entries(cases)) samples.get(name)?.push(await timed(open));
+    for (let i = 0; i < entries.length; i += 1) {
+      const [name, open] = entries[(round + i) % entries.length] ?? entries[0]!;
+      samples.get(name)?.push(await timed(open));
+    }
   }
   return new Map([...samples].map(([k, v]) => [k, median(v)]));
 }
