@@ -93,24 +93,56 @@ SELECT pg_catalog.now() AS server_time,
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity s ON s.pid = l.pid
          WHERE NOT l.granted AND s.datname = pg_catalog.current_database())::int AS locks_waiting,
        CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL
-            ELSE pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), '0/0')::float8 END AS wal_bytes
+            ELSE pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), '0/0')::float8 END AS wal_bytes,
+       /*checkpoints*/NULL::float8 AS checkpoints_timed, NULL::float8 AS checkpoints_requested
   FROM pg_catalog.pg_stat_database d
   JOIN pg_catalog.pg_database db ON db.oid = d.datid
  WHERE d.datname = pg_catalog.current_database()`;
 
 /**
- * Sessions worth naming: the oldest transactions and those idle in one (each holds back vacuum and may
- * hold locks). Bounded; query text cut short.
+ * The database query for a server version: checkpoints timed and requested come from
+ * pg_stat_checkpointer from PostgreSQL 17 on, from pg_stat_bgwriter before.
+ */
+export function healthDatabaseSql(serverVersion: number): string {
+  const checkpoints =
+    serverVersion >= 170000
+      ? '(SELECT c.num_timed::float8 FROM pg_catalog.pg_stat_checkpointer c) AS checkpoints_timed, (SELECT c.num_requested::float8 FROM pg_catalog.pg_stat_checkpointer c) AS checkpoints_requested'
+      : '(SELECT b.checkpoints_timed::float8 FROM pg_catalog.pg_stat_bgwriter b) AS checkpoints_timed, (SELECT b.checkpoints_req::float8 FROM pg_catalog.pg_stat_bgwriter b) AS checkpoints_requested';
+  return HEALTH_DATABASE_SQL.replace('/*checkpoints*/NULL::float8 AS checkpoints_timed, NULL::float8 AS checkpoints_requested', checkpoints);
+}
+
+/**
+ * Sessions worth naming: the five oldest transactions (each holds back vacuum and may hold locks), and
+ * in this database the sessions waiting on a lock (up to 20) with the sessions blocking them
+ * (`pg_blocking_pids`, called for the waiters only), for the page's "who blocks whom" tree. How long a
+ * session has waited is its ungranted lock's `waitstart` (PostgreSQL 14+). Query text cut short.
  */
 export const HEALTH_LONG_TRANSACTIONS_SQL = `${HEALTH_MARKER}
-SELECT a.pid, a.usename::text AS usename, a.application_name, a.state,
-       GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - a.xact_start) * 1000)::float8 AS transaction_ms,
-       GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - a.state_change) * 1000)::float8 AS state_ms,
-       a.wait_event_type, pg_catalog.left(a.query, 200) AS query
-  FROM pg_catalog.pg_stat_activity a
- WHERE a.backend_type = 'client backend' AND a.xact_start IS NOT NULL AND a.pid <> pg_catalog.pg_backend_pid()
- ORDER BY a.xact_start
- LIMIT 5`;
+WITH s AS (
+  SELECT a.pid, a.usename::text AS usename, a.application_name, a.state, a.xact_start, a.state_change,
+         a.wait_event_type, a.query, a.datname
+    FROM pg_catalog.pg_stat_activity a
+   WHERE a.backend_type = 'client backend' AND a.pid <> pg_catalog.pg_backend_pid()
+), w AS (
+  SELECT s.pid, pg_catalog.pg_blocking_pids(s.pid) AS blocked_by
+    FROM s WHERE s.wait_event_type = 'Lock' AND s.datname = pg_catalog.current_database()
+   LIMIT 20
+), pick AS (
+  (SELECT s.pid FROM s WHERE s.xact_start IS NOT NULL ORDER BY s.xact_start LIMIT 5)
+  UNION SELECT w.pid FROM w
+  UNION SELECT pg_catalog.unnest(w.blocked_by) FROM w
+)
+SELECT s.pid, s.usename, s.application_name, s.state,
+       GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - s.xact_start) * 1000)::float8 AS transaction_ms,
+       GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - s.state_change) * 1000)::float8 AS state_ms,
+       s.wait_event_type, pg_catalog.left(s.query, 200) AS query,
+       COALESCE(w.blocked_by, '{}'::int[]) AS blocked_by,
+       -- NULL when it waits for no lock (GREATEST would turn that into 0).
+       (SELECT CASE WHEN pg_catalog.min(l.waitstart) IS NULL THEN NULL
+                    ELSE GREATEST(0, EXTRACT(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.min(l.waitstart)) * 1000)::float8 END
+          FROM pg_catalog.pg_locks l WHERE l.pid = s.pid AND NOT l.granted) AS waiting_ms
+  FROM pick JOIN s ON s.pid = pick.pid LEFT JOIN w ON w.pid = s.pid
+ ORDER BY s.xact_start NULLS LAST`;
 
 /**
  * User tables and their indexes in one pass: totals for the index hit and scan rates, and the few worst

@@ -395,7 +395,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       const settings = primary.settings;
       const none = new Map<string, RouterLag>();
       const routerLag = options.routerLag ? withTimeout(options.routerLag(), statementTimeoutMs, 'router lag').catch(() => none) : Promise.resolve(none);
-      const database = await readDatabase(client, timings);
+      const database = await readDatabase(client, timings, settings.serverVersion);
       const relations = await readRelations(client, timings);
       const read = settings.statementsSchema ? await readStatements(client, timings, settings.statementsSchema, settings.statementsInfo === true) : null;
       const statements = read?.counters ?? null;

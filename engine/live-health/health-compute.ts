@@ -132,6 +132,12 @@ function statementDeltas(current: readonly StatementCounters[], previous: Readon
   return out;
 }
 
+/** The increase of a cumulative counter over the window; null without both readings or across a reset. */
+function counterDelta(now: number | null | undefined, before: number | null | undefined): number | null {
+  if (now === null || now === undefined || before === null || before === undefined || now < before) return null;
+  return now - before;
+}
+
 function toWindow(d: StatementDelta): StatementWindow {
   const mean = d.totalMs / d.calls;
   const variance = Math.max(0, d.sumSqMs / d.calls - mean * mean);
@@ -395,6 +401,8 @@ export function computeSnapshot(input: ComputeInput): { snapshot: HealthSnapshot
     longestTransactionMs: db.longestTransactionMs,
     locksWaiting: db.locksWaiting,
     xidAgeShare: db.xidAge / WRAPAROUND,
+    checkpointsTimed: counterDelta(db.checkpointsTimed, pdb?.checkpointsTimed),
+    checkpointsRequested: counterDelta(db.checkpointsRequested, pdb?.checkpointsRequested),
     walBytesPerSecond: db.walBytes !== null && pdb?.walBytes !== null && pdb?.walBytes !== undefined ? perSecond(delta(db.walBytes, pdb.walBytes), windowMs) : null,
     pollMs: input.poll.wallMs,
   };

@@ -2,6 +2,7 @@ import { auroraReplicasSql, type AuroraReplicaRow } from '../catalog/aurora-quer
 import type pg from 'pg';
 import {
   HEALTH_DATABASE_SQL,
+  healthDatabaseSql,
   HEALTH_LONG_TRANSACTIONS_SQL,
   HEALTH_RELATIONS_SQL,
   HEALTH_REPLICATION_SQL,
@@ -107,10 +108,14 @@ export interface DatabaseReading {
   readonly longestIdleInTransactionMs: number | null;
   readonly locksWaiting: number;
   readonly walBytes: number | null;
+  /** Instance-wide checkpoints since the statistics reset: on schedule, and asked for (WAL filled max_wal_size, or CHECKPOINT). */
+  readonly checkpointsTimed?: number | null;
+  readonly checkpointsRequested?: number | null;
 }
 
-export async function readDatabase(client: pg.ClientBase, timings: Timings): Promise<DatabaseReading> {
-  const [r] = await timed<Record<string, unknown>>(client, timings, 'database', HEALTH_DATABASE_SQL);
+/** `serverVersion` picks where checkpoints are counted; without it they are not read. */
+export async function readDatabase(client: pg.ClientBase, timings: Timings, serverVersion?: number): Promise<DatabaseReading> {
+  const [r] = await timed<Record<string, unknown>>(client, timings, 'database', serverVersion === undefined ? HEALTH_DATABASE_SQL : healthDatabaseSql(serverVersion));
   if (!r) throw new Error('pg_stat_database has no row for this database');
   const num = (k: string): number => Number(r[k] ?? 0);
   const opt = (k: string): number | null => (r[k] === null || r[k] === undefined ? null : Number(r[k]));
@@ -142,6 +147,8 @@ export async function readDatabase(client: pg.ClientBase, timings: Timings): Pro
     longestIdleInTransactionMs: opt('longest_idle_in_transaction_ms'),
     locksWaiting: num('locks_waiting'),
     walBytes: opt('wal_bytes'),
+    checkpointsTimed: opt('checkpoints_timed'),
+    checkpointsRequested: opt('checkpoints_requested'),
   };
 }
 
@@ -155,6 +162,8 @@ export async function readSessions(client: pg.ClientBase, timings: Timings): Pro
     state_ms: number;
     wait_event_type: string | null;
     query: string | null;
+    blocked_by: number[] | null;
+    waiting_ms: number | null;
   }>(client, timings, 'sessions', HEALTH_LONG_TRANSACTIONS_SQL);
   return rows.map((r) => ({
     pid: r.pid,
@@ -165,6 +174,8 @@ export async function readSessions(client: pg.ClientBase, timings: Timings): Pro
     stateMs: Number(r.state_ms),
     waitEventType: r.wait_event_type,
     query: redactQueryText(r.query ?? ''),
+    blockedBy: (r.blocked_by ?? []).map(Number),
+    waitingMs: r.waiting_ms === null ? null : Number(r.waiting_ms),
   }));
 }
 

@@ -51,6 +51,12 @@ export interface Figures {
    * Null without pg_stat_statements.
    */
   readonly ownStatementsPerSecond: number | null;
+  /**
+   * Checkpoints in the window (instance-wide): requested ones (WAL reached max_wal_size, or a CHECKPOINT)
+   * more often than timed ones mean max_wal_size is too small for the write load.
+   */
+  readonly checkpointsTimed: number | null;
+  readonly checkpointsRequested: number | null;
   /** Rolled-back share of transactions ended in the window, 0..1. */
   readonly rollbackShare: number | null;
   readonly deadlocks: number | null;
@@ -279,6 +285,10 @@ export interface SessionInfo {
   readonly stateMs: number;
   readonly waitEventType: string | null;
   readonly query: string;
+  /** The sessions holding the lock it waits for (`pg_blocking_pids`); empty when it waits for none. */
+  readonly blockedBy?: readonly number[];
+  /** How long it has waited for that lock (PostgreSQL 14+), null when it is not waiting. */
+  readonly waitingMs?: number | null;
 }
 
 export interface SlowHealth {

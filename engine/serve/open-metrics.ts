@@ -126,6 +126,15 @@ export function snapshotFamilies(snapshot: HealthSnapshot | null, state: Collect
     { name: 'pgwarden_lock_waits', type: 'gauge', help: 'Lock requests not granted at the poll.', samples: [{ value: f.locksWaiting }] },
     { name: 'pgwarden_oldest_transaction_seconds', type: 'gauge', unit: 'seconds', help: 'Age of the oldest open transaction (0 when none is open).', samples: [{ value: seconds(f.longestTransactionMs) }] },
     { name: 'pgwarden_xid_age_ratio', type: 'gauge', unit: 'ratio', help: "This database's oldest unfrozen transaction ID as a share of the 2^31 wraparound horizon.", samples: [{ value: f.xidAgeShare }] },
+    {
+      name: 'pgwarden_window_checkpoints',
+      type: 'gauge',
+      help: 'Checkpoints of the instance in the last window, by kind: timed (on schedule) or requested (max_wal_size reached, or CHECKPOINT).',
+      samples: [
+        { labels: { kind: 'timed' }, value: f.checkpointsTimed },
+        { labels: { kind: 'requested' }, value: f.checkpointsRequested },
+      ],
+    },
     { name: 'pgwarden_wal_bytes_per_second', type: 'gauge', help: 'WAL written per second over the window, in bytes.', samples: [{ value: f.walBytesPerSecond }] },
     {
       name: 'pgwarden_replica_lag_seconds',

@@ -317,3 +317,34 @@ describe('the age of the oldest open transaction', () => {
     }
   });
 });
+
+describe('blocked sessions', () => {
+  it('names who blocks whom, and for how long the blocked one has waited', async () => {
+    const holder = new pg.Client({ connectionString: db.url });
+    const waiter = new pg.Client({ connectionString: db.url });
+    const poller = new pg.Client({ connectionString: db.url });
+    await Promise.all([holder.connect(), waiter.connect(), poller.connect()]);
+    try {
+      const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const waiterPid = (await waiter.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+      const blocked = waiter.query('SELECT count(*) FROM orders');
+      // Until the server shows the wait: a condition, not a delay.
+      while ((await poller.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [waiterPid])).rowCount === 0) await sleep(20);
+      const sessions = await readSessions(poller, {});
+      const w = sessions.find((s) => s.pid === waiterPid);
+      expect(w?.blockedBy).toEqual([holderPid]);
+      expect(w?.waitingMs).toBeGreaterThanOrEqual(0);
+      expect(w?.query).toBe('SELECT count(*) FROM orders');
+      const h = sessions.find((s) => s.pid === holderPid);
+      expect(h?.blockedBy).toEqual([]);
+      expect(h?.waitingMs).toBeNull();
+      expect(h?.query).toBe('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+      await holder.query('COMMIT');
+      await blocked;
+    } finally {
+      await Promise.all([holder.end(), waiter.end(), poller.end()]);
+    }
+  });
+});

@@ -17,6 +17,8 @@ function figures(over: Partial<Figures> = {}): Figures {
     callsPerSecond: 10,
     tps: 10,
     ownStatementsPerSecond: 1,
+    checkpointsTimed: 0,
+    checkpointsRequested: 0,
     rollbackShare: 0,
     deadlocks: 0,
     cacheHitRatio: 0.999,

@@ -173,7 +173,13 @@ describe('the live page in a real browser', () => {
     expect(await page.textContent('[data-testid="last-updated"]')).not.toBe(updated0);
     expect(await page.locator('[data-testid="status-strip"] [data-figure]').count()).toBeGreaterThan(8);
     expect(await page.locator('[data-testid="slow-queries"] tbody tr').count()).toBeGreaterThan(0);
-    expect(await page.locator('[data-testid^="chart-"] canvas').count()).toBe(6);
+    expect(await page.locator('[data-testid^="chart-"] canvas').count()).toBe(7);
+    expect(await page.textContent('[data-testid="chart-wal"]')).toMatch(/checkpoints in the window: \d+ requested, \d+ timed/);
+    // p50 beside p95 and p99; the apply of beforeAll marked on the charts, linking to its run page.
+    expect(await page.textContent('[data-testid="chart-latency"]')).toMatch(/p50 \(est\.\).*p95 \(est\.\)/);
+    await page.waitForSelector('[data-testid="run-mark"]', { timeout: 10_000 });
+    expect(await page.getAttribute('[data-testid="run-mark"]', 'href')).toBe('../runs/1/');
+    expect(await page.textContent('[data-testid="run-marks"]')).toMatch(/#1 apply \d\d:\d\d:\d\d \(succeeded\)/);
     expect(errors).toEqual([]);
 
     const outDir = outputDir();
@@ -228,6 +234,25 @@ describe('the live page in a real browser', () => {
     await page.emulateMedia({ colorScheme: 'light' });
     await page.locator('[data-testid="routing"]').screenshot({ path: path.join(outDir, 'routing-panel-light.png') });
     await page.close();
+  });
+
+  it('draws blocked sessions as a tree: the session holding the lock, and under it those waiting', async () => {
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    const page = await browser.context.newPage();
+    try {
+      const pid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+      await page.goto(`${baseUrl}/live/`);
+      await page.waitForSelector(`[data-testid="blocking"] [data-testid="blocking-node"][data-pid="${pid}"] [data-testid="blocking-node"]`, { timeout: 6 * INTERVAL_S * 1000 });
+      expect(await page.textContent(`[data-testid="blocking-node"][data-pid="${pid}"]`)).toContain('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+      await page.locator('[data-testid="blocking"]').screenshot({ path: path.join(outputDir(), 'blocking-tree.png') });
+    } finally {
+      await holder.query('COMMIT').catch(() => undefined);
+      await holder.end();
+      await page.close();
+    }
   });
 
   it('greys the figures out and says "stale" after three intervals without a new snapshot', async () => {

@@ -5,6 +5,7 @@ import type { Level, Threshold } from '../../../../engine/live-health/health-sta
 import { flaggedSpans } from '../../lib/chart-scale.ts';
 import { ago, bytes, count, ms, pct, rate } from '../../lib/format.ts';
 import { Gauge, type GaugeBand } from './Gauge.tsx';
+import { BlockingTree } from './BlockingTree.tsx';
 import { RoutingPanel } from './RoutingPanel.tsx';
 import { TimeSeries, type Line } from './TimeSeries.tsx';
 
@@ -26,6 +27,16 @@ const WINDOW_MS = 15 * 60_000;
 const POLL_MS = 5000;
 /** Intervals without a new snapshot after which the figures on the page are marked stale. */
 const STALE_AFTER_INTERVALS = 3;
+
+interface RunMark {
+  readonly id: string;
+  readonly kind: string;
+  readonly outcome: string;
+  readonly startedAt: string;
+}
+
+/** How often the runs are fetched again while the page is open: a new apply shows on the charts within it. */
+const RUNS_EVERY_MS = 30_000;
 
 interface Health {
   readonly collector: CollectorState;
@@ -59,6 +70,9 @@ function bandsFor(t: Threshold | undefined, lo: number, hi: number): GaugeBand[]
   ];
 }
 
+/** The sum of a per-window count over the points that have it. */
+const sumOf = (points: readonly SeriesPoint[], value: (p: SeriesPoint) => number | null | undefined): number => points.reduce((n, p) => n + (value(p) ?? 0), 0);
+
 /** An identifier that may break after its dots and underscores on a phone, and nowhere else. */
 function breakable(text: string) {
   return text.split(/(?<=[._])/).map((part, i) => (
@@ -81,6 +95,8 @@ const logScale = (lo: number, hi: number) => (v: number) => (v <= lo ? 0 : Math.
 export default function LivePage({ apiBase, thresholds }: LivePageProps) {
   const [health, setHealth] = useState<Health | null>(null);
   const [points, setPoints] = useState<SeriesPoint[]>([]);
+  // plan/apply/maintain runs, for the markers on every chart (each links to its run page).
+  const [runs, setRuns] = useState<readonly RunMark[]>([]);
   const [server, setServer] = useState<ServerState>('connecting');
   const [transport, setTransport] = useState<'stream' | 'polling'>('stream');
   const [now, setNow] = useState(() => Date.now());
@@ -141,6 +157,23 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
     const t = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(t);
   }, []);
+
+  useEffect(() => {
+    if (apiBase === null || !visible) return;
+    let stopped = false;
+    const load = async () => {
+      const r = await fetch(api('/api/history?limit=50'), { cache: 'no-store' }).catch(() => null);
+      if (!r?.ok || stopped) return;
+      const body = (await r.json()) as { runs: RunMark[] };
+      setRuns(body.runs.map((x) => ({ id: x.id, kind: x.kind, outcome: x.outcome, startedAt: x.startedAt })));
+    };
+    void load();
+    const t = setInterval(() => void load(), RUNS_EVERY_MS);
+    return () => {
+      stopped = true;
+      clearInterval(t);
+    };
+  }, [apiBase, visible, api]);
 
   // The stream (or the polling fallback), only while the tab is visible.
   useEffect(() => {
@@ -234,11 +267,14 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
   }
 
   const t = (fig: FigureName) => byFigure.get(fig);
+  const inWindow = runs.filter((r) => Date.parse(r.startedAt) >= now - WINDOW_MS).reverse();
+  const events = inWindow.map((r) => ({ t: Date.parse(r.startedAt), label: `#${r.id} ${r.kind}` }));
   const cacheLo = Math.min(0.9, ...points.map((p) => p.f.cacheHitRatio ?? 1), ...points.map((p) => p.f.indexHitRatio ?? 1));
   const lines = {
     latency: [
+      { label: 'p50 (est.)', color: '--series-2', value: (p: SeriesPoint) => p.f.latencyP50Ms },
       { label: 'p95 (est.)', color: '--series-1', value: (p: SeriesPoint) => p.f.latencyP95Ms },
-      { label: 'mean', color: '--series-4', value: (p: SeriesPoint) => p.f.latencyMeanMs },
+      { label: 'mean', color: '--series-4', value: (p: SeriesPoint) => p.f.latencyMeanMs, dash: true },
       { label: 'p99 (est.)', color: '--series-3', value: (p: SeriesPoint) => p.f.latencyP99Ms, dash: true },
     ],
     // The routers' heartbeat (10 writes/s each) and pgwarden's polls are transactions too: drawn apart,
@@ -260,6 +296,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
       { label: 'lock waits', color: '--series-2', value: (p: SeriesPoint) => p.f.locksWaiting },
     ],
     poll: [{ label: 'poll wall time', color: '--series-4', value: (p: SeriesPoint) => p.f.pollMs }],
+    wal: [{ label: 'WAL written', color: '--series-2', value: (p: SeriesPoint) => p.f.walBytesPerSecond }],
   } satisfies Record<string, Line[]>;
 
   return (
@@ -374,9 +411,9 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
       </div>
 
       <div className="grid cols-3">
-        <TimeSeries id="latency" title="Statement latency" hint="pg_stat_statements deltas" lines={lines.latency} points={points} windowMs={WINDOW_MS} now={now} format={(v) => ms(v)} tick={tickMs} threshold={t('latencyP95Ms')?.warn} />
-        <TimeSeries id="throughput" title="Throughput" hint={f ? `${pct(f.rollbackShare)} rollbacks` : undefined} lines={lines.throughput} points={points} windowMs={WINDOW_MS} now={now} format={(v) => rate(v, '')} tick={tickCount} />
-        <TimeSeries id="hits" title="Hit rates" hint={`over each ${Math.round((health?.collector.intervalMs ?? POLL_MS) / 1000)} s window`} lines={lines.hits} points={points} windowMs={WINDOW_MS} now={now} format={(v) => pct(v, 2)} tick={tickPct} yRange={[Math.max(0, Math.floor(cacheLo * 20) / 20), 1.001]} threshold={t('cacheHitRatio')?.warn} />
+        <TimeSeries id="latency" title="Statement latency" hint="pg_stat_statements deltas" lines={lines.latency} points={points} windowMs={WINDOW_MS} now={now} events={events} format={(v) => ms(v)} tick={tickMs} threshold={t('latencyP95Ms')?.warn} />
+        <TimeSeries id="throughput" title="Throughput" hint={f ? `${pct(f.rollbackShare)} rollbacks` : undefined} lines={lines.throughput} points={points} windowMs={WINDOW_MS} now={now} events={events} format={(v) => rate(v, '')} tick={tickCount} />
+        <TimeSeries id="hits" title="Hit rates" hint={`over each ${Math.round((health?.collector.intervalMs ?? POLL_MS) / 1000)} s window`} lines={lines.hits} points={points} windowMs={WINDOW_MS} now={now} events={events} format={(v) => pct(v, 2)} tick={tickPct} yRange={[Math.max(0, Math.floor(cacheLo * 20) / 20), 1.001]} threshold={t('cacheHitRatio')?.warn} />
         <TimeSeries
           id="lag"
           title="Replica lag"
@@ -385,14 +422,42 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
           points={points}
           windowMs={WINDOW_MS}
           now={now}
+          events={events}
           format={(v) => ms(v)}
           tick={tickMs}
           threshold={t('replicaLagMs')?.warn}
           marks={{ label: 'standby down or not streaming', spans: flaggedSpans(points, (p) => p.f.standbysDown > 0) }}
         />
-        <TimeSeries id="connections" title="Sessions" hint={f ? `max_connections ${f.maxConnections}` : undefined} lines={lines.connections} points={points} windowMs={WINDOW_MS} now={now} format={(v) => count(v)} tick={tickCount} />
-        <TimeSeries id="poll" title="Poll cost" hint="the collector's own overhead" lines={lines.poll} points={points} windowMs={WINDOW_MS} now={now} format={(v) => ms(v)} tick={tickMs} />
+        <TimeSeries id="connections" title="Sessions" hint={f ? `max_connections ${f.maxConnections}` : undefined} lines={lines.connections} points={points} windowMs={WINDOW_MS} now={now} events={events} format={(v) => count(v)} tick={tickCount} />
+        <TimeSeries
+          id="wal"
+          title="WAL and checkpoints"
+          hint={`checkpoints in the window: ${sumOf(points, (p) => p.f.checkpointsRequested)} requested, ${sumOf(points, (p) => p.f.checkpointsTimed)} timed`}
+          lines={lines.wal}
+          points={points}
+          windowMs={WINDOW_MS}
+          now={now}
+          events={events}
+          format={(v) => `${bytes(v)}/s`}
+          tick={(v) => bytes(v)}
+        />
+        <TimeSeries id="poll" title="Poll cost" hint="the collector's own overhead" lines={lines.poll} points={points} windowMs={WINDOW_MS} now={now} events={events} format={(v) => ms(v)} tick={tickMs} />
       </div>
+
+      {inWindow.length > 0 ? (
+        <div className="run-marks faint" data-testid="run-marks">
+          Runs on the charts:{' '}
+          {inWindow.map((r, i) => (
+            <span key={r.id}>
+              {i > 0 ? ' · ' : ''}
+              <a href={`../runs/${r.id}/`} data-testid="run-mark">
+                #{r.id} {r.kind}
+              </a>{' '}
+              {new Date(r.startedAt).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit' })} ({r.outcome})
+            </span>
+          ))}
+        </div>
+      ) : null}
 
       <div className="grid live-split">
         <div className="panel">
@@ -563,6 +628,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
           )}
         </div>
       </div>
+      {snapshot ? <BlockingTree sessions={snapshot.sessions} /> : null}
       {snapshot && snapshot.sessions.length > 0 ? (
         <div className="panel">
           <div className="panel-title">

@@ -33,6 +33,8 @@ export interface TimeSeriesProps {
   readonly threshold?: number;
   /** Spans shaded and labelled on the chart (a standby down: its lag has no value there). */
   readonly marks?: { readonly label: string; readonly spans: readonly Span[] };
+  /** Moments drawn as vertical lines across the chart (each plan/apply/maintain run: `#12 apply`). */
+  readonly events?: readonly { readonly t: number; readonly label: string }[];
   readonly now: number;
 }
 
@@ -118,14 +120,33 @@ export function TimeSeries(props: TimeSeriesProps) {
       };
       const markFill = cssVar(el, '--crit-bg', 'rgba(220,50,50,0.12)');
       const markText = cssVar(el, '--crit', '#d33');
+      const eventColor = cssVar(el, '--accent', '#5794f2');
       opts.hooks = {
         // Shaded spans under the lines, with their label: a gap in a line then says why it is there.
         drawAxes: [
           (u: uPlot) => {
             const marks = latest.current.marks;
-            if (!marks) return;
             const { ctx } = u;
             ctx.save();
+            for (const event of latest.current.events ?? []) {
+              const x = u.valToPos(event.t / 1000, 'x', true);
+              if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+              ctx.strokeStyle = eventColor;
+              ctx.lineWidth = devicePixelRatio;
+              ctx.setLineDash([3 * devicePixelRatio, 3 * devicePixelRatio]);
+              ctx.beginPath();
+              ctx.moveTo(x, u.bbox.top);
+              ctx.lineTo(x, u.bbox.top + u.bbox.height);
+              ctx.stroke();
+              ctx.setLineDash([]);
+              ctx.fillStyle = eventColor;
+              ctx.font = `${10 * devicePixelRatio}px Inter, system-ui, sans-serif`;
+              ctx.fillText(event.label, x + 3 * devicePixelRatio, u.bbox.top + u.bbox.height - 4 * devicePixelRatio);
+            }
+            if (!marks) {
+              ctx.restore();
+              return;
+            }
             for (const span of marks.spans) {
               const x0 = Math.max(u.bbox.left, u.valToPos(span.from / 1000, 'x', true));
               const x1 = Math.min(u.bbox.left + u.bbox.width, u.valToPos(span.to / 1000, 'x', true));
