@@ -40,9 +40,18 @@ beforeAll(async () => {
   });
   server = await startServeServer({ databaseUrl: db.url, collector, site: null, host: '127.0.0.1', port: 0 });
   await collector.pollOnce();
-  for (let i = 0; i < 40; i++) {
-    await router.query('SELECT id FROM orders WHERE customer = $1 LIMIT 5', [i % 50]);
-    await db.pool.query('SELECT count(*) FROM orders WHERE customer = $1', [i % 50]);
+  // The primary's share on one session that then flushes its counters: a backend holds them back for
+  // up to a second after its last flush (PostgreSQL 15+), and the next poll must see them.
+  const session = await db.pool.connect();
+  try {
+    for (let i = 0; i < 40; i++) {
+      await router.query('SELECT id FROM orders WHERE customer = $1 LIMIT 5', [i % 50]);
+      await session.query('SELECT count(*) FROM orders WHERE customer = $1', [i % 50]);
+      await session.query('SELECT customer FROM orders WHERE id = $1', [i + 1]);
+    }
+    await session.query('SELECT pg_catalog.pg_stat_force_next_flush()');
+  } finally {
+    session.release();
   }
   await until(async () => (await db.pool.query("SELECT 1 FROM pgwarden.router_metrics WHERE counters->'reads' IS NOT NULL AND (counters->'reads'->>'primary')::int + coalesce((SELECT sum(value::int) FROM jsonb_each_text(counters->'reads'->'replicas')), 0) >= 40")).rowCount === 1);
   // The second poll has a window: rates, latency, and the router's row.
