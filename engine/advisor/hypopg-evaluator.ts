@@ -38,7 +38,10 @@ export function hypopgEvaluator(
 
   return {
     method: 'hypopg',
-    async cost(statement, set) {
+    async cost(statement, all) {
+      // Only the indexes on the statement's own tables can change its plan: fewer to create, and the
+      // cache answers for every set that differs elsewhere.
+      const set = all.filter((c) => statement.usage.accesses.some((a) => a.table.schema === c.schema && a.table.name === c.table));
       const key = setKey(statement, set);
       const cached = cache.get(key);
       if (cached) return cached;

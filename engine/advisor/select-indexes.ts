@@ -124,8 +124,21 @@ export async function selectIndexes(input: SelectionInput): Promise<Selection> {
     writeCosts.set(c.id, known);
     return known;
   };
-  const affectedBy = (c: IndexCandidate): WorkloadStatement[] =>
-    statements.filter((s) => s.usage.accesses.some((a) => a.write !== 'insert' && a.table.schema === c.schema && a.table.name === c.table));
+  // The statements that read the table and touch the index's leading column: an index whose first key
+  // a statement never names does not narrow its scan (costing it there was most of the evaluations).
+  const affected = new Map<string, WorkloadStatement[]>();
+  const affectedBy = (c: IndexCandidate): WorkloadStatement[] => {
+    const lead = c.keys[0]?.column;
+    const key = JSON.stringify([c.schema, c.table, lead]);
+    let found = affected.get(key);
+    if (found === undefined) {
+      found = statements.filter((s) =>
+        s.usage.accesses.some((a) => a.write !== 'insert' && a.table.schema === c.schema && a.table.name === c.table && (lead === undefined || a.referenced.includes(lead))),
+      );
+      affected.set(key, found);
+    }
+    return found;
+  };
 
   const baseline = new Map<string, StatementCost>();
   for (const s of statements) baseline.set(s.key, await cost(s, []));
