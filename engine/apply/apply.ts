@@ -230,6 +230,7 @@ export async function apply(options: ApplyOptions): Promise<ApplyResult> {
               onProgress: (progress) => options.onEvent?.({ type: 'progress', progress }),
               onNotice: (message) => options.onEvent?.({ type: 'notice', message }),
               onRetry: (sql, attempt, waitMs, reason) => options.onEvent?.({ type: 'retry', sql, attempt, waitMs, reason }),
+              openSession: () => connect(options.databaseUrl, 'pgwarden apply (verify)'),
               ...options.conversion,
             }).catch((error: unknown) => {
               if (error instanceof ConversionError) throw new ApplyError(error.message, error.sql, error.hint);

@@ -34,6 +34,8 @@ export interface ConversionOptions {
   readonly initialBatchRows?: number;
   /** Called between batches (tests stop the process here). */
   readonly afterBatch?: (rowsCopied: number) => Promise<void> | void;
+  /** A second session: verification reads the two tables at once, in one exported snapshot. */
+  readonly openSession?: () => Promise<pg.ClientBase & { end(): Promise<void> }>;
 }
 
 export interface ConversionReport {
@@ -125,6 +127,33 @@ function swappedSql(c: ConvertTable): string[] {
 ON CONFLICT (schema_name, index_name) DO UPDATE SET table_name = EXCLUDED.table_name, policy_file = EXCLUDED.policy_file, spec_hash = NULL, signature = NULL, recorded_at = now()`,
     ),
   ];
+}
+
+/**
+ * Both sides in one snapshot: on a second session importing the first one's snapshot when there is one
+ * (the two scans then run at once), else one after the other in the same transaction.
+ */
+async function verifyBoth(client: pg.ClientBase, step: ConvertStep, options: ConversionOptions): Promise<{ oldRows: VerifyRow[]; newRows: VerifyRow[] }> {
+  const second = options.openSession ? await options.openSession().catch(() => null) : null;
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    await client.query('SET LOCAL statement_timeout = 0');
+    if (second === null) {
+      const oldRows = (await client.query<VerifyRow>(step.verify.old)).rows;
+      const newRows = (await client.query<VerifyRow>(step.verify.new)).rows;
+      return { oldRows, newRows };
+    }
+    const snapshot = (await client.query<{ s: string }>('SELECT pg_catalog.pg_export_snapshot() AS s')).rows[0]?.s ?? '';
+    await second.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await second.query(`SET TRANSACTION SNAPSHOT ${literal(snapshot)}`);
+    await second.query('SET LOCAL statement_timeout = 0');
+    const [oldRows, newRows] = await Promise.all([client.query<VerifyRow>(step.verify.old), second.query<VerifyRow>(step.verify.new)]);
+    await second.query('COMMIT');
+    return { oldRows: oldRows.rows, newRows: newRows.rows };
+  } finally {
+    await client.query('COMMIT').catch(() => undefined);
+    await second?.end().catch(() => undefined);
+  }
 }
 
 export async function runConversion(client: pg.ClientBase, change: ConvertTable, step: ConvertStep, options: ConversionOptions): Promise<ConversionReport> {
@@ -228,16 +257,7 @@ export async function runConversion(client: pg.ClientBase, change: ConvertTable,
   // Verify: one snapshot for both sides; the trigger changes both in the writer's own transaction.
   options.onProgress?.({ phase: `verifying ${qualifiedName}: rows and checksums per partition`, percent: null, waitingFor: [] });
   const v0 = Date.now();
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  let oldRows: VerifyRow[];
-  let newRows: VerifyRow[];
-  try {
-    await client.query('SET LOCAL statement_timeout = 0');
-    oldRows = (await client.query<VerifyRow>(step.verify.old)).rows;
-    newRows = (await client.query<VerifyRow>(step.verify.new)).rows;
-  } finally {
-    await client.query('COMMIT').catch(() => undefined);
-  }
+  const { oldRows, newRows } = await verifyBoth(client, step, options);
   const verifyMs = Date.now() - v0;
   const mismatch = compareVerification(change, oldRows, newRows);
   if (mismatch !== null) {
