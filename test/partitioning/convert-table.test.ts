@@ -160,6 +160,44 @@ describe('converting a plain table into a partitioned one', () => {
   });
 });
 
+describe('a conversion and the routing policy', () => {
+  it('watches the standby\'s replay lag against max_lag_ms while it copies', async () => {
+    const routing = ['routing:', '  replicas:', '    - name: standby1', '      url_env: REPLICA_URL', '  max_lag_ms: 250', ''].join('\n');
+    const project = await projectWith({ 'events.yaml': POLICY, 'routing.yaml': routing });
+    const { desired } = await loadPolicies(path.join(project, 'policies'));
+    const env = { REPLICA_URL: db.standbyUrl || db.url };
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const outcome = await makePlan(client, desired, NOW, { env }).finally(() => client.end());
+    if (!outcome.ok) throw new Error(outcome.errors.map((e) => e.message).join('; '));
+    const convert = outcome.plan.changes.find((c) => c.change.kind === 'convert-table');
+    expect(convert?.change.kind === 'convert-table' && convert.change.maxLagMs).toBe(250);
+    expect(renderPlanText(outcome.plan, { color: false })).toContain('paused while a standby lags more than 250 ms (routing max_lag_ms)');
+    const before = await rowsOf('app.events');
+    await apply({
+      databaseUrl: db.url,
+      desired,
+      allowDrop: false,
+      lockTimeoutMs: 2000,
+      buildTimeoutMs: 0,
+      retries: 5,
+      backoffMs: 50,
+      now: () => NOW,
+      env,
+      who: { actor: 'test', gitCommit: null, gitBranch: null },
+      select: (c) => c.change.kind === 'convert-table',
+    });
+    expect(await rowsOf('app.events')).toEqual(before);
+    expect(await leftovers()).toEqual([]);
+    // The rest of the plan (the old table's drop, the routing policy's tables), then nothing is left.
+    await apply({ databaseUrl: db.url, desired, allowDrop: true, lockTimeoutMs: 2000, buildTimeoutMs: 0, retries: 5, backoffMs: 50, now: () => NOW, env, who: { actor: 'test', gitCommit: null, gitBranch: null } });
+    const again = new pg.Client({ connectionString: db.url });
+    await again.connect();
+    const last = await makePlan(again, desired, NOW, { env }).finally(() => again.end());
+    expect(last.ok && renderPlanText(last.plan, { color: false })).toContain('No changes.');
+  });
+});
+
 describe('what the plan refuses to convert, read from the catalog', () => {
   it('lists every reason at the partitioning line, and changes nothing', async () => {
     await sql(`CREATE TABLE app.legacy (id bigint PRIMARY KEY, ref text UNIQUE, created_at timestamptz, kind text);
