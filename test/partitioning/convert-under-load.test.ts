@@ -202,5 +202,10 @@ describe('converting a table while a writer inserts, updates and deletes', () =>
     const again = await makePlan(client, desired, NOW).finally(() => client.end());
     expect(again.ok && again.plan.changes.map((c) => c.change.kind)).toEqual(['drop-unpartitioned']);
     expect(again.ok && renderPlanText(again.plan, { color: false })).toContain('- drop app.events_unpartitioned');
+    await apply({ databaseUrl: db.url, desired, allowDrop: true, lockTimeoutMs: LOCK_TIMEOUT_MS, buildTimeoutMs: 0, retries: 5, backoffMs: 50, now: () => NOW, who: { actor: 'test', gitCommit: null, gitBranch: null } });
+    const last = new pg.Client({ connectionString: db.url });
+    await last.connect();
+    const none = await makePlan(last, desired, NOW).finally(() => last.end());
+    expect(none.ok && renderPlanText(none.plan, { color: false })).toContain('No changes.');
   });
 });
