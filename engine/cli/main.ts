@@ -33,7 +33,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   advise: { summary: 'index advice for the workload, with evidence; --write adds it to the policy files', load: async () => { const m = await import('./commands/advise.ts'); return { run: m.adviseCommand, options: m.adviseOptions }; } },
   maintain: { summary: 'VACUUM (ANALYZE) what the vacuum policies say is due, worst first', load: async () => { const m = await import('./commands/maintain.ts'); return { run: m.maintainCommand, options: m.maintainOptions }; } },
   health: { summary: 'table health and bloat against each floor, then the live snapshot (latency, hit rates, connections, replica lag); exit 1 when a figure is red', load: async () => { const m = await import('./commands/health.ts'); return { run: m.healthCommand, options: m.healthOptions }; } },
-  serve: { summary: 'the report site, live page and JSON API on one port', load: async () => { const m = await import('./commands/serve.ts'); return { run: m.serveCommand, options: m.serveOptions }; } },
+  serve: { summary: 'the report site, live page, JSON API and /metrics on one port', load: async () => { const m = await import('./commands/serve.ts'); return { run: m.serveCommand, options: m.serveOptions }; } },
   report: { summary: 'build the static report site into a folder', load: async () => { const m = await import('./commands/report.ts'); return { run: m.reportCommand, options: m.reportOptions }; } },
   demo: { summary: 'the guided tour on the embedded cluster and the example data', load: async () => { const m = await import('./commands/demo.ts'); return { run: m.demoCommand, options: m.demoOptions }; } },
 };
