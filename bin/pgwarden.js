@@ -25,10 +25,19 @@ function compiledIsCurrent() {
   return existsSync(stamp) && statSync(stamp).mtimeMs >= newestInput();
 }
 
-if (!existsSync(`${root}engine`) || compiledIsCurrent()) {
+async function tsx() {
+  try {
+    return await import('tsx/esm/api');
+  } catch {
+    // No dev dependencies (a checkout pruned for production, like the Docker image): dist/ is what there is.
+    return undefined;
+  }
+}
+
+const sources = existsSync(`${root}engine`) && !compiledIsCurrent() ? await tsx() : undefined;
+if (sources === undefined) {
   await import(compiled.href);
 } else {
-  const { register } = await import('tsx/esm/api');
-  register();
+  sources.register();
   await import(new URL('../engine/cli/bin.ts', import.meta.url).href);
 }
