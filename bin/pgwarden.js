@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 // The published package ships dist/ and no engine/: it always runs the compiled CLI (no tsx).
 // In a checkout the compiled CLI runs when it is up to date with the sources beside it (`npm install`
 // builds it through `prepare`, `npm run build` rebuilds it); after an edit, until the next build, the
-// sources run through tsx. Either way the CLI is never older than the code beside it. "Up to date":
-// no file under the build's inputs is newer than the stamp the build writes last (a few ms of stat calls).
+// sources run through tsx. Either way the CLI is never older than the code beside it (except in a checkout
+// without dev dependencies, which has no tsx). "Up to date": no file under the build's inputs is newer than
+// dist/.build-stamp, dated when the build started (a few ms of stat calls).
 const root = fileURLToPath(new URL('..', import.meta.url));
 const compiled = new URL('../dist/engine/cli/bin.js', import.meta.url);
 
