@@ -178,6 +178,12 @@ describe('the live page in a real browser', () => {
     // p50 beside p95 and p99; the apply of beforeAll marked on the charts, linking to its run page.
     expect(await page.textContent('[data-testid="chart-latency"]')).toMatch(/p50 \(est\.\).*p95 \(est\.\)/);
     await page.waitForSelector('[data-testid="run-mark"]', { timeout: 10_000 });
+    // The statements sort by any column, highest first.
+    await page.click('[data-testid="sort-rows"]');
+    const rows = await page.$$eval('[data-testid="slow-queries"] tbody tr td:nth-child(5)', (tds) => tds.map((td) => Number((td.textContent ?? '').replace(/,/g, ''))));
+    expect(rows).toEqual([...rows].sort((a, b) => b - a));
+    expect(await page.getAttribute('[data-testid="slow-queries"] th[aria-sort="descending"]', 'aria-sort')).toBe('descending');
+    await page.click('[data-testid="sort-time"]');
     expect(await page.getAttribute('[data-testid="run-mark"]', 'href')).toBe('../runs/1/');
     expect(await page.textContent('[data-testid="run-marks"]')).toMatch(/#1 apply \d\d:\d\d:\d\d \(succeeded\)/);
     expect(errors).toEqual([]);

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { CollectorState, Figures, HealthSnapshot, SeriesPoint } from '../../../../engine/live-health/health-snapshot.ts';
+import type { CollectorState, Figures, HealthSnapshot, SeriesPoint, TopStatement } from '../../../../engine/live-health/health-snapshot.ts';
 import type { FigureName } from '../../../../engine/live-health/health-snapshot.ts';
 import type { Level, Threshold } from '../../../../engine/live-health/health-status.ts';
 import { flaggedSpans } from '../../lib/chart-scale.ts';
@@ -70,6 +70,28 @@ function bandsFor(t: Threshold | undefined, lo: number, hi: number): GaugeBand[]
   ];
 }
 
+type StatementSort = 'time' | 'mean' | 'p95' | 'calls' | 'rows';
+const SORT_VALUE: Record<StatementSort, (q: TopStatement) => number> = {
+  time: (q) => q.timeShare,
+  mean: (q) => q.meanMs,
+  p95: (q) => q.p95Ms ?? 0,
+  calls: (q) => q.callsPerSecond,
+  rows: (q) => q.rowsPerCall,
+};
+
+/** A column header that sorts the statements by it, highest first (the collector's top ten by total time). */
+function SortHeader(props: { label: string; by: StatementSort; sort: StatementSort; setSort: (s: StatementSort) => void; className: string }) {
+  const active = props.sort === props.by;
+  return (
+    <th className={props.className} aria-sort={active ? 'descending' : 'none'}>
+      <button type="button" className={`sort${active ? ' active' : ''}`} data-testid={`sort-${props.by}`} onClick={() => props.setSort(props.by)}>
+        {props.label}
+        {active ? ' ▾' : ''}
+      </button>
+    </th>
+  );
+}
+
 /** The sum of a per-window count over the points that have it. */
 const sumOf = (points: readonly SeriesPoint[], value: (p: SeriesPoint) => number | null | undefined): number => points.reduce((n, p) => n + (value(p) ?? 0), 0);
 
@@ -97,6 +119,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
   const [points, setPoints] = useState<SeriesPoint[]>([]);
   // plan/apply/maintain runs, for the markers on every chart (each links to its run page).
   const [runs, setRuns] = useState<readonly RunMark[]>([]);
+  const [sort, setSort] = useState<StatementSort>('time');
   const [server, setServer] = useState<ServerState>('connecting');
   const [transport, setTransport] = useState<'stream' | 'polling'>('stream');
   const [now, setNow] = useState(() => Date.now());
@@ -477,15 +500,15 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
                 <thead>
                   <tr>
                     <th>Statement</th>
-                    <th className="num wide">Calls/s</th>
-                    <th className="num">Mean</th>
-                    <th className="num">p95 est.</th>
-                    <th className="num wide">Rows</th>
-                    <th className="num">Time</th>
+                    <SortHeader label="Calls/s" by="calls" sort={sort} setSort={setSort} className="num wide" />
+                    <SortHeader label="Mean" by="mean" sort={sort} setSort={setSort} className="num" />
+                    <SortHeader label="p95 est." by="p95" sort={sort} setSort={setSort} className="num" />
+                    <SortHeader label="Rows" by="rows" sort={sort} setSort={setSort} className="num wide" />
+                    <SortHeader label="Time" by="time" sort={sort} setSort={setSort} className="num" />
                   </tr>
                 </thead>
                 <tbody>
-                  {snapshot.statements.top.map((q) => (
+                  {[...snapshot.statements.top].sort((a, b) => SORT_VALUE[sort](b) - SORT_VALUE[sort](a)).map((q) => (
                     <tr key={q.id}>
                       <td>
                         <div className="query" title={q.query ?? ''}>
