@@ -5,6 +5,7 @@ import { apply, type ApplyEvent } from '../../engine/apply/apply.ts';
 import { makePlan } from '../../engine/plan/make-plan.ts';
 import { loadPolicies } from '../../engine/policy/load.ts';
 import { renderPlanText } from '../../engine/render/render-text.ts';
+import { createRouter } from '../../engine/routing/index.ts';
 import { projectWith } from '../support/cli.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
 
@@ -61,8 +62,9 @@ function startWriter(model: Map<string, string>) {
     return Math.floor(seed / 65536) % n;
   };
   const keyOf = (row: Record<string, unknown>): string => `${String(row['id'])}|${String(row['created_at'])}`;
+  // Rows with id <= 200 are the router's to read: the writer leaves them alone.
   const pick = (): [string, string] => {
-    const keys = [...model.keys()];
+    const keys = [...model.keys()].filter((k) => Number(k.split('|')[0]) > 200);
     const k = keys[random(keys.length)]!;
     const [id, at] = k.split('|') as [string, string];
     return [id, at];
@@ -140,6 +142,20 @@ describe('converting a table while a writer inserts, updates and deletes', () =>
     }
     const writer = startWriter(model);
     await until(() => writer.count() >= 20, 'the writer to get going');
+    // A router reads rows the writer does not touch, from the standby when it is fresh enough, the whole time.
+    const PINNED_SQL = `SELECT id::text || ':' || tenant_id || ':' || kind || ':' || n AS row FROM app.events WHERE id <= 200 ORDER BY id`;
+    const pinned = (await reader.query(PINNED_SQL)).rows.map((r) => String(r['row']));
+    const router = createRouter({ primary: db.url, replicas: db.standbyUrl ? [{ name: 'standby1', connection: db.standbyUrl }] : [], maxLagMs: 1000, heartbeat: false });
+    await router.ready();
+    let reading = true;
+    const reads = { count: 0, wrong: 0 };
+    const routed = (async () => {
+      while (reading) {
+        const r = await router.query(PINNED_SQL);
+        reads.count += 1;
+        if (JSON.stringify(r.rows.map((x: Record<string, unknown>) => String(x['row']))) !== JSON.stringify(pinned)) reads.wrong += 1;
+      }
+    })();
     const project = await projectWith({ 'events.yaml': POLICY });
     const { desired } = await loadPolicies(path.join(project, 'policies'));
     const events: ApplyEvent[] = [];
@@ -166,6 +182,13 @@ describe('converting a table while a writer inserts, updates and deletes', () =>
         },
       },
     });
+    reading = false;
+    await routed;
+    const routedTo = router.metrics().targets;
+    await router.end();
+    if (db.standbyUrl !== '') expect(routedTo.replicas['standby1'] ?? 0).toBeGreaterThan(0);
+    expect(reads.count).toBeGreaterThan(10);
+    expect(reads.wrong).toBe(0);
     const written = writer.count();
     // No writer statement waited on a lock longer than lock_timeout plus one retry: its own lock_timeout
     // would have failed it, and stop() would throw that error here.
