@@ -300,11 +300,16 @@ describe('the age of the oldest open transaction', () => {
       // and the poller reads pg_stat_activity only then.
       await poller.query('BEGIN');
       await poller.query('SELECT 1');
-      const { rows: before } = await poller.query<{ t: Date }>('SELECT pg_catalog.now() AS t');
-      await other.query('BEGIN');
-      await other.query('SELECT 1');
-      const { rows: started } = await other.query<{ t: Date }>('SELECT pg_catalog.now() AS t');
-      expect(started[0]!.t.getTime()).toBeGreaterThan(before[0]!.t.getTime());
+      // Compared in the server at microsecond precision (a JavaScript Date keeps milliseconds, so two
+      // starts within one millisecond would look equal); begun again until strictly later: a condition.
+      const { rows: before } = await poller.query<{ t: string }>('SELECT pg_catalog.now()::text AS t');
+      let later = false;
+      while (!later) {
+        await other.query('BEGIN');
+        const { rows } = await other.query<{ later: boolean }>('SELECT pg_catalog.now() > $1::timestamptz AS later', [before[0]!.t]);
+        later = rows[0]!.later;
+        if (!later) await other.query('COMMIT');
+      }
       const reading = await readDatabase(poller, {});
       expect(reading.longestTransactionMs).not.toBeNull();
       expect(reading.longestTransactionMs!).toBeGreaterThanOrEqual(0);
