@@ -47,7 +47,7 @@ export interface ApplyOptions {
   /** Write standby settings that only take effect at a restart (the user restarts the standby). */
   readonly allowRestart?: boolean;
   /** A conversion's batch sizing (engine/apply/convert/), and a hook between its batches (tests). */
-  readonly conversion?: Pick<ConversionOptions, 'initialBatchRows' | 'targetBatchMs' | 'afterBatch'>;
+  readonly conversion?: Pick<ConversionOptions, 'initialBatchRows' | 'targetBatchMs' | 'afterBatch' | 'maxReplicaWaitMs'>;
 }
 
 /**

@@ -5,6 +5,7 @@ import { CONVERSION_REGISTRY_SQL } from '../../sql/convert-ddl.ts';
 import { setLockTimeoutSql, setStatementTimeoutSql } from '../../sql/ddl.ts';
 import { literal } from '../../sql/ident.ts';
 import type { BuildProgress } from '../progress.ts';
+import { ReplicaLagTracker } from './replica-lag-tracker.ts';
 import { compareVerification, type VerifyRow } from './verification.ts';
 
 /**
@@ -32,6 +33,11 @@ export interface ConversionOptions {
   /** How long one batch should take: short enough that a writer waiting on a row it locks barely notices. */
   readonly targetBatchMs?: number;
   readonly initialBatchRows?: number;
+  /**
+   * How long the copy waits in one go for a standby over max_lag_ms before it stops with an error (the
+   * old table stays the live one; the next apply resumes). A standby that disconnects is not waited for.
+   */
+  readonly maxReplicaWaitMs?: number;
   /** Called between batches (tests stop the process here). */
   readonly afterBatch?: (rowsCopied: number) => Promise<void> | void;
   /** A second session: verification reads the two tables at once, in one exported snapshot. */
@@ -93,16 +99,6 @@ async function withRetries<T>(what: string, options: ConversionOptions, run: () 
       await sleep(waitMs);
     }
   }
-}
-
-/** The largest replay lag of any streaming standby, in ms; null when none streams. */
-async function replicaLagMs(client: pg.ClientBase): Promise<number | null> {
-  const r = await client.query<{ lag: number | null; n: string }>(
-    `SELECT pg_catalog.max(EXTRACT(epoch FROM replay_lag) * 1000)::float8 AS lag, pg_catalog.count(*) AS n FROM pg_catalog.pg_stat_replication`,
-  );
-  const row = r.rows[0];
-  if (!row || Number(row.n) === 0) return null;
-  return row.lag ?? 0;
 }
 
 function formatEta(seconds: number): string {
@@ -194,6 +190,9 @@ export async function runConversion(client: pg.ClientBase, change: ConvertTable,
   let maxLag: number | null = null;
   let throttledMs = 0;
   let copiedThisRun = 0;
+  const lagTracker = new ReplicaLagTracker();
+  let streamed = false;
+  const maxWaitMs = options.maxReplicaWaitMs ?? 15 * 60_000;
   if (change.resume) notice(`resuming the copy after ${rowsCopied.toLocaleString('en-US')} rows`);
   for (;;) {
     if (options.signal?.aborted) {
@@ -201,14 +200,35 @@ export async function runConversion(client: pg.ClientBase, change: ConvertTable,
     }
     if (change.maxLagMs !== null) {
       const t0 = Date.now();
+      let waiting = false;
+      let touched = t0;
       for (;;) {
-        const lag = await replicaLagMs(client);
+        const lag = await lagTracker.read(client);
         if (lag !== null) maxLag = Math.max(maxLag ?? 0, lag);
+        if (lag === null && streamed) notice(`no standby streams from the primary any more: the copy goes on without waiting for one`);
+        streamed = lag !== null;
+        if (lag === null) waiting = false;
         if (lag === null || lag <= change.maxLagMs || options.signal?.aborted) break;
-        options.onProgress?.({ phase: `copy paused: replica lag ${Math.round(lag)} ms is over max_lag_ms ${change.maxLagMs}`, percent: Math.min(100, (100 * rowsCopied) / target), waitingFor: [] });
+        if (!waiting) notice(`copy paused after ${rowsCopied.toLocaleString('en-US')} rows: waiting for the replica, replay lag ${Math.round(lag)} ms is over max_lag_ms ${change.maxLagMs}`);
+        waiting = true;
+        if (Date.now() - t0 > maxWaitMs) {
+          throw new ConversionError(
+            `the copy of ${qualifiedName} waited ${formatEta((Date.now() - t0) / 1000)} for a standby to replay (lag ${Math.round(lag)} ms, max_lag_ms ${change.maxLagMs}) and stopped after ${rowsCopied.toLocaleString('en-US')} rows; the old table is still the live one`,
+            undefined,
+            'check the standby (pg_stat_replication on the primary, pg_is_wal_replay_paused() on the standby), then apply again to resume the copy',
+          );
+        }
+        options.onProgress?.({ phase: `copy paused: waiting for the replica (replay lag ${Math.round(lag)} ms over max_lag_ms ${change.maxLagMs})`, percent: Math.min(100, (100 * rowsCopied) / target), waitingFor: [] });
+        // A standby reports what it replayed when WAL reaches it: a small write every second makes
+        // it report soon after it caught up, instead of at its next status interval (10 s).
+        if (Date.now() - touched >= 1000) {
+          touched = Date.now();
+          await client.query('UPDATE pgwarden.conversion SET updated_at = now() WHERE schema_name = $1 AND table_name = $2', [change.table.schema, change.table.name]);
+        }
         await sleep(100);
       }
       throttledMs += Date.now() - t0;
+      if (waiting && !options.signal?.aborted) notice(`the replica caught up after ${((Date.now() - t0) / 1000).toFixed(1)} s: the copy goes on`);
     }
     const boundArgs = watermark ? [...watermark, batchRows - 1] : [batchRows - 1];
     const bound = await client.query<Record<string, string>>(watermark ? step.bound.next : step.bound.first, boundArgs);
