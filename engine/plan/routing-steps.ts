@@ -1,5 +1,5 @@
 import type { ReplicaRef, RoutingChange, RoutingTable } from '../diff/routing-change.ts';
-import { alterSystemResetSql, alterSystemSetSql, CREATE_HEARTBEAT_SQL, CREATE_ROUTER_METRICS_SQL, RELOAD_CONF_SQL } from '../sql/routing-ddl.ts';
+import { alterSystemResetSql, alterSystemSetSql, HEARTBEAT_TABLE_SQL, RELOAD_CONF_SQL, ROUTER_METRICS_TABLE_SQL } from '../sql/routing-ddl.ts';
 import type { Step } from './step.ts';
 
 /**
@@ -20,9 +20,10 @@ export interface ReplicaStep {
   readonly sql: readonly string[];
 }
 
+// The schema is apply's (ensurePgwardenSchema, before any step): see engine/sql/routing-ddl.ts.
 const CREATE_TABLE_SQL: Record<RoutingTable, string> = {
-  'pgwarden.heartbeat': CREATE_HEARTBEAT_SQL,
-  'pgwarden.router_metrics': CREATE_ROUTER_METRICS_SQL,
+  'pgwarden.heartbeat': HEARTBEAT_TABLE_SQL,
+  'pgwarden.router_metrics': ROUTER_METRICS_TABLE_SQL,
 };
 
 export function routingSteps(change: RoutingChange): Step[] {

@@ -15,9 +15,12 @@ CREATE TABLE IF NOT EXISTS pgwarden.managed_replica_setting (
   recorded_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (replica_name, setting_name))`;
 
-/** Creates the registry if it is missing (one round trip). */
+/**
+ * Creates the registry if it is missing (one round trip). Apply has created the schema already
+ * (ensurePgwardenSchema), which is also what lets a role without CREATE on the database use a schema made for it.
+ */
 export async function ensureReplicaSettingRegistry(primary: pg.ClientBase): Promise<void> {
-  await primary.query(`CREATE SCHEMA IF NOT EXISTS pgwarden;\n${REPLICA_SETTING_REGISTRY_SQL}`);
+  await primary.query(REPLICA_SETTING_REGISTRY_SQL);
 }
 
 /** Records a setting a step set, or forgets one it reset. */

@@ -174,4 +174,34 @@ describe('plan and apply for the routing policy, on the real primary and standby
     expect(planned.stdout).not.toContain('s3cret');
     expect(planned.stdout).not.toContain(db.standbyUrl);
   });
+
+  // Last: it replaces the schema the tests above created. A role as managed providers give it (owner of its
+  // objects, pg_monitor, no CREATE on the database) uses a pgwarden schema an administrator made for it.
+  it('applies routing as a role without CREATE on the database into a schema made for it, and names the grant when there is none', async () => {
+    const role = `routing_owner_${db.name}`.slice(0, 63);
+    const project = await projectWith({ 'routing.yaml': policy() });
+    const roleEnv = { ...env(), DATABASE_URL: db.url.replace('postgres@', `${role}@`) };
+    await db.pool.query(`DROP SCHEMA IF EXISTS pgwarden CASCADE; CREATE ROLE "${role}" LOGIN IN ROLE pg_monitor`);
+    try {
+      const refused = await runCli(['apply', '--auto-approve'], { cwd: project, env: roleEnv });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(
+        `pgwarden: apply failed: pgwarden keeps its history and registries in the schema "pgwarden", which role "${role}" may not create ` +
+          `(permission denied for database ${db.name}): GRANT CREATE ON DATABASE "${db.name}" TO "${role}", or have an administrator run CREATE SCHEMA pgwarden AUTHORIZATION "${role}"\n`,
+      );
+      expect(await heartbeatExists()).toBe(false);
+
+      await db.pool.query(`CREATE SCHEMA pgwarden AUTHORIZATION "${role}"`);
+      const applied = await runCli(['apply', '--auto-approve'], { cwd: project, env: roleEnv });
+      expect(applied.stderr).toBe('');
+      expect(applied.code).toBe(0);
+      expect(await heartbeatExists()).toBe(true);
+      expect(await routerMetricsExists()).toBe(true);
+      const again = await runCli(['plan', '--detailed-exitcode'], { cwd: project, env: roleEnv });
+      expect(again.stdout).toContain('No changes.');
+      expect(again.code).toBe(0);
+    } finally {
+      await db.pool.query(`DROP SCHEMA IF EXISTS pgwarden CASCADE; DROP OWNED BY "${role}"; DROP ROLE "${role}"`);
+    }
+  });
 });
