@@ -37,6 +37,8 @@ export interface ForeignKeyFact {
   readonly schema: string;
   readonly table: string;
   readonly definition: string;
+  /** The columns of the converted table it references, in the key's order. */
+  readonly referencedColumns: readonly string[];
 }
 
 export interface DependentView {
@@ -164,7 +166,9 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind, pg
        COALESCE((SELECT pg_catalog.json_agg(pg_catalog.json_build_object('name', k.conname, 'definition', pg_catalog.pg_get_constraintdef(k.oid)) ORDER BY k.conname)
                  FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'f'), '[]') AS foreign_keys_out,
        COALESCE((SELECT pg_catalog.json_agg(pg_catalog.json_build_object('name', k.conname, 'schema', fn.nspname, 'table', fc.relname,
-                                                                          'definition', pg_catalog.pg_get_constraintdef(k.oid)) ORDER BY fn.nspname, fc.relname, k.conname)
+                                                                          'definition', pg_catalog.pg_get_constraintdef(k.oid),
+                                                                          'referencedColumns', (SELECT pg_catalog.json_agg(a.attname ORDER BY u.ord) FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY AS u(attnum, ord)
+                                                                                                  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum)) ORDER BY fn.nspname, fc.relname, k.conname)
                  FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class fc ON fc.oid = k.conrelid JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
                 WHERE k.confrelid = c.oid AND k.contype = 'f'), '[]') AS foreign_keys_in,
        COALESCE((SELECT pg_catalog.json_agg(DISTINCT pg_catalog.jsonb_build_object('schema', vn.nspname, 'name', v.relname, 'kind', v.relkind, 'oid', v.oid::int8))

@@ -174,15 +174,25 @@ export function diffConversion(input: ConversionInput): ConversionDiff {
     );
   }
   for (const x of facts.keys.filter((k) => k.type === 'x')) refuse(`its exclusion constraint ${x.name} cannot be carried over to a partitioned table`);
-  if (facts.foreignKeysIn.length > 0) {
+  if (facts.foreignKeysIn.length > 0 && input.serverVersion < 120000) {
     const keys = facts.foreignKeysIn.map((f) => `${f.name} on ${f.schema}.${f.table}`).join(', ');
-    if (input.serverVersion < 120000) {
-      refuse(`foreign keys reference it (${keys}), and PostgreSQL before 12 cannot point a foreign key at a partitioned table`, 'upgrade PostgreSQL, or drop those keys first');
-    } else {
-      refuse(
-        `foreign keys reference it (${keys}); re-pointing them at the new table means re-checking every referencing row, which pgwarden does not do inside the swap`,
-        'drop those keys, convert, then add them again (ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT, which does not block writes)',
-      );
+    refuse(`foreign keys reference it (${keys}), and PostgreSQL before 12 cannot point a foreign key at a partitioned table`, 'upgrade PostgreSQL, or drop those keys first');
+  } else {
+    for (const f of facts.foreignKeysIn) {
+      const on = `foreign key ${f.name} on ${f.schema}.${f.table} references ${keyList(f.referencedColumns)}`;
+      if (!f.referencedColumns.includes(key)) {
+        // A foreign key needs a unique constraint on exactly its referenced columns; the partitioned
+        // table's keys all include the partition key, so there is none to point it at.
+        refuse(
+          `${on}, which the partitioned table cannot keep unique: every primary key and unique constraint of a partitioned table must include the partition key ${key}, and PostgreSQL points a foreign key only at one of them`,
+          `the referencing rows would have to carry ${key} too and reference ${keyList([...f.referencedColumns, key])}; or drop ${f.name} first (ALTER TABLE ${f.schema}.${f.table} DROP CONSTRAINT ${f.name})`,
+        );
+      } else {
+        refuse(
+          `${on}, which the partitioned table keeps unique, but pgwarden does not re-point foreign keys at the new table in the swap yet`,
+          `drop it (ALTER TABLE ${f.schema}.${f.table} DROP CONSTRAINT ${f.name}), convert, then add it again: ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT (which does not block writes)`,
+        );
+      }
     }
   }
   if (range.nullKeys > 0 && !policy.defaultPartition) {

@@ -215,13 +215,14 @@ describe('what the plan refuses to convert, read from the catalog', () => {
     expect(reasons).toEqual([
       'its primary key legacy_pkey',
       'its unique constraint legacy_ref_key',
-      'foreign keys reference it',
+      'foreign key alerts_legacy_id_fkey on app.alerts references',
       '5 row',
       'it has rules',
       'tables inherit from it',
       'it has triggers',
     ]);
     expect(result.stderr).toContain('the key would have to be (id, created_at)');
+    expect(result.stderr).toContain('references (id), which the partitioned table cannot keep unique: every primary key and unique constraint of a partitioned table must include the partition key created_at');
     expect(result.stderr).toContain('5 row(s) have a NULL created_at, and only a default partition takes NULL keys');
     expect(await leftovers()).toEqual([]);
     const [kind] = await sql(`SELECT relkind FROM pg_class WHERE oid = 'app.legacy'::regclass`);
