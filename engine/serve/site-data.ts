@@ -8,6 +8,7 @@ import type { HealthSnapshot } from '../live-health/health-snapshot.ts';
 import { THRESHOLDS, type Threshold } from '../live-health/health-status.ts';
 import type { Plan } from '../plan/plan.ts';
 import { ident, qualified } from '../sql/ident.ts';
+import { readTableSizes, type TableSize } from './table-sizes.ts';
 
 /**
  * Everything the static site shows, gathered once and handed to `astro build` as one JSON file: the
@@ -26,6 +27,8 @@ export interface SiteData {
   readonly runs: readonly SiteRun[];
   readonly indexes: readonly LedgerIndex[];
   readonly tables: readonly VacuumTable[];
+  /** Table sizes with partitions rolled up, largest first (the sizes page). */
+  readonly sizes: readonly TableSize[];
   readonly health: HealthSnapshot | null;
   readonly thresholds: readonly Threshold[];
   /** Things the reader should know about this build ("no history yet", "database unreachable"). */
@@ -469,6 +472,7 @@ export async function collectSiteData(client: pg.ClientBase | null, options: Sit
       runs: planRuns,
       indexes: [],
       tables: [],
+      sizes: [],
       health: options.health ?? null,
       thresholds: THRESHOLDS,
       notes: ['built without a database: only the saved plans are shown'],
@@ -488,6 +492,7 @@ export async function collectSiteData(client: pg.ClientBase | null, options: Sit
     runs,
     indexes: await readIndexLedger(client, source),
     tables: await readVacuumTables(client),
+    sizes: await readTableSizes(client),
     health: options.health ?? null,
     thresholds: THRESHOLDS,
     notes,

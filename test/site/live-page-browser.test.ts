@@ -101,6 +101,16 @@ beforeAll(async () => {
   await db.pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   await db.pool.query('CREATE TABLE orders (id bigserial PRIMARY KEY, customer int NOT NULL, total numeric NOT NULL)');
   await db.pool.query('INSERT INTO orders (customer, total) SELECT g % 200, g % 10000 FROM generate_series(1, 20000) g');
+  // A partitioned table, read whole a few times: the sizes page shows it as one row that opens onto its partitions.
+  await db.pool.query(`CREATE TABLE events (id bigint NOT NULL, at date NOT NULL, kind text NOT NULL) PARTITION BY RANGE (at);
+    CREATE TABLE events_2026_11 PARTITION OF events FOR VALUES FROM ('2026-11-01') TO ('2026-12-01');
+    CREATE TABLE events_2026_12 PARTITION OF events FOR VALUES FROM ('2026-12-01') TO ('2027-01-01');
+    INSERT INTO events SELECT g, DATE '2026-11-01' + (g % 60), 'k' || (g % 7) FROM generate_series(1, 30000) g;
+    ANALYZE events;`);
+  const scanner = new pg.Client({ connectionString: db.url });
+  await scanner.connect();
+  for (let i = 0; i < 3; i++) await scanner.query("SELECT count(*) FROM events WHERE kind = 'k1'");
+  await scanner.end();
   project = await projectWith({
     'orders.yaml': 'table: public.orders\nindexes:\n  - name: orders_customer_idx\n    columns: [customer]\n',
   });
@@ -195,6 +205,12 @@ describe('the live page in a real browser', () => {
       await page.goto(`${baseUrl}${url}`);
       await page.screenshot({ path: path.join(outDir, `desktop-${name}.png`), fullPage: true });
     }
+    // The sizes page: the partitioned table is one row; opening it lists its partitions.
+    await page.goto(`${baseUrl}/sizes/`);
+    await page.click('[data-testid="sizes"] tr[data-kind="partitioned"] summary');
+    expect(await page.textContent('[data-testid="sizes"] tr[data-kind="partitioned"] details')).toMatch(/events_2026_11[\s\S]*events_2026_12/);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1440);
+    await page.screenshot({ path: path.join(outDir, 'desktop-sizes.png'), fullPage: true });
     await page.close();
   });
 
@@ -296,6 +312,7 @@ describe('the live page in a real browser', () => {
         ['run', '/runs/1/', 'Change'],
         ['indexes', '/indexes/', 'Fix'],
         ['tables', '/tables/', 'Fix'],
+        ['sizes', '/sizes/', 'Rows'],
         ['health', '/health/', null],
         ['live', '/live/', 'p95 est.'],
       ];

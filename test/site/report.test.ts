@@ -112,6 +112,9 @@ describe('pgwarden report --out DIR', () => {
     const vacuum = (await readFile(path.join(out, 'tables', 'index.html'), 'utf8')).replaceAll('<wbr>', '');
     expect(vacuum).toContain('public.orders');
 
+    const sizes = (await readFile(path.join(out, 'sizes', 'index.html'), 'utf8')).replaceAll('<wbr>', '');
+    expect(sizes).toMatch(/public\.orders<\/code>/);
+
     const health = await readFile(path.join(out, 'health', 'index.html'), 'utf8');
     expect(health).toContain('cache hit');
     expect(health).not.toContain('no health snapshot');
@@ -119,7 +122,7 @@ describe('pgwarden report --out DIR', () => {
 
   it('ships no JavaScript on any page but the live one, and says how much the live page ships', async () => {
     const out = path.join(work, 'site');
-    for (const page of ['index.html', 'runs/1/index.html', 'indexes/index.html', 'tables/index.html', 'health/index.html']) {
+    for (const page of ['index.html', 'runs/1/index.html', 'indexes/index.html', 'tables/index.html', 'sizes/index.html', 'health/index.html']) {
       const html = await readFile(path.join(out, page), 'utf8');
       expect(html, page).not.toMatch(/<script/);
     }

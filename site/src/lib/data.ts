@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { SiteData } from '../../../engine/serve/site-data.ts';
 
 export type { SiteData, SiteRun, LedgerIndex, VacuumTable } from '../../../engine/serve/site-data.ts';
+export type { TableSize } from '../../../engine/serve/table-sizes.ts';
 
 let cached: SiteData | null = null;
 
@@ -24,6 +25,7 @@ export function siteData(): SiteData {
         runs: [],
         indexes: [],
         tables: [],
+        sizes: [],
         health: null,
         thresholds: [],
         notes: ['built without data (PGWARDEN_SITE_DATA not set)'],
