@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +129,31 @@ for (const { version, bin } of VERSIONS) {
       expect(result.code).toBe(0);
     });
 
+    // serve for each role, one after the other (each is a process with its own pool): the live API and
+    // /metrics answer once the first poll is in. The read-only role reads pgwarden's schema since the grant above.
+    it('serve answers /api/health, /api/history and /metrics for every role, and stops cleanly', async () => {
+      for (const role of ROLES) {
+        const port = await freePort();
+        const controller = new AbortController();
+        const running = runCli(['serve', '--port', String(port), '--no-site'], { cwd: project, env: { DATABASE_URL: urlAs(role) }, signal: controller.signal });
+        try {
+          const base = `http://127.0.0.1:${port}`;
+          const health = await waitForSnapshot(`${base}/api/health`, running);
+          const history = await fetch(`${base}/api/history`);
+          const metrics = await fetch(`${base}/metrics`);
+          const seen = { role, collector: health.collector, history: history.status, metrics: metrics.status };
+          expect(seen).toEqual({ role, collector: expect.objectContaining({ state: 'connected', error: null }), history: 200, metrics: 200 });
+          expect(((await history.json()) as { runs: unknown[] }).runs.length).toBeGreaterThan(0);
+          expect(await metrics.text()).toContain('pgwarden_');
+        } finally {
+          controller.abort();
+        }
+        const result = await running;
+        expect({ role, code: result.code, stderr: result.stderr }).toEqual({ role, code: 0, stderr: '' });
+        expect(result.stdout).toContain('pgwarden serve: stopped');
+      }
+    }, 120_000);
+
     it('maintain works as the superuser and the owner; the read-only role gets one line naming the grant', async () => {
       expect((await cli('postgres', ['maintain'])).code).toBe(0);
       expect((await cli('app_owner', ['maintain'])).code).toBe(0);
@@ -184,4 +210,32 @@ for (const { version, bin } of VERSIONS) {
       expect((await runCli(['plan', '--detailed-exitcode'], { cwd: project, env })).code).toBe(0);
     });
   });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (typeof address !== 'object' || address === null) throw new Error('no port');
+  return address.port;
+}
+
+interface HealthAnswer {
+  collector: unknown;
+  snapshot: unknown;
+}
+
+/** Polls until serve has its first snapshot; fails at once if serve ended instead. */
+async function waitForSnapshot(url: string, running: Promise<CliResult>): Promise<HealthAnswer> {
+  let ended: CliResult | undefined;
+  void running.then((r) => (ended = r));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (ended) throw new Error(`serve ended (${ended.code}): ${ended.stderr}`);
+    const answer = await fetch(url).then(async (r) => (r.ok ? ((await r.json()) as HealthAnswer) : undefined)).catch(() => undefined);
+    if (answer?.snapshot) return answer;
+    if (Date.now() > deadline) throw new Error(`no snapshot from ${url} within 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
