@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { connectSpec } from '../engine/connection/open-connection.ts';
 import { advise, adviceInputs, type AdviceInputs, type AdviseOptions } from '../engine/advisor/advise.ts';
 import { candidateId, candidateIndex, type IndexCandidate } from '../engine/advisor/index-candidate.ts';
 import { measureStatements, median, VERIFY_RUNS } from '../engine/advisor/verify-advice.ts';
@@ -324,8 +325,7 @@ async function main(): Promise<void> {
       const w = name === 'example' ? EXAMPLE : name === 'star' ? STAR : undefined;
       if (w === undefined) throw new Error(`unknown workload ${name}`);
       const url = await server.database(`eval_${w.name}`, PG15 ? ['hypopg'] : []);
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
+      const client = await connectSpec(url);
       try {
         const started = performance.now();
         log(`${w.name}: loading`);

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { connectSpec, createPoolFor } from '../engine/connection/open-connection.ts';
 import { run } from '../engine/cli/main.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
 import { ident } from '../engine/sql/ident.ts';
@@ -87,22 +88,20 @@ async function main(): Promise<void> {
     settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
   });
   try {
-    const admin = new pg.Client({ connectionString: urls.primaryUrl });
-    await admin.connect();
+    const admin = await connectSpec(urls.primaryUrl);
     await admin.query(`DROP DATABASE IF EXISTS ${ident(DATABASE)} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${ident(DATABASE)}`);
     await admin.end();
     const url = new URL(urls.primaryUrl);
     url.pathname = `/${DATABASE}`;
-    const client = new pg.Client({ connectionString: url.toString() });
-    await client.connect();
+    const client = await connectSpec(url.toString());
     await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     const loaded = await loadExample(client, { scale: 'demo', onProgress: (m) => log(m) });
     log(`loaded: ${Object.entries(loaded.rows).map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`).join(', ')}`);
     await client.query('SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)');
     await client.end();
 
-    const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
+    const pool = createPoolFor(url.toString(), { max: 4 });
     const before = await workloadRuns(pool, 'before');
 
     project = await policiesWithout(WORKLOAD_INDEXES);

@@ -35,6 +35,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { connectSpec } from '../engine/connection/open-connection.ts';
 import { apply, type ApplyEvent } from '../engine/apply/apply.ts';
 import { catalogSession, introspect } from '../engine/catalog/introspect.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
@@ -222,9 +223,8 @@ export async function writeFilePerTablePolicies(dir: string): Promise<void> {
 
 async function connect(url: string): Promise<pg.Client> {
   // As the CLI connects (engine/cli/commands/plan.ts).
-  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
+  const client = await connectSpec(url, { application_name: 'pgwarden', connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
-  await client.connect();
   return client;
 }
 

@@ -26,6 +26,7 @@ async function timed(open: () => Promise<pg.Client>): Promise<number> {
   return ms;
 }
 
+/** The baseline: node-postgres itself, deliberately not through the connection module it is compared with. */
 async function driver(config: pg.ClientConfig): Promise<pg.Client> {
   const client = new pg.Client(config);
   await client.connect();

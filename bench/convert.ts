@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { connectSpec } from '../engine/connection/open-connection.ts';
 import { loadExample } from '../engine/example/load.ts';
 import { apply, type ApplyEvent } from '../engine/apply/apply.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
@@ -57,9 +58,8 @@ const ms = (v: number): string => (v >= 100 ? `${Math.round(v)} ms` : `${v.toFix
 const s = (v: number): string => `${(v / 1000).toFixed(1)} s`;
 
 async function connect(url: string, name = 'pgwarden bench'): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: name });
+  const client = await connectSpec(url, { application_name: name });
   client.on('error', () => undefined);
-  await client.connect();
   return client;
 }
 

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
+import { connectSpec, createPoolFor } from '../engine/connection/open-connection.ts';
 import { ensurePgwardenSchema } from '../engine/store/schema.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
 import { createHealthCollector } from '../engine/live-health/health-collector.ts';
@@ -55,8 +56,7 @@ const fmt = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` 
 const kb = (n: number): string => `${(n / 1024).toFixed(1)} kB`;
 
 async function sql(url: string, text: string, values?: unknown[]): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
+  const c = await connectSpec(url);
   try {
     return await c.query(text, values);
   } finally {
@@ -107,8 +107,7 @@ async function measurePolls(url: string, standbyUrl: string): Promise<PollFigure
   const dbMs = Number(own.rows[0]?.ms ?? 0) / POLLS;
   log(`round trips per query (median ms): ${[...perQuery].map(([k, v]) => `${k} ${median(v).toFixed(1)}`).join(', ')}`);
   const baseline: number[] = [];
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
+  const c = await connectSpec(url);
   for (let i = 0; i < POLLS; i++) {
     const t0 = performance.now();
     await c.query(VIEWS_BASELINE_SQL);
@@ -145,8 +144,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 async function buildTimes(url: string, records: number, outDir: string): Promise<number[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
+  const c = await connectSpec(url);
   try {
     await c.query('TRUNCATE pgwarden.history');
     await c.query(
@@ -187,8 +185,7 @@ async function main(): Promise<void> {
     for (const u of [example, catalog]) await sql(u, 'CREATE EXTENSION pg_stat_statements SCHEMA public');
 
     log('loading the example platform (small scale)');
-    const c = new pg.Client({ connectionString: example });
-    await c.connect();
+    const c = await connectSpec(example);
     await loadExample(c, { scale: 'small' });
     const { desired } = await loadPolicies(path.join(import.meta.dirname, '..', 'policies'));
     const plan = await makePlan(c, desired, new Date());
@@ -197,7 +194,7 @@ async function main(): Promise<void> {
     await c.end();
 
     log(`example database: ${POLLS} polls with the example workload running`);
-    const pool = new pg.Pool({ connectionString: example, max: 4 });
+    const pool = createPoolFor(example, { max: 4 });
     pool.on('error', () => undefined);
     const workload = runWorkload(pool, { durationMs: 60_000, ratePerSecond: 20, concurrency: 4 });
     const onExample = await measurePolls(example, withDatabase(urls.standbyUrl, 'bench_example'));

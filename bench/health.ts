@@ -22,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { connectSpec } from '../engine/connection/open-connection.ts';
 import { loadExample } from '../engine/example/load.ts';
 import { clusterDown, clusterUp } from '../engine/cluster/embedded-cluster.ts';
 import { vacuumHealthReport, type VacuumHealthReport } from '../engine/vacuum-health/vacuum-health-report.ts';
@@ -68,8 +69,7 @@ const log = (line: string): void => {
 };
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+  const client = await connectSpec(url);
   try {
     return await fn(client);
   } finally {

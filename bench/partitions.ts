@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { connectSpec } from '../engine/connection/open-connection.ts';
 import { loadExample } from '../engine/example/load.ts';
 import { formatPartitionPruning, partitionPruning } from '../engine/analysis/partition-pruning.ts';
 import { apply } from '../engine/apply/apply.ts';
@@ -56,9 +57,8 @@ function median(values: readonly number[]): number {
 const fmt = (ms: number): string => (ms >= 100 ? `${Math.round(ms)} ms` : `${ms.toFixed(1)} ms`);
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'pgwarden' });
+  const client = await connectSpec(url, { application_name: 'pgwarden' });
   client.on('error', () => undefined);
-  await client.connect();
   try {
     return await fn(client);
   } finally {

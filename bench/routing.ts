@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { connectSpec, createPoolFor } from '../engine/connection/open-connection.ts';
 import { loadExample } from '../engine/example/load.ts';
 import { buildDeck, drawOperation } from '../engine/example/workload.ts';
 import { readWorkloadContext } from '../engine/example/workload-context.ts';
@@ -137,15 +138,13 @@ try {
     // commits reach the standby only when the WAL writer flushes (up to wal_writer_delay later).
     settings: { fsync: 'off', full_page_writes: 'off' },
   });
-  const admin = new pg.Client({ connectionString: urls.primaryUrl });
-  await admin.connect();
+  const admin = await connectSpec(urls.primaryUrl);
   await admin.query(`CREATE DATABASE ${DATABASE}`);
   await admin.end();
   const primaryUrl = withDatabase(urls.primaryUrl, DATABASE);
   const standbyUrl = withDatabase(urls.standbyUrl, DATABASE);
 
-  const setup = new pg.Client({ connectionString: primaryUrl });
-  await setup.connect();
+  const setup = await connectSpec(primaryUrl);
   const summary = await loadExample(setup, { scale: 'small' });
   await setup.query(CREATE_HEARTBEAT_SQL);
   await setup.end();
@@ -164,17 +163,15 @@ try {
   });
   say(`example: small scale (${Object.entries(summary.rows).map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`).join(', ')}); bundled policies applied (${applied.applied} changes)`);
   // Let the standby replay the load and the index builds before measuring anything.
-  const standbyCheck = new pg.Client({ connectionString: standbyUrl });
   for (let tries = 0; ; tries += 1) {
     try {
-      await standbyCheck.connect();
+      await (await connectSpec(standbyUrl)).end();
       break;
     } catch (error) {
       if (tries > 100) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
-  await standbyCheck.end();
 
   const newRouter = (reads: 'replica' | 'primary'): RoutingPool =>
     createRouter({ primary: { connectionString: primaryUrl, max: READERS + 2 }, replicas: [{ name: 'standby1', connection: standbyUrl }], reads, maxLagMs: 1000, readYourWritesScope: 'session' });
@@ -187,6 +184,7 @@ try {
   const WRITE = 'UPDATE public.tenants SET name = name WHERE id = $1';
   const router = newRouter('replica');
   await router.ready();
+  // The baseline is the driver itself, deliberately: plain node-postgres pools, not the connection module.
   const standbyPool = new pg.Pool({ connectionString: standbyUrl, max: READERS + 2 });
   const primaryPool = new pg.Pool({ connectionString: primaryUrl, max: READERS + 2 });
   const figures = { readPool: [] as Latency[], readRouter: [] as Latency[], writePool: [] as Latency[], writeRouter: [] as Latency[] };
@@ -241,7 +239,7 @@ try {
   // 2 + 3. Throughput under a write load, and lag
 
   say(`\n2. Read throughput under a concurrent write load (${READERS} readers in a closed loop, ${WRITE_RATE} inserts/s, ${DURATION_MS / 1000} s per run, ${Math.max(3, Math.ceil(RUNS / 2))} runs per mode, alternated)\n`);
-  const contextPool = new pg.Pool({ connectionString: primaryUrl, max: 2 });
+  const contextPool = createPoolFor(primaryUrl, { max: 2 });
   const context = await readWorkloadContext(contextPool);
   await contextPool.end();
   const reads = buildDeck(WORKLOAD_QUERIES.filter((q) => q.access === 'read'), 1);
@@ -261,7 +259,7 @@ try {
     for (const mode of run % 2 === 0 ? (['replica', 'primary'] as const) : (['primary', 'replica'] as const)) {
       const pool = newRouter(mode);
       await pool.ready();
-      const writers = new pg.Pool({ connectionString: primaryUrl, max: 2 });
+      const writers = createPoolFor(primaryUrl, { max: 2 });
       const started = performance.now();
       const until = started + DURATION_MS;
       const samples: number[] = [];
