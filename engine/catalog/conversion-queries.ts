@@ -20,6 +20,8 @@ export interface ConversionColumn {
   readonly generated: boolean;
   /** The sequence the column owns (serial or identity), qualified and quoted; null when none. */
   readonly sequence: string | null;
+  /** That sequence's owner: the swap links it to the new table, which PostgreSQL allows only between one owner's objects. */
+  readonly sequenceOwner: string | null;
 }
 
 export interface ConversionConstraint {
@@ -71,6 +73,10 @@ export interface ConversionFacts {
   /** r plain table, p partitioned. */
   readonly relkind: 'r' | 'p';
   readonly owner: string;
+  /** current_user: it creates the new table, so it owns it. */
+  readonly applyingRole: string;
+  /** The applying role has its owner's privileges (is it, or a member that inherits): renaming the table needs them. */
+  readonly ownerPrivileges: boolean;
   readonly rowEstimate: number;
   /** pg_total_relation_size: heap, TOAST and indexes. */
   readonly bytes: number;
@@ -154,6 +160,10 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind, pg
                                  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class sc ON sc.oid = d.objid
                                  JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
                                 WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = c.oid AND d.refobjsubid = a.attnum
+                                  AND d.classid = 'pg_catalog.pg_class'::regclass AND sc.relkind = 'S' AND d.deptype IN ('a', 'i') LIMIT 1),
+                  'sequenceOwner', (SELECT pg_catalog.pg_get_userbyid(sc.relowner)
+                                 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class sc ON sc.oid = d.objid
+                                WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = c.oid AND d.refobjsubid = a.attnum
                                   AND d.classid = 'pg_catalog.pg_class'::regclass AND sc.relkind = 'S' AND d.deptype IN ('a', 'i') LIMIT 1))
                   ORDER BY a.attnum)
                  FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
@@ -189,7 +199,8 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind, pg
                  FROM pg_catalog.aclexplode(c.relacl) g WHERE g.grantee <> c.relowner), '[]') AS grants,
        ARRAY(SELECT p.pubname::text FROM pg_catalog.pg_publication_rel pr JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
               WHERE pr.prrelid = c.oid ORDER BY 1) AS publications,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $3) AS capture_trigger_exists
+       EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $3) AS capture_trigger_exists,
+       CURRENT_USER::text AS applying_role, pg_catalog.pg_has_role(c.relowner, 'USAGE') AS owner_privileges
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN named ON named.s = n.nspname AND named.t = c.relname
@@ -219,6 +230,8 @@ interface FactsRow {
   grants: { grantee: string; privilege: string }[];
   publications: string[];
   capture_trigger_exists: boolean;
+  applying_role: string;
+  owner_privileges: boolean;
 }
 
 const RECORDS_SQL = `
@@ -272,6 +285,8 @@ export async function readConversionFacts(session: CatalogSession, tables: reado
       oid: Number(r.oid),
       relkind: r.relkind,
       owner: r.owner,
+      applyingRole: r.applying_role,
+      ownerPrivileges: r.owner_privileges,
       rowEstimate: r.row_estimate,
       bytes: Number(r.bytes),
       heapBytes: Number(r.heap_bytes),

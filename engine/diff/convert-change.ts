@@ -195,6 +195,21 @@ export function diffConversion(input: ConversionInput): ConversionDiff {
       }
     }
   }
+  const role = facts.applyingRole;
+  if (!facts.ownerPrivileges) {
+    refuse(
+      `the role applying (${role}) is neither its owner ${facts.owner} nor a member of that role; the conversion puts a trigger on it and the swap renames it, which only its owner may`,
+      `apply as ${facts.owner}, or make ${role} a member: GRANT ${facts.owner} TO ${role}`,
+    );
+  }
+  for (const col of facts.columns.filter((c) => c.sequence !== null && c.identity === '' && c.sequenceOwner !== null && c.sequenceOwner !== role)) {
+    // process_owned_by(): "sequence must have same owner as table it is linked to"; the new table is the applying role's.
+    refuse(
+      `its column ${col.name} takes values from ${col.sequence}, owned by ${col.sequenceOwner}; the swap links that sequence to the new table (ALTER SEQUENCE ... OWNED BY), which PostgreSQL allows only when both have the same owner, and the new table will be owned by ${role}, the role applying`,
+      // A linked sequence has its table's owner and follows it: ALTER SEQUENCE ... OWNER TO is refused.
+      `apply as ${col.sequenceOwner}, or give the table to ${role} first (its sequences follow): ALTER TABLE ${qualifiedName} OWNER TO ${role}`,
+    );
+  }
   if (range.nullKeys > 0 && !policy.defaultPartition) {
     refuse(
       `${range.nullKeys.toLocaleString('en-US')} row(s) have a NULL ${key}, and only a default partition takes NULL keys`,
@@ -237,6 +252,13 @@ export function diffConversion(input: ConversionInput): ConversionDiff {
     if (!table.indexes.some((i) => i.name === name)) {
       warnings.push({ address, source: table.source, message: `index ${name} on ${qualifiedName} is not declared in the policy and is not carried over to the partitioned table (it stays on the old table)` });
     }
+  }
+  if (facts.ownerPrivileges && facts.owner !== role) {
+    warnings.push({
+      address,
+      source: policy.source,
+      message: `${qualifiedName} is owned by ${facts.owner}; the partitioned table that replaces it will be owned by ${role}, the role applying, and ${facts.owner} gets no privilege on it (grants to other roles are carried over): apply as ${facts.owner}, or ALTER TABLE ${qualifiedName} OWNER TO ${facts.owner} after the swap`,
+    });
   }
   if (facts.publications.length > 0) {
     warnings.push({ address, source: policy.source, message: `${qualifiedName} is in publication(s) ${facts.publications.join(', ')}; after the swap add the new table to them (ALTER PUBLICATION ... ADD TABLE)` });

@@ -19,13 +19,15 @@ function facts(extra: Partial<ConversionFacts> = {}): ConversionFacts {
     oid: 16400,
     relkind: 'r',
     owner: 'app',
+    applyingRole: 'app',
+    ownerPrivileges: true,
     rowEstimate: 1000,
     bytes: 1 << 20,
     heapBytes: 1 << 19,
     columns: [
-      { name: 'id', type: 'bigint', notNull: true, identity: '', generated: false, sequence: '"app"."events_id_seq"' },
-      { name: 'created_at', type: 'timestamp with time zone', notNull: true, identity: '', generated: false, sequence: null },
-      { name: 'kind', type: 'text', notNull: false, identity: '', generated: false, sequence: null },
+      { name: 'id', type: 'bigint', notNull: true, identity: '', generated: false, sequence: '"app"."events_id_seq"', sequenceOwner: 'app' },
+      { name: 'created_at', type: 'timestamp with time zone', notNull: true, identity: '', generated: false, sequence: null, sequenceOwner: null },
+      { name: 'kind', type: 'text', notNull: false, identity: '', generated: false, sequence: null, sequenceOwner: null },
     ],
     keys: [{ name: 'events_pkey', type: 'p', columns: ['id', 'created_at'], definition: 'PRIMARY KEY (id, created_at)' }],
     noInheritChecks: [],
@@ -115,6 +117,21 @@ describe('what a conversion refuses, with the reason', () => {
     expect(messages(input({ facts: facts({ foreignKeysIn }), serverVersion: 110000 }))[0]).toContain(
       'foreign keys reference it (alerts_event_fkey on app.alerts, notes_event_fkey on app.notes), and PostgreSQL before 12 cannot point a foreign key at a partitioned table',
     );
+  });
+
+  it('a serial sequence the applying role does not own, a table whose owner it has no privileges of; and a warning when the new table changes owner', () => {
+    expect(messages(input({ facts: facts({ applyingRole: 'deployer' }) }))).toEqual([
+      'partitioning: cannot convert app.events online: its column id takes values from "app"."events_id_seq", owned by app; the swap links that sequence to the new table (ALTER SEQUENCE ... OWNED BY), which PostgreSQL allows only when both have the same owner, and the new table will be owned by deployer, the role applying (apply as app, or give the table to deployer first (its sequences follow): ALTER TABLE app.events OWNER TO deployer)',
+    ]);
+    expect(messages(input({ facts: facts({ applyingRole: 'reader', ownerPrivileges: false }) }))[0]).toBe(
+      'partitioning: cannot convert app.events online: the role applying (reader) is neither its owner app nor a member of that role; the conversion puts a trigger on it and the swap renames it, which only its owner may (apply as app, or make reader a member: GRANT app TO reader)',
+    );
+    const columns = facts().columns.map((c) => (c.sequence === null ? c : { ...c, sequenceOwner: 'deployer' }));
+    const result = diffConversion(input({ facts: facts({ applyingRole: 'deployer', columns }) }));
+    expect(result.errors).toEqual([]);
+    expect(result.warnings.map((w) => w.message)).toEqual([
+      'app.events is owned by app; the partitioned table that replaces it will be owned by deployer, the role applying, and app gets no privilege on it (grants to other roles are carried over): apply as app, or ALTER TABLE app.events OWNER TO app after the swap',
+    ]);
   });
 
   it('rows with a NULL key unless a default partition takes them', () => {

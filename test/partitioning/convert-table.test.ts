@@ -229,3 +229,37 @@ describe('what the plan refuses to convert, read from the catalog', () => {
     expect(kind?.['relkind']).toBe('r');
   });
 });
+
+describe('a table and sequence owned by another role than the one applying', () => {
+  it('refuses while the sequence cannot be linked to the new table, and converts after the fix the plan gives', async () => {
+    const role = `convert_owner_${db.name.slice(-10)}`;
+    await sql(`CREATE ROLE ${role};
+      CREATE TABLE app.owned (id bigserial, created_at timestamptz NOT NULL, PRIMARY KEY (id, created_at));
+      INSERT INTO app.owned (created_at) SELECT timestamptz '2026-10-01 00:00:00+00' + g * interval '1 hour' FROM generate_series(1, 200) g;
+      ALTER TABLE app.owned OWNER TO ${role};`);
+    try {
+      const [me] = await sql(`SELECT current_user::text AS me`);
+      const applying = String(me?.['me']);
+      const project = await projectWith({ 'owned.yaml': 'table: app.owned\npartitioning:\n  by: range\n  column: created_at\n  interval: month\n' });
+      // ALTER TABLE ... OWNER moved the serial's sequence too: it belongs to the role, not to the one applying.
+      const refused = await planOf(project);
+      expect(refused.errors).toEqual([
+        `partitioning: cannot convert app.owned online: its column id takes values from app.owned_id_seq, owned by ${role}; the swap links that sequence to the new table (ALTER SEQUENCE ... OWNED BY), which PostgreSQL allows only when both have the same owner, and the new table will be owned by ${applying}, the role applying (apply as ${role}, or give the table to ${applying} first (its sequences follow): ALTER TABLE app.owned OWNER TO ${applying})`,
+      ]);
+      // The fix the plan gives.
+      await sql(`ALTER TABLE app.owned OWNER TO ${applying}`);
+      const planned = await planOf(project);
+      expect(planned.errors).toEqual([]);
+      expect(kinds(planned.plan)).toEqual(['± convert-table convert:app.owned']);
+      expect(planned.plan?.warnings.map((w) => w.message).filter((m) => m.includes(' is owned by '))).toEqual([]);
+      await applyPolicies(project);
+      const [after] = await sql(`SELECT c.relkind, pg_get_userbyid(c.relowner) AS owner, pg_get_serial_sequence('app.owned', 'id') AS seq FROM pg_class c WHERE c.oid = 'app.owned'::regclass`);
+      expect(after).toEqual({ relkind: 'p', owner: applying, seq: 'app.owned_id_seq' });
+      expect((await sql(`SELECT count(*)::int AS n FROM app.owned`))[0]?.['n']).toBe(200);
+      await applyPolicies(project, { allowDrop: true });
+      expect(kinds((await planOf(project)).plan)).toEqual([]);
+    } finally {
+      await sql(`DROP TABLE IF EXISTS app.owned, app.owned_unpartitioned CASCADE; DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+  });
+});
