@@ -19,7 +19,8 @@ export interface Finding {
     | 'standby-not-streaming'
     | 'invalid-index'
     | 'unused-index'
-    | 'duplicate-index';
+    | 'duplicate-index'
+    | 'apply-regression';
   readonly level: 'warn' | 'critical' | 'info';
   /** What it is about: `public.events`, `pid 4242`, `slot old_slot`. */
   readonly subject: string;
@@ -223,6 +224,19 @@ export function findingsFor(input: FindingInputs): Finding[] {
       subject: `${i.schema}.${i.name}`,
       message: `never scanned since the statistics were reset (${mb(i.bytes)} on ${i.table}); check the standbys' usage before dropping${declaredNote(i.policyFile)}`,
       fixSql: i.policyFile ? removeFromPolicy(i.name, i.policyFile) : `DROP INDEX CONCURRENTLY ${qualified(i.schema, i.name)};`,
+      runOn: 'primary',
+    });
+  }
+  const applied = input.slow?.applyRegressions;
+  for (const r of applied?.regressions ?? []) {
+    // The revert in one block to paste: the policy entries to remove (as comments), then what undoes the build now.
+    const policyLines = r.revert.flatMap((step) => (step.policy ? [`-- remove the entry at ${step.policy.file}:${step.policy.line} (${step.index}), then apply --allow-drop; or now:`] : []));
+    out.push({
+      kind: 'apply-regression',
+      level: 'warn',
+      subject: `statement ${r.statementId}`,
+      message: `slower since apply #${applied?.runId ?? '?'}: ${r.meanBeforeMs.toFixed(2)} ms → ${r.meanSinceMs.toFixed(2)} ms a call over ${r.callsSince} calls (noise band ${r.noiseMs.toFixed(2)} ms): ${r.query.slice(0, 120)}`,
+      fixSql: [...policyLines, ...r.revert.map((step) => step.sql)].join('\n'),
       runOn: 'primary',
     });
   }

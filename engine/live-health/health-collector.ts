@@ -67,6 +67,8 @@ export interface HealthCollectorOptions {
   readonly routerLag?: () => Promise<ReadonlyMap<string, RouterLag>>;
   /** Issue 5's per-table health and bloat, run on the slow cadence under slowTimeoutMs. */
   readonly tableHealth?: (client: pg.ClientBase) => Promise<{ readonly tables: readonly ExternalTableHealth[]; readonly count: number }>;
+  /** The latest apply's statements slower since it (apply-regression.ts), run on the slow cadence: findings with their revert. */
+  readonly applyRegressions?: (client: pg.ClientBase) => Promise<SlowHealth['applyRegressions']>;
   readonly now?: () => Date;
 }
 
@@ -370,7 +372,15 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
           errors.push(`table health: ${describeConnectionError(error)}`);
         }
       }
-      slow = { at: now().toISOString(), ms: performance.now() - t0, ...reading, tableHealth: tableHealth?.tables ?? null, tableHealthCount: tableHealth?.count ?? null, errors };
+      let applyRegressions: SlowHealth['applyRegressions'] = null;
+      if (options.applyRegressions) {
+        try {
+          applyRegressions = await withTimeout(options.applyRegressions(client), slowTimeoutMs, 'apply regressions');
+        } catch (error) {
+          errors.push(`apply regressions: ${describeConnectionError(error)}`);
+        }
+      }
+      slow = { at: now().toISOString(), ms: performance.now() - t0, ...reading, tableHealth: tableHealth?.tables ?? null, tableHealthCount: tableHealth?.count ?? null, applyRegressions, errors };
     } catch (error) {
       slow = slow ? { ...slow, errors: [describeConnectionError(error)] } : null;
     } finally {

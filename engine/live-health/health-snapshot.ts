@@ -1,3 +1,4 @@
+import type { ApplyRegression } from './apply-regression.ts';
 import type { Finding } from './finding.ts';
 import type { StatusBoard } from './health-status.ts';
 
@@ -303,6 +304,8 @@ export interface SlowHealth {
   readonly tableHealth: readonly ExternalTableHealth[] | null;
   /** How many tables issue 5's health covered (the list above is the worst of them). */
   readonly tableHealthCount: number | null;
+  /** The latest apply's statements slower since it beyond their noise band, when the collector was given the check. */
+  readonly applyRegressions?: { readonly runId: string; readonly regressions: readonly ApplyRegression[] } | null;
   readonly errors: readonly string[];
 }
 

@@ -2,6 +2,10 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyRegressions, noiseBandMs, type StatementSinceApply } from '../../engine/live-health/apply-regression.ts';
 import type { ApplyRegression } from '../../engine/live-health/apply-regression.ts';
+import type { Finding } from '../../engine/live-health/finding.ts';
+import { createHealthCollector } from '../../engine/live-health/health-collector.ts';
+import { latestApplyRegressions } from '../../engine/serve/site-data.ts';
+import { startServeServer } from '../../engine/serve/serve-server.ts';
 import { projectWith, runCli } from '../support/cli.ts';
 import { convergeHelpers } from '../support/converge.ts';
 import { useTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -61,5 +65,23 @@ describe('a statement slower since an apply', () => {
     ]);
     const text = await runCli(['health', '--estimate-only'], { cwd: project, env: env() });
     expect(text.stdout).toContain('revert: remove the entry at policies/items.yaml:3 (public.items_grp_idx)');
+  
+    // The live page's findings come from the collector's snapshot, as /api/health serves it.
+    const collector = createHealthCollector({ primaryUrl: db.url, slowIntervalMs: 0, applyRegressions: (client) => latestApplyRegressions(client) });
+    const server = await startServeServer({ databaseUrl: db.url, collector, site: null, host: '127.0.0.1', port: 0 });
+    try {
+      await collector.pollOnce();
+      await collector.slowSettled();
+      await collector.pollOnce();
+      const body = (await (await fetch(`${server.url}/api/health`)).json()) as { snapshot: { findings: Finding[] } };
+      const live = body.snapshot.findings.filter((f) => f.kind === 'apply-regression');
+      expect(live).toHaveLength(1);
+      expect(live[0]!.subject).toBe(`statement ${found[0]!.statementId}`);
+      expect(live[0]!.message).toContain('pg_sleep');
+      expect(live[0]!.fixSql).toBe('-- remove the entry at policies/items.yaml:3 (public.items_grp_idx), then apply --allow-drop; or now:\nDROP INDEX CONCURRENTLY "public"."items_grp_idx";');
+    } finally {
+      await server.close();
+      await collector.stop();
+    }
   });
 });

@@ -9,7 +9,7 @@ import { createHealthCollector } from '../../live-health/health-collector.ts';
 import type { HealthSnapshot } from '../../live-health/health-snapshot.ts';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../plan/plan.ts';
 import { buildSite, SiteBuildError } from '../../serve/site-build.ts';
-import { collectSiteData } from '../../serve/site-data.ts';
+import { collectSiteData, latestApplyRegressions } from '../../serve/site-data.ts';
 import { commandConnection, connectionCliError } from '../connect.ts';
 import { CliError, type Io } from '../context.ts';
 import { defineOptions, parse } from '../option-spec.ts';
@@ -41,7 +41,7 @@ async function checkOut(dir: string, shown: string): Promise<void> {
 
 /** Two polls a few seconds apart: a snapshot needs a window for its rates. */
 async function healthSnapshot(url: ConnectionSettings, gapMs: number): Promise<HealthSnapshot | null> {
-  const collector = createHealthCollector({ primaryUrl: url, slowIntervalMs: 0, tableHealth: (client) => readExternalTableHealth(client) });
+  const collector = createHealthCollector({ primaryUrl: url, slowIntervalMs: 0, tableHealth: (client) => readExternalTableHealth(client), applyRegressions: (client) => latestApplyRegressions(client) });
   try {
     if (!(await collector.pollOnce())) return null;
     await new Promise((r) => setTimeout(r, gapMs));

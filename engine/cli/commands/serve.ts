@@ -4,7 +4,7 @@ import { readExternalTableHealth } from '../../live-health/external-health.ts';
 import { createHealthCollector } from '../../live-health/health-collector.ts';
 import { startLagSampler } from '../../replica-lag/lag-sampler.ts';
 import { defaultCacheDir } from '../../serve/site-build.ts';
-import { collectSiteData, readSiteSource, type SiteData } from '../../serve/site-data.ts';
+import { collectSiteData, latestApplyRegressions, readSiteSource, type SiteData } from '../../serve/site-data.ts';
 import { createSiteKeeper } from '../../serve/site-keeper.ts';
 import { startServeServer } from '../../serve/serve-server.ts';
 import type { ConnectionSettings } from '../../connection/connection-settings.ts';
@@ -81,6 +81,7 @@ export async function serveCommand(args: readonly string[], io: Io): Promise<num
     intervalMs,
     routerLag: sampler ? async () => new Map(sampler.latest().map((l) => [l.name, { lagMs: l.lagMs, source: l.lagSource }])) : undefined,
     tableHealth: (client) => readExternalTableHealth(client),
+    applyRegressions: (client) => latestApplyRegressions(client),
   });
   const collect = async (): Promise<SiteData> =>
     withDatabase(url, (client) => collectSiteData(client, { mode: 'serve', liveUrl: '', health: collector.latest() })).catch(() =>
