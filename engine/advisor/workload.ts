@@ -4,6 +4,8 @@ import { columnTypesOf, plannableStatement } from '../analysis/plannable-stateme
 import { parseStatement, type ParsedStatement, type RelationName } from '../analysis/sql-statement.ts';
 import type { StatementStats } from '../analysis/statement-stats.ts';
 import { readTableStatistics, tableResolver, type TableStatistics } from '../analysis/table-statistics.ts';
+import { throughViews, viewMapping, type ViewMapping } from '../analysis/view-mapping.ts';
+import { VIEW_DEFINITIONS_SQL } from '../catalog/analysis-queries.ts';
 
 /**
  * The workload the advisor optimises: the statements of a pg_stat_statements window, parsed by
@@ -78,7 +80,8 @@ export async function buildWorkload(
   }
   const relations = parsed.flatMap((p) => userRelations(p.statement.relations));
   const unique = [...new Map(relations.map((r) => [`${r.schema ?? ''}.${r.name}`, r])).values()];
-  const tables = await readTableStatistics(client, unique);
+  const named = await readTableStatistics(client, unique);
+  const { tables, views } = await withViewBases(client, named, searchPath);
   const resolve = tableResolver(tables, searchPath);
 
   const statements: WorkloadStatement[] = [];
@@ -89,7 +92,7 @@ export async function buildWorkload(
       return table === undefined ? [] : [table];
     });
     const { statement, repairs } = await plannableStatement(original, columnTypesOf(own));
-    const usage = columnUsage(statement.tree, statement.text, resolve);
+    const usage = throughViews(columnUsage(statement.tree, statement.text, resolve), views);
     const missing = usage.unknownTables.filter((name) => !isSystemName(name));
     if (missing.length > 0) {
       const names = missing.join(', ');
@@ -115,6 +118,32 @@ export async function buildWorkload(
     });
   }
   return { statements, skipped, tables, ignored };
+}
+
+/**
+ * The views the workload reads, with the tables under them read too: a statement through a view over one
+ * table gets its candidates from that table (view-mapping.ts). The definitions come from pg_get_viewdef,
+ * parsed by the same parser as the statements.
+ */
+async function withViewBases(
+  client: pg.ClientBase,
+  named: Map<string, TableStatistics>,
+  searchPath: readonly string[],
+): Promise<{ tables: Map<string, TableStatistics>; views: Map<string, ViewMapping> }> {
+  const views = [...named.values()].filter((t) => t.kind === 'view');
+  if (views.length === 0) return { tables: named, views: new Map() };
+  const rows = (await client.query<{ schema: string; name: string; definition: string }>(VIEW_DEFINITIONS_SQL, [views.map((v) => v.oid)])).rows;
+  const parsed = (await Promise.all(rows.map(async (r) => ({ r, p: await parseStatement(r.definition) })))).flatMap(({ r, p }) => (p.ok ? [{ r, p }] : []));
+  const bases = parsed.flatMap(({ p }) => userRelations(p.relations)).filter((b) => b.schema === undefined || !named.has(`${b.schema}.${b.name}`));
+  const tables = new Map([...named, ...(bases.length === 0 ? [] : await readTableStatistics(client, bases))]);
+  const resolve = tableResolver(tables, searchPath);
+  const out = new Map<string, ViewMapping>();
+  for (const { r, p } of parsed) {
+    const view = tables.get(`${r.schema}.${r.name}`);
+    const m = view === undefined ? undefined : viewMapping(view, p.tree, p.text, resolve);
+    if (m !== undefined && m.base !== view && indexable(tables.get(`${m.base.schema}.${m.base.name}`)?.kind)) out.set(`${r.schema}.${r.name}`, m);
+  }
+  return { tables, views: out };
 }
 
 function isSystemName(name: string): boolean {

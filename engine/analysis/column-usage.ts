@@ -633,7 +633,9 @@ function sourceText(walk: Walk, node: unknown): string | undefined {
   const rest = walk.text.subarray(end).toString('utf8');
   // NullTest and BooleanTest are located at their IS: take the whole test.
   const test = /^IS\s+(NOT\s+)?(NULL|TRUE|FALSE|UNKNOWN)\b/iu.exec(rest)?.[0];
-  const token = test ?? /^('(?:[^']|'')*'|"(?:[^"]|"")*"|\$\d+|[\w.$]+|\S)/u.exec(rest)?.[0] ?? '';
+  // `'open'::text` is located at its `::`: take the type name too (pg_get_viewdef writes every constant so).
+  const cast = /^::\s*(?:"(?:[^"]|"")*"|[\w.]+)(?:\s+(?:varying|precision|with(?:out)?\s+time\s+zone))?(?:\s*\(\s*\d+(?:\s*,\s*\d+)?\s*\))?(?:\s*\[\])*/u.exec(rest)?.[0];
+  const token = test ?? cast ?? /^('(?:[^']|'')*'|"(?:[^"]|"")*"|\$\d+|[\w.$]+|\S)/u.exec(rest)?.[0] ?? '';
   const head = walk.text.subarray(start, end).toString('utf8');
   let sql = `${head}${token}`.trim();
   // `(a = 1)` parenthesised in the source: drop an unbalanced opening parenthesis.

@@ -212,3 +212,10 @@ SELECT x.indexrelid::int8 AS oid,
               ORDER BY k.ord) AS plain
   FROM pg_catalog.pg_index x
  WHERE x.indexrelid = ANY ($1::int8[]::pg_catalog.oid[])`;
+
+/** Views' definitions as the server prints them (names qualified where the search path would not find them). */
+export const VIEW_DEFINITIONS_SQL = `
+SELECT n.nspname AS schema, c.relname AS name, pg_catalog.pg_get_viewdef(c.oid) AS definition
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid = ANY($1::oid[]) AND c.relkind = 'v'`;
