@@ -410,11 +410,12 @@ export async function existingRelations(session: CatalogSession, schema: string,
 }
 
 /**
- * The dependent views' queries, printed with an empty search_path so that every name in them is
- * qualified: the swap recreates each by name, and `schema.table` then means the new table.
+ * The dependent views' queries and the definitions of the foreign keys that reference the table,
+ * printed with an empty search_path so that every name in them is qualified: the swap recreates each,
+ * and `schema.table` then means the new table.
  */
 export async function withViewDefinitions(session: CatalogSession, facts: ConversionFacts): Promise<ConversionFacts> {
-  if (facts.views.length === 0) return facts;
+  if (facts.views.length === 0 && facts.foreignKeysIn.length === 0) return facts;
   await query(session, `BEGIN READ ONLY; SET LOCAL search_path = ''`);
   try {
     const rows = await query<{ oid: string; definition: string }>(
@@ -422,8 +423,20 @@ export async function withViewDefinitions(session: CatalogSession, facts: Conver
       `SELECT v.oid::int8 AS oid, pg_catalog.pg_get_viewdef(v.oid) AS definition FROM pg_catalog.pg_class v WHERE v.oid = ANY ($1::oid[])`,
       [facts.views.map((v) => v.oid)],
     );
+    const keys = await query<{ name: string; schema: string; table: string; definition: string }>(
+      session,
+      `SELECT k.conname AS name, fn.nspname AS schema, fc.relname AS table, pg_catalog.pg_get_constraintdef(k.oid) AS definition
+         FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class fc ON fc.oid = k.conrelid JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
+        WHERE k.confrelid = $1 AND k.contype = 'f'`,
+      [facts.oid],
+    );
     const byOid = new Map(rows.map((r) => [Number(r.oid), r.definition]));
-    return { ...facts, views: facts.views.map((v) => ({ ...v, definition: byOid.get(Number(v.oid)) ?? '' })) };
+    const keyDefinition = (f: ForeignKeyFact): string => keys.find((k) => k.name === f.name && k.schema === f.schema && k.table === f.table)?.definition ?? f.definition;
+    return {
+      ...facts,
+      views: facts.views.map((v) => ({ ...v, definition: byOid.get(Number(v.oid)) ?? '' })),
+      foreignKeysIn: facts.foreignKeysIn.map((f) => ({ ...f, definition: keyDefinition(f) })),
+    };
   } finally {
     await query(session, 'COMMIT');
   }

@@ -1,4 +1,4 @@
-import type { ConversionColumn, ConversionConstraint, ConversionFacts, DependentView, KeyRange } from '../catalog/conversion-queries.ts';
+import type { ConversionColumn, ConversionConstraint, ConversionFacts, DependentView, ForeignKeyFact, KeyRange } from '../catalog/conversion-queries.ts';
 import { captureFunctionName, convertingName, cut, unpartitionedName } from '../catalog/conversion-queries.ts';
 import type { TimeKeyType } from '../catalog/partition-queries.ts';
 import type { DesiredIndex, DesiredTable, PolicyError, SourcePos } from '../policy/desired.ts';
@@ -74,6 +74,11 @@ export interface ConvertTable {
   readonly cleanup: boolean;
   /** The routing policy's max_lag_ms: the copy waits while a standby lags more. */
   readonly maxLagMs: number | null;
+  /**
+   * Foreign keys of other tables that reference the table by columns that include the partition key:
+   * re-created NOT VALID against the new table in the swap, validated after it (no write blocked).
+   */
+  readonly referencingKeys: readonly ForeignKeyFact[];
 }
 
 /** A finished conversion's old table, kept until `apply --allow-drop`. */
@@ -187,11 +192,8 @@ export function diffConversion(input: ConversionInput): ConversionDiff {
           `${on}, which the partitioned table cannot keep unique: every primary key and unique constraint of a partitioned table must include the partition key ${key}, and PostgreSQL points a foreign key only at one of them`,
           `the referencing rows would have to carry ${key} too and reference ${keyList([...f.referencedColumns, key])}; or drop ${f.name} first (ALTER TABLE ${f.schema}.${f.table} DROP CONSTRAINT ${f.name})`,
         );
-      } else {
-        refuse(
-          `${on}, which the partitioned table keeps unique, but pgwarden does not re-point foreign keys at the new table in the swap yet`,
-          `drop it (ALTER TABLE ${f.schema}.${f.table} DROP CONSTRAINT ${f.name}), convert, then add it again: ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT (which does not block writes)`,
-        );
+      } else if (f.schema === facts.schema && f.table === facts.name) {
+        refuse(`${on} from the table itself; the new table would have to carry it during the copy, which pgwarden does not do`, `drop it (ALTER TABLE ${qualifiedName} DROP CONSTRAINT ${f.name}), convert, then add it again`);
       }
     }
   }
@@ -303,6 +305,8 @@ export function diffConversion(input: ConversionInput): ConversionDiff {
       primaryKey: pk,
       uniqueKeys,
       foreignKeys: facts.foreignKeysOut,
+      // Those that can follow (the others were refused above): re-pointed in the swap, validated after.
+      referencingKeys: facts.foreignKeysIn,
       partitions: starts.map((s) => ({
         name: partitionName(policy.naming, table.name, s),
         from: boundLiteral(s, input.keyType),

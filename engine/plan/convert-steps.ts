@@ -1,5 +1,5 @@
 import type { ConvertChange, ConvertTable } from '../diff/convert-change.ts';
-import { batchBoundSql, cleanupSql, copyBatchSql, createSql, dropUnpartitionedSql, swapSql, verifySql, analyzeSql } from '../sql/convert-ddl.ts';
+import { batchBoundSql, cleanupSql, copyBatchSql, createSql, dropUnpartitionedSql, swapSql, validateSql, verifySql, analyzeSql } from '../sql/convert-ddl.ts';
 import type { LockInfo, SqlStep } from './step.ts';
 
 /**
@@ -20,6 +20,8 @@ export interface ConvertStep {
   readonly copy: { readonly both: string; readonly lowerOnly: string; readonly upperOnly: string; readonly all: string };
   readonly verify: { readonly old: string; readonly new: string };
   readonly swap: readonly string[];
+  /** After the swap: VALIDATE the foreign keys it re-pointed. */
+  readonly validate: readonly string[];
   readonly analyze: string;
 }
 
@@ -38,6 +40,7 @@ export function convertStep(c: ConvertTable): ConvertStep {
     copy: { both: copyBatchSql(c, true, true), lowerOnly: copyBatchSql(c, true, false), upperOnly: copyBatchSql(c, false, true), all: copyBatchSql(c, false, false) },
     verify: { old: verifySql(c, 'old'), new: verifySql(c, 'new') },
     swap: swapSql(c),
+    validate: validateSql(c),
     analyze: analyzeSql(c),
   };
 }

@@ -51,6 +51,10 @@ function detail(c: ConvertTable): string[] {
     `verify: rows and a checksum per partition range, both tables in one snapshot, before the swap`,
     `keeps: ${c.table.schema}.${c.oldName}, the old table, until apply --allow-drop`,
   ];
+  if (c.referencingKeys.length > 0) {
+    const keys = c.referencingKeys.map((f) => `${f.name} on ${f.schema}.${f.table}`).join(', ');
+    lines.push(`re-points: ${keys} at the new table in the swap (NOT VALID, ACCESS EXCLUSIVE on the referencing table for that moment), then VALIDATE CONSTRAINT (writes go on)`);
+  }
   if (c.cleanup) lines.push('first:  drops the leftovers of an earlier attempt that cannot be resumed');
   return lines;
 }

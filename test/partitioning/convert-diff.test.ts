@@ -105,17 +105,19 @@ describe('what a conversion refuses, with the reason', () => {
     expect(messages(input({ facts: facts({ keys }) }))[0]).toContain('its unique constraint events_ref_key (ref) does not include the partition key created_at; a partitioned table cannot enforce it (it would have to be (ref, created_at)');
   });
 
-  it('foreign keys that reference the table: why each cannot follow it, and on PostgreSQL 11 that none can', () => {
-    const foreignKeysIn = [
-      { name: 'alerts_event_fkey', schema: 'app', table: 'alerts', definition: 'FOREIGN KEY (event_id) REFERENCES app.events(id)', referencedColumns: ['id'] },
-      { name: 'notes_event_fkey', schema: 'app', table: 'notes', definition: 'FOREIGN KEY (event_id, event_at) REFERENCES app.events(id, created_at)', referencedColumns: ['id', 'created_at'] },
-    ];
-    expect(messages(input({ facts: facts({ foreignKeysIn }) }))).toEqual([
+  it('foreign keys that reference the table: refused when they cannot follow it, with why; re-pointed when they can; none before PostgreSQL 12', () => {
+    const alerts = { name: 'alerts_event_fkey', schema: 'app', table: 'alerts', definition: 'FOREIGN KEY (event_id) REFERENCES app.events(id)', referencedColumns: ['id'] };
+    const notes = { name: 'notes_event_fkey', schema: 'app', table: 'notes', definition: 'FOREIGN KEY (event_id, event_at) REFERENCES app.events(id, created_at)', referencedColumns: ['id', 'created_at'] };
+    const itself = { name: 'events_parent_fkey', schema: 'app', table: 'events', definition: 'FOREIGN KEY (parent_id, created_at) REFERENCES app.events(id, created_at)', referencedColumns: ['id', 'created_at'] };
+    expect(messages(input({ facts: facts({ foreignKeysIn: [alerts, notes, itself] }) }))).toEqual([
       'partitioning: cannot convert app.events online: foreign key alerts_event_fkey on app.alerts references (id), which the partitioned table cannot keep unique: every primary key and unique constraint of a partitioned table must include the partition key created_at, and PostgreSQL points a foreign key only at one of them (the referencing rows would have to carry created_at too and reference (id, created_at); or drop alerts_event_fkey first (ALTER TABLE app.alerts DROP CONSTRAINT alerts_event_fkey))',
-      'partitioning: cannot convert app.events online: foreign key notes_event_fkey on app.notes references (id, created_at), which the partitioned table keeps unique, but pgwarden does not re-point foreign keys at the new table in the swap yet (drop it (ALTER TABLE app.notes DROP CONSTRAINT notes_event_fkey), convert, then add it again: ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT (which does not block writes))',
+      'partitioning: cannot convert app.events online: foreign key events_parent_fkey on app.events references (id, created_at) from the table itself; the new table would have to carry it during the copy, which pgwarden does not do (drop it (ALTER TABLE app.events DROP CONSTRAINT events_parent_fkey), convert, then add it again)',
     ]);
-    expect(messages(input({ facts: facts({ foreignKeysIn }), serverVersion: 110000 }))[0]).toContain(
-      'foreign keys reference it (alerts_event_fkey on app.alerts, notes_event_fkey on app.notes), and PostgreSQL before 12 cannot point a foreign key at a partitioned table',
+    const result = diffConversion(input({ facts: facts({ foreignKeysIn: [notes] }) }));
+    expect(result.errors).toEqual([]);
+    expect(result.change?.referencingKeys).toEqual([notes]);
+    expect(messages(input({ facts: facts({ foreignKeysIn: [notes] }), serverVersion: 110000 }))[0]).toContain(
+      'foreign keys reference it (notes_event_fkey on app.notes), and PostgreSQL before 12 cannot point a foreign key at a partitioned table',
     );
   });
 

@@ -263,3 +263,35 @@ describe('a table and sequence owned by another role than the one applying', () 
     }
   });
 });
+
+describe('a foreign key that references the table by columns that include the partition key', () => {
+  it('is re-pointed at the partitioned table in the swap and validated after, and still cascades', async () => {
+    await sql(`CREATE TABLE app.orders (id bigserial, created_at timestamptz NOT NULL, PRIMARY KEY (id, created_at));
+      INSERT INTO app.orders (created_at) SELECT timestamptz '2026-10-01 00:00:00+00' + g * interval '1 hour' FROM generate_series(1, 300) g;
+      CREATE TABLE app.order_lines (id bigserial PRIMARY KEY, order_id bigint NOT NULL, order_at timestamptz NOT NULL,
+        CONSTRAINT order_lines_order_fkey FOREIGN KEY (order_id, order_at) REFERENCES app.orders (id, created_at) ON DELETE CASCADE);
+      INSERT INTO app.order_lines (order_id, order_at) SELECT id, created_at FROM app.orders;`);
+    try {
+      const project = await projectWith({ 'orders.yaml': 'table: app.orders\npartitioning:\n  by: range\n  column: created_at\n  interval: month\n' });
+      const planned = await planOf(project);
+      expect(planned.errors).toEqual([]);
+      expect(kinds(planned.plan)).toEqual(['± convert-table convert:app.orders']);
+      expect(renderPlanText(planned.plan!, { color: false })).toContain('re-points: order_lines_order_fkey on app.order_lines at the new table in the swap (NOT VALID');
+      const notices: string[] = [];
+      await applyPolicies(project, { onEvent: (e) => void (e.type === 'notice' && notices.push(e.message)) });
+      expect(notices).toContain('validated 1 foreign key(s) that reference app.orders');
+      const [fk] = await sql(`SELECT confrelid::regclass::text AS target, convalidated, c.relkind FROM pg_constraint k JOIN pg_class c ON c.oid = k.confrelid WHERE k.conname = 'order_lines_order_fkey' AND k.conrelid = 'app.order_lines'::regclass`);
+      expect(fk).toEqual({ target: 'app.orders', convalidated: true, relkind: 'p' });
+      // Enforced against the new table, both ways.
+      await expect(sql(`INSERT INTO app.order_lines (order_id, order_at) VALUES (999999, '2026-10-02 00:00:00+00')`)).rejects.toThrow('violates foreign key constraint "order_lines_order_fkey"');
+      await sql(`DELETE FROM app.orders WHERE id <= 10`);
+      expect((await sql(`SELECT count(*)::int AS n FROM app.order_lines`))[0]?.['n']).toBe(290);
+      // The old table is referenced by nothing any more: --allow-drop drops it, and nothing is left to do.
+      await applyPolicies(project, { allowDrop: true });
+      expect((await sql(`SELECT to_regclass('app.orders_unpartitioned') IS NULL AS gone`))[0]?.['gone']).toBe(true);
+      expect(kinds((await planOf(project)).plan)).toEqual([]);
+    } finally {
+      await sql(`DROP TABLE IF EXISTS app.order_lines, app.orders, app.orders_unpartitioned CASCADE`);
+    }
+  });
+});

@@ -302,6 +302,16 @@ export async function runConversion(client: pg.ClientBase, change: ConvertTable,
     }),
   );
   notice(`swapped: ${qualifiedName} is partitioned now; the old table is ${change.table.schema}.${change.oldName} (kept until apply --allow-drop); ACCESS EXCLUSIVE held ${lockMs} ms${attempts > 1 ? ` on try ${attempts}` : ''}`);
+  for (const sql of step.validate) {
+    await client.query(sql).catch((error: unknown) => {
+      throw new ConversionError(
+        `${qualifiedName} is converted, but a foreign key re-pointed at it failed its check: ${(error as Error).message}`,
+        sql,
+        'it stays NOT VALID (enforced for new rows); fix the rows it names, then run the statement again',
+      );
+    });
+  }
+  if (step.validate.length > 0) notice(`validated ${step.validate.length} foreign key(s) that reference ${qualifiedName}`);
   await client.query(step.analyze).catch(() => undefined);
   return { rowsCopied, batches, copyMs, verifyMs, swapLockMs: lockMs, swapAttempts: attempts, maxReplicaLagMs: maxLag, throttledMs };
 }
