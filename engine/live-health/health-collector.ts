@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { StatementHistory, type StatementWindowName, type StatementWindowResult } from './statement-history.ts';
 import { settingsOf, type ConnectionTarget } from '../connection/connection-settings.ts';
 import { connect as openClient } from '../connection/open-connection.ts';
 import { HEALTH_MARKER, HEALTH_SESSION_SQL } from '../catalog/health-queries.ts';
@@ -85,6 +86,8 @@ export interface HealthCollector {
   /** Snapshots of the last `ms` (whole ring buffer by default), oldest first. */
   snapshots(ms?: number): HealthSnapshot[];
   series(ms?: number): SeriesPoint[];
+  /** The workload's statements over the last 5 s, hour or day (pgwarden's own left out), by total time. */
+  statements(window: StatementWindowName): StatementWindowResult;
   state(): CollectorState;
   subscribe(listener: (event: CollectorEvent) => void): () => void;
 }
@@ -270,6 +273,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
   const standbyNodes: StandbyNode[] = (options.standbys ?? []).map((s) => ({ name: s.name, url: s.url, client: null, settings: null, last: null, inFlight: null }));
   const texts = new Map<string, string>();
   const ownKeys = new Set<string>();
+  const statementHistory = new StatementHistory();
   let memory: PollMemory | null = null;
   // Whether to read the routers' rows with the replication query: the table was there at the last poll.
   let withRouters = true;
@@ -436,6 +440,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
         poll: { wallMs: performance.now() - t0, queries, queryMs: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 100) / 100])) },
       });
       memory = next;
+      if (statements) statementHistory.record(at.getTime(), read?.resetAt ?? null, statements);
       ring.push(snapshot);
       current = { ...current, lastPollAt: snapshot.at };
       setState('connected', null);
@@ -446,6 +451,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       hangUp(primary, client ?? undefined);
       // Counters across an outage are not a window: the first poll after it starts afresh.
       memory = null;
+      statementHistory.interrupt();
       setState('disconnected', describeConnectionError(error));
       return null;
     }
@@ -459,6 +465,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       attempt.abandoned = true;
       hangUp(primary);
       memory = null;
+      statementHistory.interrupt();
       setState('disconnected', `the primary did not answer within ${pollTimeoutMs} ms`);
       return null;
     });
@@ -508,6 +515,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
     latest: () => ring.latest() ?? null,
     snapshots: within,
     series: (ms) => within(ms).map((s) => ({ t: Date.parse(s.at), f: s.figures })),
+    statements: (window) => statementHistory.window(window, texts, ownKeys),
     state: () => current,
     subscribe(listener) {
       listeners.add(listener);

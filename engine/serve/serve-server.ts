@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { HEALTH_SESSION_SQL } from '../catalog/health-queries.ts';
+import { STATEMENT_WINDOWS, type StatementWindowName } from '../live-health/statement-history.ts';
 import { describeConnectionError, type HealthCollector } from '../live-health/health-collector.ts';
 import { THRESHOLDS } from '../live-health/health-status.ts';
 import { createEventStream } from './event-stream.ts';
@@ -20,6 +21,7 @@ import { markStale, resolveStatic, sendFile } from './static-files.ts';
  *   GET /api/health/series?minutes  the figures of the last N minutes (1..60), for the charts
  *   GET /api/history?limit          history records, newest first, without plans
  *   GET /api/plans/:id              one record with its plan (SQL, locks, reasons)
+ *   GET /api/statements?window     the workload's statements over the last 5s, 1h or 24h, by total time
  *   GET /api/stream                 Server-Sent Events: `snapshot` per poll, `state` per connection change
  *   GET /metrics                    the live figures for Prometheus (OpenMetrics, or the classic text format)
  *
@@ -102,6 +104,15 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
         return;
       }
       json(res, 200, { collector: collector.state(), points: collector.series(minutes * 60_000) });
+      return;
+    }
+    if (route === '/api/statements') {
+      const window = url.searchParams.get('window') ?? '5s';
+      if (!Object.hasOwn(STATEMENT_WINDOWS, window)) {
+        json(res, 400, { error: 'window must be 5s, 1h or 24h' });
+        return;
+      }
+      json(res, 200, collector.statements(window as StatementWindowName));
       return;
     }
     if (route === '/api/stream') {

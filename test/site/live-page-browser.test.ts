@@ -194,6 +194,16 @@ describe('the live page in a real browser', () => {
     expect(rows).toEqual([...rows].sort((a, b) => b - a));
     expect(await page.getAttribute('[data-testid="slow-queries"] th[aria-sort="descending"]', 'aria-sort')).toBe('descending');
     await page.click('[data-testid="sort-time"]');
+    // The last hour's statements, from serve's checkpoints: it has run minutes of it, and says so.
+    await page.click('[data-testid="window-1h"]');
+    await page.waitForSelector('[data-testid="window-queries"] tbody tr', { timeout: 15_000 });
+    expect(await page.textContent('[data-testid="window-covered"]')).toMatch(/calls, .* since .* serve has run \d+ min of the 1 h so far/);
+    await page.click('[data-testid="sort-calls"]');
+    const calls = await page.$$eval('[data-testid="window-queries"] tbody tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent ?? ''));
+    expect(calls.length).toBeGreaterThan(0);
+    await page.locator('[data-testid="window-queries"]').screenshot({ path: path.join(outputDir(), 'statements-1h.png') });
+    await page.click('[data-testid="window-5s"]');
+    await page.click('[data-testid="sort-time"]');
     expect(await page.getAttribute('[data-testid="run-mark"]', 'href')).toBe('../runs/1/');
     expect(await page.textContent('[data-testid="run-marks"]')).toMatch(/#1 apply \d\d:\d\d:\d\d \(succeeded\)/);
     expect(errors).toEqual([]);
@@ -314,13 +324,18 @@ describe('the live page in a real browser', () => {
         ['tables', '/tables/', 'Fix'],
         ['sizes', '/sizes/', 'Rows'],
         ['health', '/health/', null],
-        ['live', '/live/', 'p95 est.'],
+        ['live', '/live/', 'Total'],
       ];
       for (const [name, url, key] of pages) {
         await page.goto(`${baseUrl}${url}`);
         if (name === 'live') {
           await page.waitForSelector('[data-testid="slow-queries"] tbody tr', { timeout: 15_000 });
           await page.waitForSelector('[data-testid="routing"][data-state="reporting"]', { timeout: 15_000 });
+        }
+        if (name === 'live') {
+          await page.click('[data-testid="window-24h"]');
+          await page.waitForSelector('[data-testid="window-queries"] tbody tr', { timeout: 15_000 });
+          await page.locator('.panel', { has: page.locator('[data-testid="window-queries"]') }).screenshot({ path: path.join(outDir, 'phone-statements-24h.png') });
         }
         await page.screenshot({ path: path.join(outDir, `phone-${name}.png`), fullPage: true });
         const width = await page.evaluate(() => document.documentElement.scrollWidth);

@@ -115,6 +115,13 @@ describe('pgwarden serve: the JSON API', () => {
     expect((await get('/api/health/series?minutes=100000')).status).toBe(400);
   });
 
+  it('serves the statements of a window and refuses a window it does not keep', async () => {
+    const r = await get('/api/statements?window=1h');
+    expect(r.status).toBe(200);
+    expect((JSON.parse(r.body) as { window: string }).window).toBe('1h');
+    expect((await get('/api/statements?window=7d')).status).toBe(400);
+  });
+
   it('lists the history records written by apply, newest first', async () => {
     const r = await get('/api/history');
     expect(r.status).toBe(200);

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { CollectorState, Figures, HealthSnapshot, SeriesPoint, TopStatement } from '../../../../engine/live-health/health-snapshot.ts';
 import type { FigureName } from '../../../../engine/live-health/health-snapshot.ts';
 import type { Level, Threshold } from '../../../../engine/live-health/health-status.ts';
+import type { StatementWindowName, StatementWindowResult, WindowStatement } from '../../../../engine/live-health/statement-history.ts';
 import { flaggedSpans } from '../../lib/chart-scale.ts';
 import { ago, bytes, count, ms, pct, rate } from '../../lib/format.ts';
 import { Gauge, type GaugeBand } from './Gauge.tsx';
@@ -79,6 +80,20 @@ const SORT_VALUE: Record<StatementSort, (q: TopStatement) => number> = {
   rows: (q) => q.rowsPerCall,
 };
 
+/** The longer windows' statements (from serve's checkpoints), sorted the same way where the figure exists. */
+const WINDOW_SORT_VALUE: Record<StatementSort, (q: WindowStatement) => number> = {
+  time: (q) => q.totalMs,
+  mean: (q) => q.meanMs,
+  p95: (q) => q.meanMs,
+  calls: (q) => q.calls,
+  rows: (q) => q.rows / Math.max(1, q.calls),
+};
+// The site is built from a copy of site/ alone: engine/ values cannot be imported, only types.
+const STATEMENT_WINDOW_MS: Record<StatementWindowName, number> = { '5s': 5_000, '1h': 3_600_000, '24h': 86_400_000 };
+const WINDOW_LABEL: Record<StatementWindowName, string> = { '5s': 'last poll', '1h': '1 h', '24h': '24 h' };
+/** How often a longer window is fetched again while it is shown. */
+const STATEMENT_WINDOW_EVERY_MS = 30_000;
+
 /** A column header that sorts the statements by it, highest first (the collector's top ten by total time). */
 function SortHeader(props: { label: string; by: StatementSort; sort: StatementSort; setSort: (s: StatementSort) => void; className: string }) {
   const active = props.sort === props.by;
@@ -120,6 +135,8 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
   // plan/apply/maintain runs, for the markers on every chart (each links to its run page).
   const [runs, setRuns] = useState<readonly RunMark[]>([]);
   const [sort, setSort] = useState<StatementSort>('time');
+  const [stWindow, setStWindow] = useState<StatementWindowName>('5s');
+  const [windowed, setWindowed] = useState<StatementWindowResult | null>(null);
   const [server, setServer] = useState<ServerState>('connecting');
   const [transport, setTransport] = useState<'stream' | 'polling'>('stream');
   const [now, setNow] = useState(() => Date.now());
@@ -197,6 +214,24 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
       clearInterval(t);
     };
   }, [apiBase, visible, api]);
+
+  // The hour's and the day's statements: fetched when chosen, and again every 30 s while shown.
+  useEffect(() => {
+    if (apiBase === null || !visible || stWindow === '5s') return;
+    let stopped = false;
+    const load = async () => {
+      const r = await fetch(api(`/api/statements?window=${stWindow}`), { cache: 'no-store' }).catch(() => null);
+      if (!r?.ok || stopped) return;
+      setWindowed((await r.json()) as StatementWindowResult);
+    };
+    setWindowed(null);
+    void load();
+    const t = setInterval(() => void load(), STATEMENT_WINDOW_EVERY_MS);
+    return () => {
+      stopped = true;
+      clearInterval(t);
+    };
+  }, [apiBase, visible, api, stWindow]);
 
   // The stream (or the polling fallback), only while the tab is visible.
   useEffect(() => {
@@ -485,10 +520,18 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
       <div className="grid live-split">
         <div className="panel">
           <div className="panel-title">
-            <h3>Statements with the most time, last {snapshot?.windowMs ? `${Math.round(snapshot.windowMs / 1000)} s` : 'window'}</h3>
-            <span className="hint">{snapshot?.statements.available ? `${count(snapshot.statements.callsInWindow)} calls` : ''}</span>
+            <h3>Statements with the most time, {stWindow === '5s' ? `last ${snapshot?.windowMs ? `${Math.round(snapshot.windowMs / 1000)} s` : 'window'}` : `last ${WINDOW_LABEL[stWindow]}`}</h3>
+            <span className="windows" role="group" aria-label="Window">
+              {(['5s', '1h', '24h'] as const).map((w) => (
+                <button key={w} type="button" className={`window${stWindow === w ? ' active' : ''}`} aria-pressed={stWindow === w} data-testid={`window-${w}`} onClick={() => setStWindow(w)}>
+                  {w === '5s' ? 'now' : WINDOW_LABEL[w]}
+                </button>
+              ))}
+            </span>
           </div>
-          {!snapshot ? (
+          {stWindow !== '5s' ? (
+            <WindowTable result={windowed} sort={sort} setSort={setSort} window={stWindow} />
+          ) : !snapshot ? (
             <div className="empty">Waiting for the first poll…</div>
           ) : !snapshot.statements.available ? (
             <div className="note">{snapshot.statements.reason}</div>
@@ -689,5 +732,60 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
         </div>
       ) : null}
     </div>
+  );
+}
+
+/** The statements of the last hour or day: counters now minus those of the poll nearest that far back. */
+function WindowTable(props: { result: StatementWindowResult | null; sort: StatementSort; setSort: (s: StatementSort) => void; window: StatementWindowName }) {
+  const { result, sort, setSort } = props;
+  if (!result) return <div className="empty">Loading…</div>;
+  if (result.from === null) return <div className="empty">Not enough polls yet: the window starts with serve's second poll.</div>;
+  const covered = result.coveredMs;
+  // Serve keeps its checkpoints in memory: after a restart the window is only as long as serve has run.
+  const short = covered < 0.98 * STATEMENT_WINDOW_MS[props.window];
+  const span = covered >= 3_600_000 ? `${(covered / 3_600_000).toFixed(1)} h` : `${Math.max(1, Math.round(covered / 60_000))} min`;
+  const by = sort === 'p95' ? 'mean' : sort;
+  return (
+    <>
+      <div className="hint" data-testid="window-covered">
+        {count(result.calls)} calls, {ms(result.totalMs)} since {new Date(result.from).toLocaleTimeString()}
+        {short ? ` — serve has run ${span} of the ${WINDOW_LABEL[props.window]} so far` : ''}
+        {result.resetAt ? ' (pg_stat_statements was reset inside it)' : ''}
+      </div>
+      {result.statements.length === 0 ? (
+        <div className="empty">No statements in this window.</div>
+      ) : (
+        <div className="table-wrap">
+          <table data-testid="window-queries">
+            <thead>
+              <tr>
+                <th>Statement</th>
+                <SortHeader label="Calls" by="calls" sort={by} setSort={setSort} className="num" />
+                <SortHeader label="Mean" by="mean" sort={by} setSort={setSort} className="num" />
+                <SortHeader label="Rows/call" by="rows" sort={by} setSort={setSort} className="num wide" />
+                <SortHeader label="Total" by="time" sort={by} setSort={setSort} className="num" />
+              </tr>
+            </thead>
+            <tbody>
+              {[...result.statements].sort((a, b) => WINDOW_SORT_VALUE[by](b) - WINDOW_SORT_VALUE[by](a)).map((q) => (
+                <tr key={q.id}>
+                  <td>
+                    <div className="query" title={q.query ?? ''}>
+                      {q.query ?? q.id}
+                    </div>
+                  </td>
+                  <td className="num">{count(q.calls)}</td>
+                  <td className="num">{ms(q.meanMs)}</td>
+                  <td className="num wide">{count(q.rows / Math.max(1, q.calls))}</td>
+                  <td className="num">
+                    {ms(q.totalMs)} <span className="faint">{pct(q.timeShare, 0)}</span>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
   );
 }
