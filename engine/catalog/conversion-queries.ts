@@ -443,20 +443,26 @@ export async function withViewDefinitions(session: CatalogSession, facts: Conver
 }
 
 /**
- * Where the streaming standbys stand, for the copy's throttle: the primary's WAL position, the lowest
- * position any standby reported replayed, and the lag PostgreSQL measured. `replay_lag` alone is not
- * enough: it is measured only when replay passes a sampled position, so a standby whose replay stopped
- * (paused, or stuck on a conflict) keeps showing its last small value while it falls further behind.
- * Positions as byte offsets (text: they pass 2^53).
+ * Where the streaming standbys stand, for the copy's throttle: the primary's WAL position and clock,
+ * and the standby furthest behind: the position it last reported replayed, and when it sent that report
+ * (its own clock). `replay_lag` alone is not enough: it is measured only when replay passes a sampled
+ * position, so a standby whose replay stopped (paused, or stuck on a conflict) keeps showing its last
+ * small value while it falls further behind. Positions as byte offsets (text: they pass 2^53).
  */
 export const REPLICA_POSITION_SQL = `SELECT (pg_catalog.pg_current_wal_lsn() - '0/0'::pg_lsn)::text AS current_bytes,
-  (SELECT (pg_catalog.min(r.replay_lsn) - '0/0'::pg_lsn)::text FROM pg_catalog.pg_stat_replication r) AS replayed_bytes,
-  (SELECT pg_catalog.max(EXTRACT(epoch FROM r.replay_lag) * 1000)::float8 FROM pg_catalog.pg_stat_replication r) AS reported_lag_ms,
-  (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_replication r)::int AS standbys`;
+  (EXTRACT(epoch FROM pg_catalog.clock_timestamp()) * 1000)::float8 AS now_ms,
+  w.replayed_bytes, w.reply_ms, w.reported_lag_ms,
+  (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_replication r)::int AS standbys
+  FROM (SELECT NULL) AS one
+  LEFT JOIN LATERAL (SELECT (r.replay_lsn - '0/0'::pg_lsn)::text AS replayed_bytes, (EXTRACT(epoch FROM r.reply_time) * 1000)::float8 AS reply_ms,
+                            (EXTRACT(epoch FROM r.replay_lag) * 1000)::float8 AS reported_lag_ms
+                       FROM pg_catalog.pg_stat_replication r ORDER BY r.replay_lsn NULLS FIRST LIMIT 1) AS w ON true`;
 
 export interface ReplicaPositionRow {
   readonly current_bytes: string;
+  readonly now_ms: number;
   readonly replayed_bytes: string | null;
+  readonly reply_ms: number | null;
   readonly reported_lag_ms: number | null;
   readonly standbys: number;
 }
