@@ -49,6 +49,19 @@ async function until(condition: () => Promise<boolean> | boolean, what: string, 
   }
 }
 
+/**
+ * However fast the copy runs: wait until the standby has reported (on WAL this writes) that it is still
+ * behind, well after now, so the copy's next check finds it over max_lag_ms.
+ */
+async function standbyReportsBehind(): Promise<void> {
+  const [mark] = await sql(`SELECT pg_current_wal_lsn()::text AS lsn, clock_timestamp() AS at`);
+  await until(async () => {
+    await sql(`INSERT INTO app.tick VALUES (1)`);
+    const [r] = await sql(`SELECT bool_and(replay_lsn < $1::pg_lsn AND reply_time > $2::timestamptz + interval '${2 * MAX_LAG_MS} ms') AS behind FROM pg_stat_replication`, [mark?.['lsn'], mark?.['at']]);
+    return r?.['behind'] === true;
+  }, 'the standby to report it is behind');
+}
+
 beforeAll(async () => {
   db = await useTestDatabase();
   if (db.standbyUrl === '') throw new Error('this test needs the suite’s streaming standby');
@@ -56,7 +69,8 @@ beforeAll(async () => {
     CREATE TABLE app.events (id bigserial, created_at timestamptz NOT NULL, kind text NOT NULL, PRIMARY KEY (id, created_at));
     INSERT INTO app.events (created_at, kind)
       SELECT timestamptz '2026-09-01 00:00:00+00' + (g * interval '3 minutes'), 'k' || (g % 4) FROM generate_series(1, 20000) g;
-    ANALYZE app.events;`);
+    ANALYZE app.events;
+    CREATE TABLE app.tick (n int);`);
 });
 afterAll(async () => {
   await onStandby('SELECT pg_wal_replay_resume()').catch(() => undefined);
@@ -96,7 +110,10 @@ describe('the copy throttled on replica lag', () => {
             maxReplicaWaitMs: 1500,
             afterBatch: async () => {
               batchesFirst += 1;
+              // Paused after the second batch; after the third, the position the copy noted before it
+              // is reported unreplayed long enough: the fourth waits.
               if (batchesFirst === 2) await onStandby('SELECT pg_wal_replay_pause()');
+              if (batchesFirst === 2 || batchesFirst === 3) await standbyReportsBehind();
             },
           },
         }),
@@ -123,7 +140,15 @@ describe('the copy throttled on replica lag', () => {
             if (pausedLines === 5) resumed = onStandby('SELECT pg_wal_replay_resume()');
           }
         },
-        conversion: { initialBatchRows: 100, targetBatchMs: 1, afterBatch: () => void order.push('batch') },
+        conversion: {
+          initialBatchRows: 100,
+          targetBatchMs: 1,
+          afterBatch: async () => {
+            order.push('batch');
+            if (order.filter((m) => m === 'batch').length > 1) return;
+            await standbyReportsBehind();
+          },
+        },
       });
       await resumed;
       expect(pausedLines).toBeGreaterThanOrEqual(5);
