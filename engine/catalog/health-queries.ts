@@ -223,12 +223,23 @@ SELECT s.userid::int8::text || ':' || s.queryid::text AS key, pg_catalog.left(s.
 }
 
 /**
+ * Whether pgwarden's table exists and this role may read it. to_regclass() on a schema the role has no USAGE
+ * on raises "permission denied for schema" instead of answering: a read-only role the schema was not
+ * granted to would lose the whole live page, so USAGE is asked first (CASE: evaluated in order).
+ */
+function readablePgwardenTable(table: 'router_metrics' | 'managed_index'): string {
+  return `CASE WHEN COALESCE((SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE') FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pgwarden'), false)
+            THEN COALESCE(pg_catalog.has_table_privilege(pg_catalog.to_regclass('pgwarden.${table}'), 'SELECT'), false)
+            ELSE false END`;
+}
+
+/**
  * Replication as the primary sees it: each walsender's positions and lag columns, and every slot with
  * the WAL it holds back (an inactive slot retains WAL until the disk fills); and whether routers can
  * publish their metrics here (pgwarden.router_metrics exists).
  */
 const REPLICATION_COLUMNS = `${HEALTH_MARKER}
-SELECT pg_catalog.to_regclass('pgwarden.router_metrics') IS NOT NULL AS router_metrics_table,
+SELECT ${readablePgwardenTable('router_metrics')} AS router_metrics_table,
        -- Amazon Aurora's readers have no walsender; their lag is read from aurora_replica_status() (aurora-queries.ts).
        (SELECT n.nspname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
          WHERE p.proname = 'aurora_replica_status' AND p.pronargs = 0 ORDER BY n.nspname = 'pg_catalog' DESC LIMIT 1) AS aurora_schema,
@@ -300,7 +311,7 @@ SELECT pg_catalog.now() AS server_time,
  * relation file, and the index ledger's flags. $1: how many rows of each list.
  */
 export const HEALTH_HAS_REGISTRY_SQL = `${HEALTH_MARKER}
-SELECT pg_catalog.to_regclass('pgwarden.managed_index') IS NOT NULL AS has_registry`;
+SELECT ${readablePgwardenTable('managed_index')} AS has_registry`;
 
 /**
  * `hasRegistry`: pgwarden.managed_index exists, and each index carries the policy file that declares it

@@ -10,6 +10,7 @@ import { describeConnectionError, type HealthCollector } from '../live-health/he
 import { THRESHOLDS } from '../live-health/health-status.ts';
 import { createEventStream } from './event-stream.ts';
 import { CONTENT_TYPES, metricsFormat, renderMetrics } from './open-metrics.ts';
+import { pgwardenSchemaHint } from '../store/schema.ts';
 import { readHistory, readRun } from './site-data.ts';
 import type { SiteKeeper } from './site-keeper.ts';
 import { markStale, resolveStatic, sendFile } from './static-files.ts';
@@ -87,6 +88,14 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
     void client.query(HEALTH_SESSION_SQL, [timeout]).catch(() => undefined);
   });
 
+  // A role that may read the database but not pgwarden's schema (a read-only role) is not an unreachable
+  // database: 403 with the grants that fix it; the live figures and /metrics do not need them.
+  const historyFailed = (res: ServerResponse, error: unknown): void => {
+    const hint = pgwardenSchemaHint(error);
+    if (hint !== undefined) json(res, 403, { error: `${describeConnectionError(error)}: ${hint}` });
+    else json(res, 503, { error: `database unreachable: ${describeConnectionError(error)}` });
+  };
+
   const api = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     if (options.corsOrigin) {
       res.setHeader('access-control-allow-origin', options.corsOrigin);
@@ -130,7 +139,7 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
       try {
         json(res, 200, { runs: await readHistory(pool, limit) });
       } catch (error) {
-        json(res, 503, { error: `database unreachable: ${describeConnectionError(error)}` });
+        historyFailed(res, error);
       }
       return;
     }
@@ -146,7 +155,7 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
         if (run) json(res, 200, run);
         else json(res, 404, { error: `no history record ${id}` });
       } catch (error) {
-        json(res, 503, { error: `database unreachable: ${describeConnectionError(error)}` });
+        historyFailed(res, error);
       }
       return;
     }

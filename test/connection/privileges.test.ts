@@ -50,6 +50,14 @@ for (const { version, bin } of VERSIONS) {
     const cli = (role: Role, args: readonly string[]): Promise<CliResult> => runCli(args, { cwd: project, env: { DATABASE_URL: urlAs(role) } });
     const firstLine = (r: CliResult): string => r.stderr.split('\n')[0] ?? '';
 
+    /** serve on a free port, as the role; the caller aborts it and awaits `running`. */
+    const serveAs = async (role: Role): Promise<{ running: Promise<CliResult>; controller: AbortController; base: string }> => {
+      const port = await freePort();
+      const controller = new AbortController();
+      const running = runCli(['serve', '--port', String(port), '--no-site'], { cwd: project, env: { DATABASE_URL: urlAs(role) }, signal: controller.signal });
+      return { running, controller, base: `http://127.0.0.1:${port}` };
+    };
+
     beforeAll(async () => {
       server = await startServer({ bin: await bin(), installHint: 'apt-get install postgresql-15 (Debian), or npm install for 16' });
       const admin = await connect(resolveConnection({ connectionString: `${server.adminUrl}?sslmode=disable`, env: {} }));
@@ -133,11 +141,8 @@ for (const { version, bin } of VERSIONS) {
     // /metrics answer once the first poll is in. The read-only role reads pgwarden's schema since the grant above.
     it('serve answers /api/health, /api/history and /metrics for every role, and stops cleanly', async () => {
       for (const role of ROLES) {
-        const port = await freePort();
-        const controller = new AbortController();
-        const running = runCli(['serve', '--port', String(port), '--no-site'], { cwd: project, env: { DATABASE_URL: urlAs(role) }, signal: controller.signal });
+        const { running, controller, base } = await serveAs(role);
         try {
-          const base = `http://127.0.0.1:${port}`;
           const health = await waitForSnapshot(`${base}/api/health`, running);
           const history = await fetch(`${base}/api/history`);
           const metrics = await fetch(`${base}/metrics`);
@@ -153,6 +158,27 @@ for (const { version, bin } of VERSIONS) {
         expect(result.stdout).toContain('pgwarden serve: stopped');
       }
     }, 120_000);
+
+    it('serve as the read-only role without read access to pgwarden\'s schema: the live figures answer, /api/history names the grants', async () => {
+      await sql('app_owner', 'REVOKE SELECT ON ALL TABLES IN SCHEMA pgwarden FROM app_reader; REVOKE USAGE ON SCHEMA pgwarden FROM app_reader');
+      const { running, controller, base } = await serveAs('app_reader');
+      try {
+        expect((await waitForSnapshot(`${base}/api/health`, running)).collector).toMatchObject({ state: 'connected', error: null });
+        expect((await fetch(`${base}/metrics`)).status).toBe(200);
+        const history = await fetch(`${base}/api/history`);
+        expect({ status: history.status, body: await history.json() }).toEqual({
+          status: 403,
+          body: {
+            error:
+              'permission denied for schema pgwarden: pgwarden reads its registries and history in the schema "pgwarden": GRANT USAGE ON SCHEMA pgwarden TO <role>; GRANT SELECT ON ALL TABLES IN SCHEMA pgwarden TO <role>',
+          },
+        });
+      } finally {
+        controller.abort();
+        await sql('app_owner', 'GRANT USAGE ON SCHEMA pgwarden TO app_reader; GRANT SELECT ON ALL TABLES IN SCHEMA pgwarden TO app_reader');
+      }
+      expect((await running).code).toBe(0);
+    });
 
     it('maintain works as the superuser and the owner; the read-only role gets one line naming the grant', async () => {
       expect((await cli('postgres', ['maintain'])).code).toBe(0);
@@ -230,12 +256,12 @@ interface HealthAnswer {
 async function waitForSnapshot(url: string, running: Promise<CliResult>): Promise<HealthAnswer> {
   let ended: CliResult | undefined;
   void running.then((r) => (ended = r));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 30_000;
   for (;;) {
     if (ended) throw new Error(`serve ended (${ended.code}): ${ended.stderr}`);
     const answer = await fetch(url).then(async (r) => (r.ok ? ((await r.json()) as HealthAnswer) : undefined)).catch(() => undefined);
     if (answer?.snapshot) return answer;
-    if (Date.now() > deadline) throw new Error(`no snapshot from ${url} within 60 s`);
+    if (Date.now() > deadline) throw new Error(`no snapshot from ${url} within 30 s: ${JSON.stringify(answer?.collector)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
