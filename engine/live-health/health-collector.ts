@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { SeriesStore } from './series-store.ts';
 import { StatementHistory, type StatementWindowName, type StatementWindowResult } from './statement-history.ts';
 import { settingsOf, type ConnectionTarget } from '../connection/connection-settings.ts';
 import { connect as openClient } from '../connection/open-connection.ts';
@@ -43,6 +44,8 @@ export interface HealthCollectorOptions {
   readonly slowIntervalMs?: number;
   /** How much history the ring buffer keeps: default one hour. */
   readonly retentionMs?: number;
+  /** A file for the charts' day of history (a point a minute) that outlives a restart; none by default. */
+  readonly seriesFile?: string;
   /** Per statement of the 5-second loop: default 2 s. */
   readonly statementTimeoutMs?: number;
   /** For the slow cadence's queries and the table-health hook: default 15 s. */
@@ -274,6 +277,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
   const texts = new Map<string, string>();
   const ownKeys = new Set<string>();
   const statementHistory = new StatementHistory();
+  const longSeries = options.seriesFile ? new SeriesStore(options.seriesFile) : null;
   let memory: PollMemory | null = null;
   // Whether to read the routers' rows with the replication query: the table was there at the last poll.
   let withRouters = true;
@@ -442,6 +446,7 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       memory = next;
       if (statements) statementHistory.record(at.getTime(), read?.resetAt ?? null, statements);
       ring.push(snapshot);
+      longSeries?.add({ t: Date.parse(snapshot.at), f: snapshot.figures });
       current = { ...current, lastPollAt: snapshot.at };
       setState('connected', null);
       emit({ type: 'snapshot', snapshot });
@@ -514,7 +519,13 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
     },
     latest: () => ring.latest() ?? null,
     snapshots: within,
-    series: (ms) => within(ms).map((s) => ({ t: Date.parse(s.at), f: s.figures })),
+    series: (ms) => {
+      const recent = within(ms).map((s) => ({ t: Date.parse(s.at), f: s.figures }));
+      if (!longSeries || ms === undefined) return recent;
+      // Before the ring buffer's oldest point (an earlier run of serve, or over an hour ago): a point a minute.
+      const first = recent[0]?.t ?? now().getTime();
+      return [...longSeries.since(now().getTime() - ms).filter((p) => p.t < first), ...recent];
+    },
     statements: (window) => statementHistory.window(window, texts, ownKeys),
     state: () => current,
     subscribe(listener) {

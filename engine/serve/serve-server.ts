@@ -108,8 +108,8 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
     }
     if (route === '/api/health/series') {
       const minutes = Number(url.searchParams.get('minutes') ?? '15');
-      if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 60) {
-        json(res, 400, { error: 'minutes must be a number from 1 to 60' });
+      if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 1440) {
+        json(res, 400, { error: 'minutes must be a number from 1 to 1440' });
         return;
       }
       json(res, 200, { collector: collector.state(), points: collector.series(minutes * 60_000) });

@@ -203,6 +203,14 @@ describe('the live page in a real browser', () => {
     expect(calls.length).toBeGreaterThan(0);
     await page.locator('[data-testid="window-queries"]').screenshot({ path: path.join(outputDir(), 'statements-1h.png') });
     await page.click('[data-testid="window-5s"]');
+    // The charts over the last day: the points come from /api/health/series for 1,440 minutes.
+    const dayOfPoints = page.waitForResponse((r) => r.url().includes('/api/health/series?minutes=1440') && r.ok());
+    await page.click('[data-testid="range-24h"]');
+    await dayOfPoints;
+    expect(await page.getAttribute('[data-testid="range-24h"]', 'aria-pressed')).toBe('true');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1440);
+    await page.screenshot({ path: path.join(outputDir(), 'live-range-24h.png') });
+    await page.click('[data-testid="range-15min"]');
     await page.click('[data-testid="sort-time"]');
     expect(await page.getAttribute('[data-testid="run-mark"]', 'href')).toBe('../runs/1/');
     expect(await page.textContent('[data-testid="run-marks"]')).toMatch(/#1 apply \d\d:\d\d:\d\d \(succeeded\)/);

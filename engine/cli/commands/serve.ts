@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type pg from 'pg';
 import { HEALTH_SESSION_SQL, HISTORY_SIGNATURE_SQL } from '../../catalog/health-queries.ts';
 import { readExternalTableHealth } from '../../live-health/external-health.ts';
@@ -75,10 +77,12 @@ export async function serveCommand(args: readonly string[], io: Io): Promise<num
           heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
         })
       : null;
+  const cacheDir = values['cache-dir'] ?? defaultCacheDir(io.env);
   const collector = createHealthCollector({
     primaryUrl: url,
     standbys,
     intervalMs,
+    seriesFile: seriesFileFor(cacheDir, url),
     routerLag: sampler ? async () => new Map(sampler.latest().map((l) => [l.name, { lagMs: l.lagMs, source: l.lagSource }])) : undefined,
     tableHealth: (client) => readExternalTableHealth(client),
     applyRegressions: (client) => latestApplyRegressions(client),
@@ -90,7 +94,7 @@ export async function serveCommand(args: readonly string[], io: Io): Promise<num
   const site = values['no-site']
     ? null
     : createSiteKeeper({
-        cacheDir: values['cache-dir'] ?? defaultCacheDir(io.env),
+        cacheDir,
         historySignature: () =>
           withDatabase(url, async (client) => {
             if (!(await readSiteSource(client)).hasHistory) return 'none';
@@ -136,4 +140,13 @@ export async function serveCommand(args: readonly string[], io: Io): Promise<num
   }
   io.stdout('pgwarden serve: stopped\n');
   return 0;
+}
+
+/**
+ * The charts' day of history, in the cache directory, one file per database served (named by a digest of
+ * its hosts, port, user and database: no name or password appears in it).
+ */
+function seriesFileFor(cacheDir: string, target: ConnectionSettings | undefined): string {
+  const where = target ? JSON.stringify([target.hosts, target.user, target.database]) : 'default';
+  return path.join(cacheDir, 'series', `${createHash('sha256').update(where).digest('hex').slice(0, 16)}.jsonl`);
 }

@@ -25,6 +25,13 @@ export interface LivePageProps {
 type ServerState = 'connecting' | 'open' | 'unreachable';
 
 const WINDOW_MS = 15 * 60_000;
+/** The charts' ranges: the last hour at the poll's resolution, beyond it a point a minute (kept across restarts). */
+const RANGES = [
+  { label: '15 min', ms: 15 * 60_000 },
+  { label: '1 h', ms: 3_600_000 },
+  { label: '6 h', ms: 6 * 3_600_000 },
+  { label: '24 h', ms: 24 * 3_600_000 },
+] as const;
 const POLL_MS = 5000;
 /** Intervals without a new snapshot after which the figures on the page are marked stale. */
 const STALE_AFTER_INTERVALS = 3;
@@ -135,6 +142,8 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
   // plan/apply/maintain runs, for the markers on every chart (each links to its run page).
   const [runs, setRuns] = useState<readonly RunMark[]>([]);
   const [sort, setSort] = useState<StatementSort>('time');
+  const [rangeMs, setRangeMs] = useState<number>(WINDOW_MS);
+  const rangeRef = useRef<number>(WINDOW_MS);
   const [stWindow, setStWindow] = useState<StatementWindowName>('5s');
   const [windowed, setWindowed] = useState<StatementWindowResult | null>(null);
   const [server, setServer] = useState<ServerState>('connecting');
@@ -155,7 +164,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
     setPoints((prev) => {
       const t = Date.parse(s.at);
       if (prev.length > 0 && (prev[prev.length - 1]?.t ?? 0) >= t) return prev;
-      const cutoff = Date.now() - WINDOW_MS;
+      const cutoff = Date.now() - rangeRef.current;
       return [...prev.filter((p) => p.t >= cutoff), { t, f: s.figures }];
     });
   }, []);
@@ -168,7 +177,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
       try {
         const [h, series] = await Promise.all([
           fetch(api('/api/health'), { cache: 'no-store' }).then((r) => r.json() as Promise<Health>),
-          withSeries ? fetch(api(`/api/health/series?minutes=15`), { cache: 'no-store' }).then((r) => r.json() as Promise<{ points: SeriesPoint[] }>) : Promise.resolve(null),
+          withSeries ? fetch(api(`/api/health/series?minutes=${Math.round(rangeRef.current / 60_000)}`), { cache: 'no-store' }).then((r) => r.json() as Promise<{ points: SeriesPoint[] }>) : Promise.resolve(null),
         ]);
         setHealth(h);
         if (series) setPoints(series.points);
@@ -214,6 +223,22 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
       clearInterval(t);
     };
   }, [apiBase, visible, api]);
+
+  // A new range: its points are fetched once; the stream then adds to them.
+  useEffect(() => {
+    if (apiBase === null || rangeRef.current === rangeMs) return;
+    rangeRef.current = rangeMs;
+    let stopped = false;
+    void fetch(api(`/api/health/series?minutes=${Math.round(rangeMs / 60_000)}`), { cache: 'no-store' })
+      .then((r) => r.json() as Promise<{ points: SeriesPoint[] }>)
+      .then((body) => {
+        if (!stopped) setPoints(body.points);
+      })
+      .catch(() => undefined);
+    return () => {
+      stopped = true;
+    };
+  }, [apiBase, api, rangeMs]);
 
   // The hour's and the day's statements: fetched when chosen, and again every 30 s while shown.
   useEffect(() => {
@@ -325,7 +350,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
   }
 
   const t = (fig: FigureName) => byFigure.get(fig);
-  const inWindow = runs.filter((r) => Date.parse(r.startedAt) >= now - WINDOW_MS).reverse();
+  const inWindow = runs.filter((r) => Date.parse(r.startedAt) >= now - rangeMs).reverse();
   const events = inWindow.map((r) => ({ t: Date.parse(r.startedAt), label: `#${r.id} ${r.kind}` }));
   const cacheLo = Math.min(0.9, ...points.map((p) => p.f.cacheHitRatio ?? 1), ...points.map((p) => p.f.indexHitRatio ?? 1));
   const lines = {
@@ -468,17 +493,25 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
         />
       </div>
 
+      <div className="ranges" role="group" aria-label="Chart range" data-testid="ranges">
+        <span className="faint">Charts over</span>
+        {RANGES.map((r) => (
+          <button key={r.label} type="button" className={`window${rangeMs === r.ms ? ' active' : ''}`} aria-pressed={rangeMs === r.ms} data-testid={`range-${r.label.replace(' ', '')}`} onClick={() => setRangeMs(r.ms)}>
+            {r.label}
+          </button>
+        ))}
+      </div>
       <div className="grid cols-3">
-        <TimeSeries id="latency" title="Statement latency" hint="pg_stat_statements deltas" lines={lines.latency} points={points} windowMs={WINDOW_MS} now={now} events={events} format={(v) => ms(v)} tick={tickMs} threshold={t('latencyP95Ms')?.warn} />
-        <TimeSeries id="throughput" title="Throughput" hint={f ? `${pct(f.rollbackShare)} rollbacks` : undefined} lines={lines.throughput} points={points} windowMs={WINDOW_MS} now={now} events={events} format={(v) => rate(v, '')} tick={tickCount} />
-        <TimeSeries id="hits" title="Hit rates" hint={`over each ${Math.round((health?.collector.intervalMs ?? POLL_MS) / 1000)} s window`} lines={lines.hits} points={points} windowMs={WINDOW_MS} now={now} events={events} format={(v) => pct(v, 2)} tick={tickPct} yRange={[Math.max(0, Math.floor(cacheLo * 20) / 20), 1.001]} threshold={t('cacheHitRatio')?.warn} />
+        <TimeSeries id="latency" title="Statement latency" hint="pg_stat_statements deltas" lines={lines.latency} points={points} windowMs={rangeMs} now={now} events={events} format={(v) => ms(v)} tick={tickMs} threshold={t('latencyP95Ms')?.warn} />
+        <TimeSeries id="throughput" title="Throughput" hint={f ? `${pct(f.rollbackShare)} rollbacks` : undefined} lines={lines.throughput} points={points} windowMs={rangeMs} now={now} events={events} format={(v) => rate(v, '')} tick={tickCount} />
+        <TimeSeries id="hits" title="Hit rates" hint={`over each ${Math.round((health?.collector.intervalMs ?? POLL_MS) / 1000)} s window`} lines={lines.hits} points={points} windowMs={rangeMs} now={now} events={events} format={(v) => pct(v, 2)} tick={tickPct} yRange={[Math.max(0, Math.floor(cacheLo * 20) / 20), 1.001]} threshold={t('cacheHitRatio')?.warn} />
         <TimeSeries
           id="lag"
           title="Replica lag"
           hint={snapshot?.standbys.map((s) => `${s.name}: ${s.state === 'down' || s.state === 'not-streaming' ? `${s.state}, lag unknown` : (s.lagSource ?? s.state)}`).join(' · ')}
           lines={lines.lag}
           points={points}
-          windowMs={WINDOW_MS}
+          windowMs={rangeMs}
           now={now}
           events={events}
           format={(v) => ms(v)}
@@ -486,20 +519,20 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
           threshold={t('replicaLagMs')?.warn}
           marks={{ label: 'standby down or not streaming', spans: flaggedSpans(points, (p) => p.f.standbysDown > 0) }}
         />
-        <TimeSeries id="connections" title="Sessions" hint={f ? `max_connections ${f.maxConnections}` : undefined} lines={lines.connections} points={points} windowMs={WINDOW_MS} now={now} events={events} format={(v) => count(v)} tick={tickCount} />
+        <TimeSeries id="connections" title="Sessions" hint={f ? `max_connections ${f.maxConnections}` : undefined} lines={lines.connections} points={points} windowMs={rangeMs} now={now} events={events} format={(v) => count(v)} tick={tickCount} />
         <TimeSeries
           id="wal"
           title="WAL and checkpoints"
           hint={`checkpoints in the window: ${sumOf(points, (p) => p.f.checkpointsRequested)} requested, ${sumOf(points, (p) => p.f.checkpointsTimed)} timed`}
           lines={lines.wal}
           points={points}
-          windowMs={WINDOW_MS}
+          windowMs={rangeMs}
           now={now}
           events={events}
           format={(v) => `${bytes(v)}/s`}
           tick={(v) => bytes(v)}
         />
-        <TimeSeries id="poll" title="Poll cost" hint="the collector's own overhead" lines={lines.poll} points={points} windowMs={WINDOW_MS} now={now} events={events} format={(v) => ms(v)} tick={tickMs} />
+        <TimeSeries id="poll" title="Poll cost" hint="the collector's own overhead" lines={lines.poll} points={points} windowMs={rangeMs} now={now} events={events} format={(v) => ms(v)} tick={tickMs} />
       </div>
 
       {inWindow.length > 0 ? (
