@@ -83,10 +83,22 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
   // The API's own sessions: few, short, read-only. The collector has its own.
   const pool = createPool(settingsOf(options.databaseUrl ?? ''), { max: 2, application_name: 'pgwarden serve', connectionTimeoutMillis: 3000, idleTimeoutMillis: 30_000 });
   pool.on('error', () => undefined);
-  pool.on('connect', (client) => {
-    client.on('error', () => undefined);
-    void client.query(HEALTH_SESSION_SQL, [timeout]).catch(() => undefined);
-  });
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  // Each new session gets its timeouts and read-only mode before its first query, awaited: a query fired
+  // from the pool's 'connect' event would overlap the request's own, which node-postgres warns about on stderr.
+  const prepared = new WeakSet<pg.PoolClient>();
+  const withSession = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    try {
+      if (!prepared.has(client)) {
+        await client.query(HEALTH_SESSION_SQL, [timeout]);
+        prepared.add(client);
+      }
+      return await fn(client);
+    } finally {
+      client.release();
+    }
+  };
 
   // A role that may read the database but not pgwarden's schema (a read-only role) is not an unreachable
   // database: 403 with the grants that fix it; the live figures and /metrics do not need them.
@@ -137,7 +149,7 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
         return;
       }
       try {
-        json(res, 200, { runs: await readHistory(pool, limit) });
+        json(res, 200, { runs: await withSession((client) => readHistory(client, limit)) });
       } catch (error) {
         historyFailed(res, error);
       }
@@ -151,7 +163,7 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
         return;
       }
       try {
-        const run = await readRun(pool, Number(id));
+        const run = await withSession((client) => readRun(client, Number(id)));
         if (run) json(res, 200, run);
         else json(res, 404, { error: `no history record ${id}` });
       } catch (error) {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -158,6 +159,28 @@ for (const { version, bin } of VERSIONS) {
         expect(result.stdout).toContain('pgwarden serve: stopped');
       }
     }, 120_000);
+
+    // Node prints a driver's deprecation warning on the process's stderr, which runCli does not capture: the real binary.
+    it('serve, as the binary users run, prints no driver warning while it answers the API', async () => {
+      const port = await freePort();
+      const bin = path.join(import.meta.dirname, '..', '..', 'bin', 'pgwarden.js');
+      const child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--no-site'], { cwd: project, env: { ...process.env, DATABASE_URL: urlAs('app_owner') } });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const running = exited.then((code): CliResult => ({ code: code ?? 1, stdout: '', stderr }));
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        await waitForSnapshot(`${base}/api/health`, running);
+        const answers = await Promise.all([1, 2, 3, 4].map(() => fetch(`${base}/api/history`).then((r) => r.status)));
+        expect(answers).toEqual([200, 200, 200, 200]);
+      } finally {
+        child.kill('SIGINT');
+      }
+      expect(await exited).toBe(0);
+      // Only pgwarden's own lines (the SIGINT notice), no "(node:PID) ...Warning".
+      expect(stderr.split('\n').filter((line) => line !== '' && !line.startsWith('pgwarden: '))).toEqual([]);
+    });
 
     it('serve as the read-only role without read access to pgwarden\'s schema: the live figures answer, /api/history names the grants', async () => {
       await sql('app_owner', 'REVOKE SELECT ON ALL TABLES IN SCHEMA pgwarden FROM app_reader; REVOKE USAGE ON SCHEMA pgwarden FROM app_reader');
