@@ -30,7 +30,7 @@ import pg from 'pg';
 import { connectSpec } from '../engine/connection/open-connection.ts';
 import { advise, adviceInputs, type AdviceInputs, type AdviseOptions } from '../engine/advisor/advise.ts';
 import { candidateId, candidateIndex, type IndexCandidate } from '../engine/advisor/index-candidate.ts';
-import { measureStatements, median, VERIFY_RUNS } from '../engine/advisor/verify-advice.ts';
+import { measureStatements, median, runsVerdict, VERIFY_RUNS } from '../engine/advisor/verify-advice.ts';
 import { readWorkloadFile, type WorkloadFileStatement } from '../engine/advisor/workload-file.ts';
 import type { WorkloadStatement } from '../engine/advisor/workload.ts';
 import { quietStatements, readServerFacts, type ServerFacts } from '../engine/analysis/explain-statement.ts';
@@ -242,8 +242,8 @@ async function evaluate(client: pg.Client, facts: ServerFacts, w: Workload): Pro
         const before = baseline.perStatement.get(s.key);
         const after = ourMeasure.perStatement.get(s.key);
         if (before === undefined || after === undefined) return false;
-        const noise = Math.max(Math.max(...before) - Math.min(...before), Math.max(...after) - Math.min(...after), median(before) * 0.1, 0.2);
-        return median(after) > median(before) + noise;
+        // The same verdict as --verify's (verify-advice.ts runsVerdict).
+        return runsVerdict(before, after).verdict === 'slower';
       });
       out.push(`          pgwarden vs exhaustive (optimum over a pool of ${pool.length}: ${basePool.length} + ${pool.length - basePool.length} of pgwarden's picks): ${gap >= 0 ? '+' : ''}${(gap * 100).toFixed(1)}% estimated cost; ${flags['no-measure'] ? 'not measured (--no-measure)' : `statements measured slower than without the advice (beyond noise): ${slower.length === 0 ? 'none' : slower.map((s) => s.queryId).join(', ')}`}`);
       if (exhaustive.capped) out.push(`          * exhaustive search stopped after ${MAX_NODES} bound evaluations: best found, not proven optimal`);

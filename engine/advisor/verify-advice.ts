@@ -192,21 +192,28 @@ export function median(xs: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
-function compare(s: WorkloadStatement, was: number[], now: number[]): MeasuredStatement {
+/**
+ * Two states' runs compared: a change beyond the noise band (the wider spread of the two states' runs, at
+ * least 10% and 0.2 ms) or every run of one state beyond every run of the other by that floor. One wild run
+ * widens the spread past any difference (0.17 ms before, 23 ms after, a 28 ms spread: a regression called
+ * "same"); complete separation is a verdict too (3 against 3 separate by chance once in 20; 6 against 6
+ * once in 924).
+ */
+export function runsVerdict(was: readonly number[], now: readonly number[]): { beforeMs: number; afterMs: number; noiseMs: number; verdict: 'faster' | 'slower' | 'same' } {
   const beforeMs = median(was);
   const afterMs = median(now);
-  // A loaded machine's runs vary: the wider spread of either state's runs, at least 10% and 0.2 ms.
   const spread = Math.max(Math.max(...was) - Math.min(...was), Math.max(...now) - Math.min(...now));
-  const noiseMs = Math.max(spread, beforeMs * 0.1, 0.2);
-  // One wild run widens the spread past any difference (0.17 ms before, 23 ms after, a 28 ms spread: a
-  // regression called "same"). Every run of one state beyond every run of the other, by the 10% / 0.2 ms
-  // floor, is a verdict too (3 against 3 separate by chance once in 20; 6 against 6 once in 924).
   const floor = Math.max(beforeMs * 0.1, 0.2);
+  const noiseMs = Math.max(spread, floor);
   const verdict =
     afterMs > beforeMs + noiseMs || Math.min(...now) - Math.max(...was) > floor ? 'slower'
       : afterMs < beforeMs - noiseMs || Math.min(...was) - Math.max(...now) > floor ? 'faster'
         : 'same';
-  return { queryId: s.queryId, query: s.query, calls: s.calls, beforeMs, afterMs, noiseMs, verdict };
+  return { beforeMs, afterMs, noiseMs, verdict };
+}
+
+function compare(s: WorkloadStatement, was: number[], now: number[]): MeasuredStatement {
+  return { queryId: s.queryId, query: s.query, calls: s.calls, ...runsVerdict(was, now) };
 }
 
 let counter = 0;
