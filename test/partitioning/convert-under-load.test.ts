@@ -202,6 +202,18 @@ describe('converting a table while a writer inserts, updates and deletes', () =>
     expect(kind[0]?.['relkind']).toBe('p');
     // Row by row: the partitioned table holds exactly what the writer's model says.
     const actual = (await reader.query(`SELECT id::text, created_at::text, e::text AS row FROM app.events e`)).rows.map((r) => String(r['row'])).sort();
+    // A difference names its rows, and whether the old table (as the swap left it) has them too.
+    const wanted = new Set(model.values());
+    const have = new Set(actual);
+    const old = new Set((await reader.query(`SELECT e::text AS row FROM app.events_unpartitioned e`)).rows.map((r) => String(r['row'])));
+    const extra = actual.filter((r) => !wanted.has(r));
+    const missing = [...wanted].filter((r) => !have.has(r));
+    expect({ extra, missing, extraInOldTable: extra.filter((r) => old.has(r)), missingInOldTable: missing.filter((r) => old.has(r)) }).toEqual({
+      extra: [],
+      missing: [],
+      extraInOldTable: [],
+      missingInOldTable: [],
+    });
     expect(actual).toEqual([...model.values()].sort());
     expect(events.some((e) => e.type === 'notice' && /^swapped: app\.events is partitioned now/.test(e.message))).toBe(true);
     // The standby replays all of it.
