@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { SeriesStore } from './series-store.ts';
-import { StatementHistory, type StatementWindowName, type StatementWindowResult } from './statement-history.ts';
+import { StatementHistory, type StatementHistoryPoint, type StatementWindowName, type StatementWindowResult } from './statement-history.ts';
 import { settingsOf, type ConnectionTarget } from '../connection/connection-settings.ts';
 import { connect as openClient } from '../connection/open-connection.ts';
 import { HEALTH_MARKER, HEALTH_SESSION_SQL } from '../catalog/health-queries.ts';
@@ -91,6 +91,8 @@ export interface HealthCollector {
   series(ms?: number): SeriesPoint[];
   /** The workload's statements over the last 5 s, hour or day (pgwarden's own left out), by total time. */
   statements(window: StatementWindowName): StatementWindowResult;
+  /** One statement's text and its calls and mean latency per checkpoint interval (null: not known). */
+  statementHistory(id: string): { id: string; query: string | null; points: StatementHistoryPoint[] } | null;
   state(): CollectorState;
   subscribe(listener: (event: CollectorEvent) => void): () => void;
 }
@@ -527,6 +529,11 @@ export function createHealthCollector(options: HealthCollectorOptions): HealthCo
       return [...longSeries.since(now().getTime() - ms).filter((p) => p.t < first), ...recent];
     },
     statements: (window) => statementHistory.window(window, texts, ownKeys),
+    statementHistory: (id) => {
+      if (ownKeys.has(id)) return null;
+      const points = statementHistory.history(id);
+      return points.length === 0 && !texts.has(id) ? null : { id, query: texts.get(id) ?? null, points };
+    },
     state: () => current,
     subscribe(listener) {
       listeners.add(listener);

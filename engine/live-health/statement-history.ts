@@ -30,6 +30,13 @@ export interface StatementWindowResult {
   readonly statements: readonly WindowStatement[];
 }
 
+export interface StatementHistoryPoint {
+  readonly from: string;
+  readonly to: string;
+  readonly calls: number;
+  readonly meanMs: number;
+}
+
 type Counters = ReadonlyMap<string, readonly [calls: number, totalMs: number, rows: number]>;
 
 interface Checkpoint {
@@ -115,6 +122,29 @@ export class StatementHistory {
       totalMs,
       statements,
     };
+  }
+
+  /**
+   * One statement's calls and mean latency between each checkpoint and the next (a minute apart over the
+   * last hour, a quarter-hour before it), oldest first: its latency history for the drill-down.
+   */
+  history(id: string): StatementHistoryPoint[] {
+    const points = [...this.checkpoints];
+    if (this.latest && points.at(-1) !== this.latest) points.push(this.latest);
+    const out: StatementHistoryPoint[] = [];
+    for (let i = 1; i < points.length; i++) {
+      const a = points[i - 1]!;
+      const b = points[i]!;
+      const now = b.counters.get(id);
+      if (!now) continue;
+      const reset = a.resetAt !== null && b.resetAt !== null && a.resetAt !== b.resetAt;
+      const before = reset ? undefined : a.counters.get(id);
+      const calls = now[0] - (before?.[0] ?? 0);
+      const totalMs = now[1] - (before?.[1] ?? 0);
+      if (calls <= 0 || totalMs < 0) continue;
+      out.push({ from: new Date(a.at).toISOString(), to: new Date(b.at).toISOString(), calls, meanMs: totalMs / calls });
+    }
+    return out;
   }
 
   /** The newest checkpoint at least `ms` old, else the oldest there is (a window not yet fully covered). */

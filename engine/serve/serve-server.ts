@@ -22,6 +22,7 @@ import { markStale, resolveStatic, sendFile } from './static-files.ts';
  *   GET /api/health/series?minutes  the figures of the last N minutes (1..60), for the charts
  *   GET /api/history?limit          history records, newest first, without plans
  *   GET /api/plans/:id              one record with its plan (SQL, locks, reasons)
+ *   GET /api/statements/history?id one statement's calls and mean latency per checkpoint interval
  *   GET /api/statements?window     the workload's statements over the last 5s, 1h or 24h, by total time
  *   GET /api/stream                 Server-Sent Events: `snapshot` per poll, `state` per connection change
  *   GET /metrics                    the live figures for Prometheus (OpenMetrics, or the classic text format)
@@ -125,6 +126,17 @@ export async function startServeServer(options: ServeServerOptions): Promise<Ser
         return;
       }
       json(res, 200, { collector: collector.state(), points: collector.series(minutes * 60_000) });
+      return;
+    }
+    if (route === '/api/statements/history') {
+      const id = url.searchParams.get('id') ?? '';
+      if (!/^-?\d+:-?\d+$/.test(id)) {
+        json(res, 400, { error: 'id must be a statement id, userid:queryid' });
+        return;
+      }
+      const found = collector.statementHistory(id);
+      if (!found) json(res, 404, { error: 'no such statement in serve\'s history' });
+      else json(res, 200, found);
       return;
     }
     if (route === '/api/statements') {

@@ -202,6 +202,10 @@ describe('the live page in a real browser', () => {
     const calls = await page.$$eval('[data-testid="window-queries"] tbody tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent ?? ''));
     expect(calls.length).toBeGreaterThan(0);
     await page.locator('[data-testid="window-queries"]').screenshot({ path: path.join(outputDir(), 'statements-1h.png') });
+    // A statement opened: its text and its mean latency per interval since serve started.
+    await page.click('[data-testid="window-row"]');
+    await page.waitForSelector('[data-testid="statement-drill"] svg rect', { timeout: 15_000 });
+    await page.locator('[data-testid="window-queries"]').screenshot({ path: path.join(outputDir(), 'statement-drill.png') });
     await page.click('[data-testid="window-5s"]');
     // The charts over the last day: the points come from /api/health/series for 1,440 minutes.
     const dayOfPoints = page.waitForResponse((r) => r.url().includes('/api/health/series?minutes=1440') && r.ok());
@@ -343,6 +347,8 @@ describe('the live page in a real browser', () => {
         if (name === 'live') {
           await page.click('[data-testid="window-24h"]');
           await page.waitForSelector('[data-testid="window-queries"] tbody tr', { timeout: 15_000 });
+          await page.click('[data-testid="window-row"]');
+          await page.waitForSelector('[data-testid="statement-drill"] svg rect', { timeout: 15_000 });
           await page.locator('.panel', { has: page.locator('[data-testid="window-queries"]') }).screenshot({ path: path.join(outDir, 'phone-statements-24h.png') });
         }
         await page.screenshot({ path: path.join(outDir, `phone-${name}.png`), fullPage: true });

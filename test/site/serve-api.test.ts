@@ -120,6 +120,8 @@ describe('pgwarden serve: the JSON API', () => {
     expect(r.status).toBe(200);
     expect((JSON.parse(r.body) as { window: string }).window).toBe('1h');
     expect((await get('/api/statements?window=7d')).status).toBe(400);
+    expect((await get('/api/statements/history?id=nope')).status).toBe(400);
+    expect((await get('/api/statements/history?id=1:1')).status).toBe(404);
   });
 
   it('lists the history records written by apply, newest first', async () => {

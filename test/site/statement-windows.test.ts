@@ -55,6 +55,14 @@ describe('top statements over 5 s, 1 h and 24 h', () => {
     const share = day.statements.reduce((n, s) => n + s.timeShare, 0);
     expect(share).toBeGreaterThan(0.99);
     expect(share).toBeLessThan(1.01);
+
+    // The drill-down: a statement's calls and mean latency between checkpoints, oldest first.
+    const x = day.statements.find((st) => st.query?.includes('w_x'))!;
+    const history = collector.statementHistory(x.id);
+    expect(history?.query).toContain('w_x');
+    expect(history?.points.map((p) => [p.from, p.calls])).toEqual([[new Date(T).toISOString(), 5]]);
+    expect(history?.points[0]?.meanMs).toBeCloseTo(x.meanMs, 6);
+    expect(collector.statementHistory('1:1')).toBeNull();
   });
 
   it('keeps a bounded number of checkpoints over two days of 5-second polls, and still covers a day', () => {

@@ -563,7 +563,7 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
             </span>
           </div>
           {stWindow !== '5s' ? (
-            <WindowTable result={windowed} sort={sort} setSort={setSort} window={stWindow} />
+            <WindowTable result={windowed} sort={sort} setSort={setSort} window={stWindow} api={api} />
           ) : !snapshot ? (
             <div className="empty">Waiting for the first poll…</div>
           ) : !snapshot.statements.available ? (
@@ -769,8 +769,9 @@ export default function LivePage({ apiBase, thresholds }: LivePageProps) {
 }
 
 /** The statements of the last hour or day: counters now minus those of the poll nearest that far back. */
-function WindowTable(props: { result: StatementWindowResult | null; sort: StatementSort; setSort: (s: StatementSort) => void; window: StatementWindowName }) {
+function WindowTable(props: { result: StatementWindowResult | null; sort: StatementSort; setSort: (s: StatementSort) => void; window: StatementWindowName; api: (path: string) => string }) {
   const { result, sort, setSort } = props;
+  const [open, setOpen] = useState<string | null>(null);
   if (!result) return <div className="empty">Loading…</div>;
   if (result.from === null) return <div className="empty">Not enough polls yet: the window starts with serve's second poll.</div>;
   const covered = result.coveredMs;
@@ -800,8 +801,8 @@ function WindowTable(props: { result: StatementWindowResult | null; sort: Statem
               </tr>
             </thead>
             <tbody>
-              {[...result.statements].sort((a, b) => WINDOW_SORT_VALUE[by](b) - WINDOW_SORT_VALUE[by](a)).map((q) => (
-                <tr key={q.id}>
+              {[...result.statements].sort((a, b) => WINDOW_SORT_VALUE[by](b) - WINDOW_SORT_VALUE[by](a)).flatMap((q) => [
+                <tr key={q.id} className="drillable" data-testid="window-row" aria-expanded={open === q.id} onClick={() => setOpen(open === q.id ? null : q.id)}>
                   <td>
                     <div className="query" title={q.query ?? ''}>
                       {q.query ?? q.id}
@@ -813,12 +814,64 @@ function WindowTable(props: { result: StatementWindowResult | null; sort: Statem
                   <td className="num">
                     {ms(q.totalMs)} <span className="faint">{pct(q.timeShare, 0)}</span>
                   </td>
-                </tr>
-              ))}
+                </tr>,
+                open === q.id ? (
+                  <tr key={`${q.id}-drill`}>
+                    <td colSpan={5}>
+                      <StatementDrill id={q.id} api={props.api} />
+                    </td>
+                  </tr>
+                ) : null,
+              ])}
             </tbody>
           </table>
         </div>
       )}
     </>
+  );
+}
+
+interface StatementDrillData {
+  readonly id: string;
+  readonly query: string | null;
+  readonly points: readonly { readonly from: string; readonly to: string; readonly calls: number; readonly meanMs: number }[];
+}
+
+/** One statement opened: its whole text and its mean latency per checkpoint interval, as bars. */
+function StatementDrill(props: { id: string; api: (path: string) => string }) {
+  const [data, setData] = useState<StatementDrillData | null | 'missing'>(null);
+  useEffect(() => {
+    let stopped = false;
+    void fetch(props.api(`/api/statements/history?id=${encodeURIComponent(props.id)}`), { cache: 'no-store' })
+      .then(async (r) => (r.ok ? ((await r.json()) as StatementDrillData) : 'missing'))
+      .then((d) => {
+        if (!stopped) setData(d);
+      })
+      .catch(() => undefined);
+    return () => {
+      stopped = true;
+    };
+  }, [props.id, props.api]);
+  if (data === null) return <div className="faint">Loading…</div>;
+  if (data === 'missing') return <div className="faint">serve has no history for this statement.</div>;
+  const peak = Math.max(...data.points.map((p) => p.meanMs), 0);
+  const width = 100 / Math.max(1, data.points.length);
+  return (
+    <div className="drill" data-testid="statement-drill">
+      <pre className="sql-block">{data.query ?? data.id}</pre>
+      <div className="faint">
+        Mean latency per interval ({data.points.length} since {data.points[0] ? new Date(data.points[0].from).toLocaleTimeString() : '—'}), highest {ms(peak)}; <code>pgwarden analyze</code> reads its plan, <code>pgwarden advise</code> the index it needs.
+      </div>
+      <svg className="drill-bars" viewBox="0 0 100 30" preserveAspectRatio="none" role="img" aria-label="mean latency per interval">
+        {data.points.map((p, i) => {
+          const h = peak > 0 ? Math.max(0.5, (28 * p.meanMs) / peak) : 0.5;
+          return (
+            <rect key={p.to} x={i * width + width * 0.1} y={30 - h} width={width * 0.8} height={h}>
+              <title>{`${new Date(p.from).toLocaleTimeString()}–${new Date(p.to).toLocaleTimeString()}: ${ms(p.meanMs)} mean, ${count(p.calls)} calls`}</title>
+            </rect>
+          );
+        })}
+      </svg>
+    </div>
   );
 }
